@@ -1,0 +1,29 @@
+"""Blob stores: the interface, the chunked store over object storage, and compositions."""
+
+from baostore.store.interface import (
+    BAO_FORMATS,
+    DEFAULT_BAO_SHIFT,
+    DIGEST_SIZE,
+    BaoFormat,
+    BlobStore,
+    BlobWriter,
+    ChunkMeta,
+    InvalidDigestError,
+    Stat,
+    StoreError,
+    check_digest,
+)
+
+__all__ = [
+    "BAO_FORMATS",
+    "DEFAULT_BAO_SHIFT",
+    "DIGEST_SIZE",
+    "BaoFormat",
+    "BlobStore",
+    "BlobWriter",
+    "ChunkMeta",
+    "InvalidDigestError",
+    "Stat",
+    "StoreError",
+    "check_digest",
+]

@@ -1,0 +1,136 @@
+"""The blob store interface every backend, composition and remote client implements.
+
+A blob is named by its 32-byte BLAKE3 digest. ``stat`` describes a blob (size, chunk list, bao at a
+requested shift, optionally the data inline); ``open_read`` returns a seekable binary file object.
+"""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Buffer
+from dataclasses import dataclass, field
+from typing import BinaryIO, Literal
+
+DIGEST_SIZE = 32
+DEFAULT_BAO_SHIFT = 4
+BaoFormat = Literal["pre_order", "leaves"]
+BAO_FORMATS: tuple[BaoFormat, ...] = ("pre_order", "leaves")
+
+
+class StoreError(Exception):
+    """A store could not complete an operation (I/O failure, unreachable remote, ...)."""
+
+
+class InvalidDigestError(ValueError):
+    """A digest that is not 32 bytes (or not parseable)."""
+
+
+def check_digest(digest: bytes) -> bytes:
+    """Return ``digest`` as bytes if it is exactly 32 bytes, else raise InvalidDigestError."""
+    if not isinstance(digest, bytes | bytearray | memoryview):
+        raise InvalidDigestError(f"digest must be bytes, got {type(digest).__name__}")
+    raw = bytes(digest)
+    if len(raw) != DIGEST_SIZE:
+        raise InvalidDigestError(f"digest must be {DIGEST_SIZE} bytes, got {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """One content-defined chunk of a blob: its own BLAKE3 digest and its length."""
+
+    digest: bytes
+    size: int
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What a store says about a blob.
+
+    ``chunks`` is empty when the blob has no finer chunking (or it was not asked for). ``bao`` is
+    the outboard at ``bao_shift`` in ``bao_format`` (empty when not asked for, or when the blob is a
+    single chunk group). ``inline`` holds the whole blob when it was small enough and asked for.
+    """
+
+    size: int
+    chunks: tuple[ChunkMeta, ...] = ()
+    bao: bytes = b""
+    bao_shift: int = DEFAULT_BAO_SHIFT
+    bao_format: BaoFormat = "pre_order"
+    inline: bytes | None = field(default=None, repr=False)
+
+
+class BlobWriter(ABC):
+    """A blob being written. ``close()`` returns its digest; ``abort()`` discards it."""
+
+    @abstractmethod
+    def write(self, data: Buffer) -> int: ...
+
+    @abstractmethod
+    def close(self) -> bytes: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+PUT_PIECE_SIZE = 1 << 20
+
+
+class BlobStore(ABC):
+    """A content-addressed blob store."""
+
+    @abstractmethod
+    def has(self, digest: bytes) -> bool: ...
+
+    @abstractmethod
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        """Describe a blob, or None if it is absent. ``bao_shift`` None means the store's default."""
+
+    @abstractmethod
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        """A seekable binary file over the blob (or over a chunk, by its digest), or None."""
+
+    @abstractmethod
+    def open_write(self) -> BlobWriter: ...
+
+    def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
+        """The blob's chunk list (empty: no finer chunking), or None if the blob is absent."""
+        stat = self.stat(digest, send_chunks=True, send_bao=False)
+        return None if stat is None else stat.chunks
+
+    def put(self, data: Buffer | BinaryIO) -> bytes:
+        """Store bytes (any buffer) or everything readable from a binary file; return the digest."""
+        with self.open_write() as writer:
+            if isinstance(data, io.IOBase) or hasattr(data, "read"):
+                reader: BinaryIO = data  # type: ignore[assignment]
+                while piece := reader.read(PUT_PIECE_SIZE):
+                    writer.write(piece)
+            else:
+                writer.write(data)  # type: ignore[arg-type]
+            return writer.close()
+
+    def close(self) -> None:
+        """Release connections and other resources."""
+
+    def __enter__(self) -> BlobStore:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.close()
