@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Buffer
+from collections.abc import Buffer, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal
 
@@ -101,7 +101,10 @@ class BlobStore(ABC):
         bao_format: BaoFormat = "pre_order",
         inline_limit: int = 0,
     ) -> Stat | None:
-        """Describe a blob, or None if it is absent. ``bao_shift`` None means the store's default."""
+        """Describe a blob, or None if it is absent.
+
+        ``bao_shift`` None means the store's default; ``Stat.bao_shift`` says which shift was used.
+        """
 
     @abstractmethod
     def open_read(self, digest: bytes) -> BinaryIO | None:
@@ -109,6 +112,23 @@ class BlobStore(ABC):
 
     @abstractmethod
     def open_write(self) -> BlobWriter: ...
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        """The stored bytes of a blob or chunk, in pieces, as this store has them, or None.
+
+        Nothing here is verified: verified reading (baostore.store.verified) feeds these pieces
+        through a bao Verifier. Remote stores override this with their cheapest streaming read.
+        """
+        reader = self.open_read(digest)
+        if reader is None:
+            return None
+
+        def pieces() -> Iterator[bytes]:
+            with reader:
+                while piece := reader.read(PUT_PIECE_SIZE):
+                    yield piece
+
+        return pieces()
 
     def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
         """The blob's chunk list (empty: no finer chunking), or None if the blob is absent."""
@@ -127,7 +147,7 @@ class BlobStore(ABC):
             return writer.close()
 
     def close(self) -> None:
-        """Release connections and other resources."""
+        """Release connections and other resources."""  # noqa: B027 - optional hook
 
     def __enter__(self) -> BlobStore:
         return self
