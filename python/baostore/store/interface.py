@@ -146,8 +146,8 @@ class BlobStore(ABC):
                 writer.write(data)  # type: ignore[arg-type]
             return writer.close()
 
-    def close(self) -> None:
-        """Release connections and other resources."""  # noqa: B027 - optional hook
+    def close(self) -> None:  # noqa: B027 - an optional hook: most stores hold nothing to release
+        """Release connections and other resources."""
 
     def __enter__(self) -> BlobStore:
         return self
