@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Buffer, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal
+
+from typing_extensions import Buffer
 
 DIGEST_SIZE = 32
 DEFAULT_BAO_SHIFT = 4
@@ -143,7 +145,7 @@ class BlobStore(ABC):
                 while piece := reader.read(PUT_PIECE_SIZE):
                     writer.write(piece)
             else:
-                writer.write(data)  # type: ignore[arg-type]
+                writer.write(data)
             return writer.close()
 
     def close(self) -> None:  # noqa: B027 - an optional hook: most stores hold nothing to release
