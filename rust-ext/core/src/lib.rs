@@ -1,0 +1,25 @@
+//! baostore's bao core, free of Python: BLAKE3 outboards ("baos") at any chunk-group shift in
+//! two formats, a streaming verifier, coarsening and format conversion without the data, and
+//! FastCDC cut points.
+//!
+//! A chunk group is `1024 << shift` bytes starting on a group boundary: a complete subtree of
+//! BLAKE3's tree, so pruning the tree at groups still yields the plain `blake3(data)` root.
+
+mod coarsen;
+mod codec;
+mod error;
+mod format;
+mod hashing;
+mod levels;
+mod outboard;
+mod tree;
+mod verifier;
+
+pub mod cdc;
+
+pub use coarsen::{coarsen, convert_format};
+pub use error::BaoError;
+pub use format::{group_len, BaoFormat, Hash, MAX_SHIFT};
+pub use hashing::hash;
+pub use outboard::{outboard, outboard_size, OutboardBuilder};
+pub use verifier::Verifier;
