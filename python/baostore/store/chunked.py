@@ -1,0 +1,459 @@
+"""The chunked blob store over object storage (memory, local files, S3).
+
+Blobs are cut by FastCDC 2020 into content-defined chunks, each stored once under its own digest
+(``chunks/<hex[:2]>/<hex>``); a blob that is a single chunk is that chunk's object. A per-blob
+record (``blobs/<hex[:2]>/<hex>``, see record.py) holds the size, the chunk list and the pre_order
+bao at the store's shift. The record is written last, after every chunk, so no record ever points
+at a missing chunk; both kinds of object are written atomically by the backend.
+"""
+
+from __future__ import annotations
+
+import io
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import BinaryIO
+
+from typing_extensions import Buffer
+
+from baostore import bao
+from baostore.store.interface import (
+    BAO_FORMATS,
+    DEFAULT_BAO_SHIFT,
+    BaoFormat,
+    BlobStore,
+    BlobWriter,
+    ChunkMeta,
+    Stat,
+    StoreError,
+    check_digest,
+)
+from baostore.store.objects import ObjectBackend
+from baostore.store.record import BlobRecord, RecordError, decode_record, encode_record
+
+# Chunk sizes, chosen with benches/bench_chunking.py: see DEFAULT_CHUNK_SIZES below.
+MAX_CHUNK_SIZE_LIMIT = 4 << 20  # a chunk must fit one gRPC message (4 MiB budget) on its own
+# Finer bao than the stored one needs the data again: rehash only blobs up to this size, above it
+# answer with the stored shift (Stat.bao_shift says so).
+REHASH_LIMIT = 256 << 20
+READ_BUFFER_SIZE = 64 << 10
+CHUNK_PREFIX = "chunks"
+RECORD_PREFIX = "blobs"
+
+
+@dataclass(frozen=True)
+class ChunkSizes:
+    """FastCDC 2020 bounds: minimum, average (target) and maximum chunk size in bytes."""
+
+    min: int
+    avg: int
+    max: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min <= self.avg <= self.max <= MAX_CHUNK_SIZE_LIMIT:
+            raise ValueError(
+                f"chunk sizes need 0 < min <= avg <= max <= {MAX_CHUNK_SIZE_LIMIT}, got "
+                f"min={self.min} avg={self.avg} max={self.max}"
+            )
+        # FastCDC has its own bounds per parameter; let it judge them now, not at the first put.
+        bao.cdc_cut_lengths(b"", self.min, self.avg, self.max, True)
+
+
+DEFAULT_CHUNK_SIZES = ChunkSizes(min=256 << 10, avg=1 << 20, max=4 << 20)
+
+
+@dataclass(frozen=True)
+class ObjectCounts:
+    """How many objects of each kind the backend holds (listing, so O(objects))."""
+
+    records: int
+    chunks: int
+
+
+def chunk_key(digest: bytes) -> str:
+    hex_digest = digest.hex()
+    return f"{CHUNK_PREFIX}/{hex_digest[:2]}/{hex_digest}"
+
+
+def record_key(digest: bytes) -> str:
+    hex_digest = digest.hex()
+    return f"{RECORD_PREFIX}/{hex_digest[:2]}/{hex_digest}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A blob as found: from its record, or a bare chunk (record None)."""
+
+    digest: bytes
+    size: int
+    record: BlobRecord | None
+
+    @property
+    def chunks(self) -> tuple[ChunkMeta, ...]:
+        return self.record.chunks if self.record is not None else ()
+
+    def pieces(self) -> tuple[ChunkMeta, ...]:
+        """The objects holding the data, in order (a blob of one chunk is its own object)."""
+        if self.chunks:
+            return self.chunks
+        return (ChunkMeta(self.digest, self.size),) if self.size else ()
+
+
+class ChunkedStore(BlobStore):
+    """A content-addressed store of FastCDC chunks and per-blob records over an ObjectBackend.
+
+    ``bao_shift`` is the shift of the stored bao (Stat at a coarser shift is derived from it, at a
+    finer one by rehashing blobs up to ``rehash_limit`` bytes). Safe to use from many threads.
+    """
+
+    def __init__(
+        self,
+        backend: ObjectBackend,
+        *,
+        bao_shift: int = DEFAULT_BAO_SHIFT,
+        chunk_sizes: ChunkSizes = DEFAULT_CHUNK_SIZES,
+        rehash_limit: int = REHASH_LIMIT,
+    ) -> None:
+        _check_shift(bao_shift)
+        if rehash_limit < 0:
+            raise ValueError(f"rehash_limit must be >= 0, got {rehash_limit}")
+        self.backend = backend
+        self.bao_shift = bao_shift
+        self.chunk_sizes = chunk_sizes
+        self.rehash_limit = rehash_limit
+
+    def __repr__(self) -> str:
+        return f"ChunkedStore({self.backend.description}, bao_shift={self.bao_shift})"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def has(self, digest: bytes) -> bool:
+        digest = check_digest(digest)
+        return (
+            self.backend.size(record_key(digest)) is not None
+            or self.backend.size(chunk_key(digest)) is not None
+        )
+
+    def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
+        entry = self._lookup(check_digest(digest))
+        return None if entry is None else entry.chunks
+
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        digest = check_digest(digest)
+        shift = self.bao_shift if bao_shift is None else bao_shift
+        _check_shift(shift)
+        if bao_format not in BAO_FORMATS:
+            raise ValueError(f"bao_format must be one of {BAO_FORMATS}, got {bao_format!r}")
+        if inline_limit < 0:
+            raise ValueError(f"inline_limit must be >= 0, got {inline_limit}")
+        entry = self._lookup(digest)
+        if entry is None:
+            return None
+        used_shift = self._answer_shift(entry, shift)
+        outboard = self._bao(entry, used_shift, bao_format) if send_bao else b""
+        inline = None
+        if inline_limit and entry.size <= inline_limit:
+            inline = self._read_all(entry)
+        return Stat(
+            size=entry.size,
+            chunks=entry.chunks if send_chunks else (),
+            bao=outboard,
+            bao_shift=used_shift,
+            bao_format=bao_format,
+            inline=inline,
+        )
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        entry = self._lookup(check_digest(digest))
+        if entry is None:
+            return None
+        raw = ChunkedReader(self, entry.digest, entry.pieces())
+        return io.BufferedReader(raw, buffer_size=READ_BUFFER_SIZE)
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        """The blob's (or chunk's) bytes, one chunk object per piece, fetched lazily."""
+        entry = self._lookup(check_digest(digest))
+        return None if entry is None else self._iter_data(entry)
+
+    def object_counts(self) -> ObjectCounts:
+        """Count records and chunk objects in the backend (for dedup checks and fsck)."""
+        return ObjectCounts(
+            records=sum(1 for _ in self.backend.keys(RECORD_PREFIX)),
+            chunks=sum(1 for _ in self.backend.keys(CHUNK_PREFIX)),
+        )
+
+    def record_digests(self) -> Iterator[bytes]:
+        """Digests of every blob with a record."""
+        return _digests_under(self.backend, RECORD_PREFIX)
+
+    def chunk_digests(self) -> Iterator[bytes]:
+        """Digests of every chunk object."""
+        return _digests_under(self.backend, CHUNK_PREFIX)
+
+    def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
+        """The bytes of one chunk object, or None; StoreError if not ``expected_size`` long."""
+        data = self.backend.get(chunk_key(check_digest(digest)))
+        if data is not None and expected_size is not None and len(data) != expected_size:
+            raise StoreError(
+                f"chunk {digest.hex()} holds {len(data)} bytes, the record says {expected_size}"
+            )
+        return data
+
+    def _lookup(self, digest: bytes) -> _Entry | None:
+        raw = self.backend.get(record_key(digest))
+        if raw is not None:
+            try:
+                record = decode_record(raw)
+            except RecordError as error:
+                raise StoreError(f"corrupt record for blob {digest.hex()}: {error}") from error
+            return _Entry(digest, record.size, record)
+        size = self.backend.size(chunk_key(digest))
+        return None if size is None else _Entry(digest, size, None)
+
+    def _answer_shift(self, entry: _Entry, shift: int) -> int:
+        record = entry.record
+        if record is None or shift >= record.bao_shift or entry.size <= self.rehash_limit:
+            return shift
+        return record.bao_shift
+
+    def _bao(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
+        if bao.outboard_size(entry.size, shift, bao_format) == 0:
+            return b""
+        record = entry.record
+        if record is None or shift < record.bao_shift:
+            return self._rehash(entry, shift, bao_format)
+        outboard = record.bao
+        if shift > record.bao_shift:
+            outboard = bao.coarsen(outboard, entry.size, record.bao_shift, shift, "pre_order")
+        if bao_format != "pre_order":
+            outboard = bao.convert_format(outboard, entry.size, shift, "pre_order", bao_format)
+        return outboard
+
+    def _rehash(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
+        builder = bao.OutboardBuilder(shift, bao_format)
+        for piece in self._iter_data(entry):
+            builder.update(piece)
+        root, outboard = builder.finalize()
+        if root != entry.digest:
+            raise StoreError(f"blob {entry.digest.hex()} is corrupt: its chunks hash differently")
+        return outboard
+
+    def _iter_data(self, entry: _Entry) -> Iterator[bytes]:
+        for piece in entry.pieces():
+            data = self.read_chunk(piece.digest, piece.size)
+            if data is None:
+                raise StoreError(f"blob {entry.digest.hex()}: chunk {piece.digest.hex()} missing")
+            yield data
+
+    def _read_all(self, entry: _Entry) -> bytes:
+        return b"".join(self._iter_data(entry))
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def open_write(self) -> BlobWriter:
+        return ChunkedWriter(self)
+
+    def _store_chunk(self, digest: bytes, data: bytes) -> None:
+        key = chunk_key(digest)
+        if self.backend.size(key) is None:
+            self.backend.put(key, data)
+
+    def _store_record(self, digest: bytes, record: BlobRecord) -> None:
+        key = record_key(digest)
+        if self.backend.size(key) is None:
+            self.backend.put(key, encode_record(record))
+
+
+class ChunkedWriter(BlobWriter):
+    """Cuts what is written into chunks as it arrives and stores them; ``close`` adds the record.
+
+    Holds at most twice the maximum chunk size of uncut data, whatever the blob size.
+    """
+
+    def __init__(self, store: ChunkedStore) -> None:
+        self._store = store
+        self._sizes = store.chunk_sizes
+        self._window = 2 * store.chunk_sizes.max
+        self._pending = bytearray()
+        self._builder = bao.OutboardBuilder(store.bao_shift, "pre_order")
+        self._chunks: list[ChunkMeta] = []
+        self._digest: bytes | None = None
+        self._failed: str | None = None
+
+    def write(self, data: Buffer) -> int:
+        self._check_writable()
+        with memoryview(data) as view, view.cast("B") as flat:
+            total = len(flat)
+            self._builder.update(flat)
+            offset = 0
+            while offset < total:
+                take = min(total - offset, self._window - len(self._pending))
+                self._pending += flat[offset : offset + take]
+                offset += take
+                if len(self._pending) >= self._window:
+                    self._cut(final=False)
+        return total
+
+    def close(self) -> bytes:
+        if self._digest is not None:
+            return self._digest
+        self._check_writable()
+        self._cut(final=True)
+        root, outboard = self._builder.finalize()
+        size = sum(chunk.size for chunk in self._chunks)
+        chunks = tuple(self._chunks) if len(self._chunks) > 1 else ()
+        record = BlobRecord(size=size, bao_shift=self._store.bao_shift, chunks=chunks, bao=outboard)
+        try:
+            self._store._store_record(root, record)
+        except BaseException as error:
+            self._mark_failed(error)
+            raise
+        self._digest = root
+        return root
+
+    def abort(self) -> None:
+        if self._digest is None:
+            self._failed = self._failed or "aborted"
+        self._pending = bytearray()
+
+    def _check_writable(self) -> None:
+        if self._digest is not None:
+            raise ValueError("blob writer is closed")
+        if self._failed is not None:
+            raise ValueError(f"blob writer is unusable ({self._failed})")
+
+    def _cut(self, *, final: bool) -> None:
+        sizes = self._sizes
+        lengths = bao.cdc_cut_lengths(self._pending, sizes.min, sizes.avg, sizes.max, final)
+        offset = 0
+        try:
+            for length in lengths:
+                chunk = bytes(self._pending[offset : offset + length])
+                digest = bao.hash(chunk)
+                self._store._store_chunk(digest, chunk)
+                self._chunks.append(ChunkMeta(digest, length))
+                offset += length
+        except BaseException as error:
+            self._mark_failed(error)
+            raise
+        del self._pending[:offset]
+
+    def _mark_failed(self, error: BaseException) -> None:
+        self._failed = f"an earlier write failed: {error!r}"
+        self._pending = bytearray()
+
+
+class ChunkedReader(io.RawIOBase):
+    """A seekable raw file over a blob's chunk objects, fetched lazily, one held at a time."""
+
+    def __init__(self, store: ChunkedStore, digest: bytes, pieces: tuple[ChunkMeta, ...]) -> None:
+        super().__init__()
+        self._store = store
+        self._digest = digest
+        self._pieces = pieces
+        self._starts = [0, *accumulate(piece.size for piece in pieces)]
+        self._size = self._starts[-1]
+        self._position = 0
+        self._loaded_index = -1
+        self._loaded = b""
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._position + offset
+        elif whence == io.SEEK_END:
+            target = self._size + offset
+        else:
+            raise ValueError(f"invalid whence {whence} (use SEEK_SET, SEEK_CUR or SEEK_END)")
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        self._position = target
+        return target
+
+    def readinto(self, buffer: Buffer) -> int:
+        self._check_open()
+        with memoryview(buffer) as view, view.cast("B") as out:
+            if self._position >= self._size or not len(out):
+                return 0
+            index = bisect_right(self._starts, self._position) - 1
+            data = self._chunk(index)
+            within = self._position - self._starts[index]
+            count = min(len(out), len(data) - within)
+            out[:count] = data[within : within + count]
+        self._position += count
+        return count
+
+    def readall(self) -> bytes:
+        self._check_open()
+        parts = []
+        while self._position < self._size:
+            index = bisect_right(self._starts, self._position) - 1
+            within = self._position - self._starts[index]
+            data = self._chunk(index)
+            parts.append(data[within:] if within else data)
+            self._position = self._starts[index + 1]
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._loaded = b""
+        self._loaded_index = -1
+        super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def _chunk(self, index: int) -> bytes:
+        if index != self._loaded_index:
+            piece = self._pieces[index]
+            data = self._store.read_chunk(piece.digest, piece.size)
+            if data is None:
+                raise StoreError(
+                    f"blob {self._digest.hex()}: chunk {piece.digest.hex()} is missing"
+                )
+            self._loaded = data
+            self._loaded_index = index
+        return self._loaded
+
+
+def _check_shift(shift: int) -> None:
+    if not isinstance(shift, int) or not 0 <= shift <= bao.MAX_SHIFT:
+        raise ValueError(f"bao shift must be an integer in 0..{bao.MAX_SHIFT}, got {shift!r}")
+
+
+def _digests_under(backend: ObjectBackend, prefix: str) -> Iterator[bytes]:
+    for key in backend.keys(prefix):
+        name = key.rsplit("/", 1)[-1]
+        try:
+            digest = bytes.fromhex(name)
+        except ValueError:
+            continue  # not one of ours
+        if len(digest) == 32:
+            yield digest

@@ -1,0 +1,186 @@
+"""Object storage backends (memory, local files, S3) behind one small interface, via obstore.
+
+Every write is atomic: obstore's put either stores the whole object or nothing. For local files
+obstore (object_store's LocalFileSystem) writes a staging file ``<key>#<n>`` and renames it into
+place; staging names are never listed and never collide with our keys (hex digests only). It does
+not fsync, so the guarantee covers a killed process, not a power cut.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, unquote
+
+import obstore
+from obstore.store import LocalStore, MemoryStore, S3Store
+from typing_extensions import Buffer
+
+from baostore.store.interface import StoreError
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore, S3Config
+
+OBJECT_SCHEMES = ("memory", "file", "s3")
+S3_OPTIONS = ("endpoint", "region")
+_LIST_PAGE = 1000
+# Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class ObjectBackend:
+    """Whole objects addressed by key: get, size, atomic put, delete, list.
+
+    Missing objects read as None; every other failure of the underlying store becomes a
+    StoreError naming the backend, the operation and the key, with the original as its cause.
+    Safe to share between threads (obstore stores are).
+    """
+
+    def __init__(self, store: ObjectStore, description: str) -> None:
+        self._store = store
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"ObjectBackend({self.description})"
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return bytes(obstore.get(self._store, key).bytes())
+        except FileNotFoundError:
+            return None
+        except Exception as error:
+            raise self._failure("get", key, error) from error
+
+    def size(self, key: str) -> int | None:
+        """The object's size, or None when there is no object under ``key``."""
+        try:
+            return int(obstore.head(self._store, key)["size"])
+        except FileNotFoundError:
+            return None
+        except Exception as error:
+            raise self._failure("head", key, error) from error
+
+    def put(self, key: str, data: Buffer) -> None:
+        """Store ``data`` under ``key`` atomically, replacing any object there."""
+        try:
+            # A single request: no multipart upload whose parts could linger on failure.
+            obstore.put(self._store, key, data, use_multipart=False)
+        except Exception as error:
+            raise self._failure("put", key, error) from error
+
+    def delete(self, key: str) -> None:
+        try:
+            obstore.delete(self._store, key)
+        except FileNotFoundError:
+            return
+        except Exception as error:
+            raise self._failure("delete", key, error) from error
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix`` (a path prefix such as ``"chunks"``), in no set order."""
+        try:
+            for page in obstore.list(self._store, prefix, chunk_size=_LIST_PAGE):
+                for meta in page:
+                    yield str(meta["path"])
+        except Exception as error:
+            raise self._failure("list", prefix, error) from error
+
+    def _failure(self, operation: str, key: str, error: Exception) -> StoreError:
+        return StoreError(f"{self.description}: {operation} {key!r} failed: {error}")
+
+
+def memory_backend() -> ObjectBackend:
+    """A backend that lives in this process only."""
+    return ObjectBackend(MemoryStore(), "memory://")
+
+
+def file_backend(directory: str | Path) -> ObjectBackend:
+    """A backend under ``directory`` (created if missing)."""
+    root = Path(directory)
+    if not root.is_absolute():
+        raise ValueError(f"file store directory must be absolute, got {str(directory)!r}")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        store = LocalStore(root)
+    except Exception as error:
+        raise StoreError(f"cannot open file store at {root}: {error}") from error
+    return ObjectBackend(store, root.as_uri())
+
+
+def s3_backend(
+    bucket: str, prefix: str = "", *, endpoint: str | None = None, region: str | None = None
+) -> ObjectBackend:
+    """A backend in an S3 bucket; credentials come from the usual AWS environment variables."""
+    if not _BUCKET_NAME.match(bucket):
+        raise ValueError(f"invalid S3 bucket name {bucket!r}")
+    config: S3Config = {}
+    allow_http = False
+    if endpoint is not None:
+        if not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"S3 endpoint must be an http:// or https:// URL, got {endpoint!r}")
+        config["endpoint"] = endpoint
+        allow_http = endpoint.startswith("http://")
+    if region is not None:
+        if not region:
+            raise ValueError("S3 region must not be empty")
+        config["region"] = region
+    try:
+        store = S3Store(
+            bucket,
+            prefix=prefix or None,
+            config=config,
+            client_options={"allow_http": allow_http},
+        )
+    except Exception as error:
+        raise StoreError(f"cannot open S3 bucket {bucket!r}: {error}") from error
+    location = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    return ObjectBackend(store, location)
+
+
+def backend_from_url(url: SplitResult, options: dict[str, str]) -> ObjectBackend:
+    """Open the backend a ``memory:``, ``file:`` or ``s3:`` URL names.
+
+    Removes the query options it uses from ``options``; rejects URL parts it does not use.
+    """
+    scheme = url.scheme.lower()
+    shown = url.geturl()
+    _reject_userinfo_port_fragment(url, shown)
+    if scheme == "memory":
+        if url.netloc or url.path:
+            raise ValueError(f"{shown!r}: a memory store takes no host or path (use 'memory://')")
+        return memory_backend()
+    if scheme == "file":
+        if url.netloc:
+            raise ValueError(
+                f"{shown!r}: a file store URL has no host; use 'file:///absolute/path'"
+            )
+        path = unquote(url.path)
+        if not path.startswith("/"):
+            raise ValueError(f"{shown!r}: a file store needs an absolute path (file:///path)")
+        return file_backend(path)
+    if scheme == "s3":
+        if not url.netloc:
+            raise ValueError(f"{shown!r}: an S3 store needs a bucket (s3://BUCKET/PREFIX)")
+        prefix = unquote(url.path).strip("/")
+        return s3_backend(
+            url.netloc,
+            prefix,
+            endpoint=options.pop("endpoint", None),
+            region=options.pop("region", None),
+        )
+    raise ValueError(f"{shown!r}: not an object store scheme (supported: {OBJECT_SCHEMES})")
+
+
+def _reject_userinfo_port_fragment(url: SplitResult, shown: str) -> None:
+    if url.username is not None or url.password is not None:
+        raise ValueError(f"{shown!r}: credentials in the URL are not supported")
+    try:
+        port = url.port
+    except ValueError as error:
+        raise ValueError(f"{shown!r}: {error}") from error
+    if port is not None:
+        raise ValueError(f"{shown!r}: this store takes no port")
+    if url.fragment:
+        raise ValueError(f"{shown!r}: a fragment ('#...') is not supported")

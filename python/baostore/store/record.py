@@ -1,0 +1,126 @@
+"""The per-blob record of the chunked store: size, chunk list and the stored bao.
+
+Binary layout, version 1 (integers little-endian)::
+
+    magic      6 bytes  b"BAOREC"
+    version    u8       1
+    bao_shift  u8       shift of the stored bao (0..=MAX_SHIFT)
+    size       u64      blob size in bytes
+    count      u32      number of chunks; 0 means "the blob is one chunk" (or empty)
+    chunks     count x (digest 32 bytes, size u32)
+    bao        outboard_size(size, bao_shift, "pre_order") bytes (length implied, not stored)
+    checksum   32 bytes blake3 of everything before it
+
+Parsing is strict: every field is range-checked, chunk sizes must be positive and sum to the
+size, a one-entry chunk list is refused (a single chunk is encoded as an empty list), the bao
+length must match the size and shift exactly, and no byte may follow the checksum. The checksum
+lets a consistency check find a damaged record without the blob's data.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from baostore import bao
+from baostore.store.interface import DIGEST_SIZE, ChunkMeta
+
+RECORD_MAGIC = b"BAOREC"
+RECORD_VERSION = 1
+_HEADER = struct.Struct("<6sBBQI")
+_CHUNK = struct.Struct(f"<{DIGEST_SIZE}sI")
+_CHECKSUM_SIZE = 32
+MAX_CHUNK_SIZE_IN_RECORD = (1 << 32) - 1
+
+
+class RecordError(ValueError):
+    """A record that is not a well-formed version-1 blob record."""
+
+
+@dataclass(frozen=True)
+class BlobRecord:
+    """What the store keeps about a blob besides its chunks."""
+
+    size: int
+    bao_shift: int
+    chunks: tuple[ChunkMeta, ...]
+    bao: bytes
+
+    def __post_init__(self) -> None:
+        _check_fields(self.size, self.bao_shift, self.chunks, len(self.bao))
+
+
+def encode_record(record: BlobRecord) -> bytes:
+    """Serialise ``record`` (already validated by its constructor)."""
+    parts = [
+        _HEADER.pack(
+            RECORD_MAGIC, RECORD_VERSION, record.bao_shift, record.size, len(record.chunks)
+        )
+    ]
+    parts.extend(_CHUNK.pack(chunk.digest, chunk.size) for chunk in record.chunks)
+    parts.append(record.bao)
+    body = b"".join(parts)
+    return body + bao.hash(body)
+
+
+def decode_record(raw: bytes) -> BlobRecord:
+    """Parse a record, raising RecordError on anything but a well-formed version-1 record."""
+    if len(raw) < _HEADER.size + _CHECKSUM_SIZE:
+        raise RecordError(f"record too short: {len(raw)} bytes")
+    magic, version, shift, size, count = _HEADER.unpack_from(raw, 0)
+    if magic != RECORD_MAGIC:
+        raise RecordError(f"not a blob record (magic {magic!r})")
+    if version != RECORD_VERSION:
+        raise RecordError(f"unsupported record version {version} (expected {RECORD_VERSION})")
+    if shift > bao.MAX_SHIFT:
+        raise RecordError(f"bao shift {shift} exceeds {bao.MAX_SHIFT}")
+    body_size = len(raw) - _CHECKSUM_SIZE
+    bao_size = _pre_order_size(size, shift)
+    # Checked before slicing so that a huge claimed count or size never drives any work.
+    expected = _HEADER.size + count * _CHUNK.size + bao_size
+    if expected != body_size:
+        raise RecordError(
+            f"record length {len(raw)} does not match its header "
+            f"({count} chunks, size {size}, shift {shift} need {expected + _CHECKSUM_SIZE})"
+        )
+    body = raw[:body_size]
+    if bao.hash(body) != raw[body_size:]:
+        raise RecordError("record checksum mismatch")
+    chunks = tuple(
+        ChunkMeta(digest=digest, size=chunk_size)
+        for digest, chunk_size in _CHUNK.iter_unpack(
+            raw[_HEADER.size : _HEADER.size + count * _CHUNK.size]
+        )
+    )
+    try:
+        return BlobRecord(
+            size=size, bao_shift=shift, chunks=chunks, bao=body[body_size - bao_size :]
+        )
+    except ValueError as error:
+        raise RecordError(str(error)) from error
+
+
+def _pre_order_size(size: int, shift: int) -> int:
+    try:
+        return bao.outboard_size(size, shift, "pre_order")
+    except (ValueError, OverflowError) as error:
+        raise RecordError(f"no bao exists for size {size} at shift {shift}: {error}") from error
+
+
+def _check_fields(size: int, shift: int, chunks: tuple[ChunkMeta, ...], bao_size: int) -> None:
+    if not 0 <= size < 1 << 64:
+        raise RecordError(f"blob size {size} out of range")
+    if not 0 <= shift <= bao.MAX_SHIFT:
+        raise RecordError(f"bao shift {shift} out of range 0..{bao.MAX_SHIFT}")
+    if len(chunks) == 1:
+        raise RecordError("a single chunk must be recorded as an empty chunk list")
+    for index, chunk in enumerate(chunks):
+        if len(chunk.digest) != DIGEST_SIZE:
+            raise RecordError(f"chunk {index}: digest of {len(chunk.digest)} bytes")
+        if not 0 < chunk.size <= MAX_CHUNK_SIZE_IN_RECORD:
+            raise RecordError(f"chunk {index}: size {chunk.size} out of range")
+    if chunks and sum(chunk.size for chunk in chunks) != size:
+        raise RecordError(f"chunk sizes sum to {sum(c.size for c in chunks)}, not {size}")
+    expected_bao = _pre_order_size(size, shift)
+    if bao_size != expected_bao:
+        raise RecordError(f"bao of {bao_size} bytes, expected {expected_bao} for size {size}")
