@@ -1,0 +1,46 @@
+"""The store under test, for every kind of store the conformance suite covers.
+
+Each kind is a ChunkedStore with small chunks (so a few MiB exercise the multi-chunk paths), used
+directly or through a loopback gRPC server. ``backing`` is that ChunkedStore, whose objects the
+dedup tests count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from baostore.open import open_store
+from baostore.store.chunked import ChunkedStore, ChunkSizes
+from baostore.store.interface import BlobStore
+from baostore.store.objects import file_backend, memory_backend
+
+STORE_KINDS = ("memory", "file", "grpc-memory", "grpc-file")
+TEST_CHUNK_SIZES = ChunkSizes(min=16 << 10, avg=64 << 10, max=256 << 10)
+
+
+@dataclass(frozen=True)
+class StoreUnderTest:
+    kind: str
+    store: BlobStore
+    backing: ChunkedStore
+
+
+def make_backing(kind: str, directory: Path) -> ChunkedStore:
+    backend = memory_backend() if kind.endswith("memory") else file_backend(directory / "store")
+    return ChunkedStore(backend, chunk_sizes=TEST_CHUNK_SIZES)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
+    kind: str = request.param
+    backing = make_backing(kind, tmp_path)
+    if not kind.startswith("grpc-"):
+        yield StoreUnderTest(kind, backing, backing)
+        return
+    from tests.support.grpc_server import serve_in_thread
+
+    with serve_in_thread(backing) as url, open_store(url) as remote:
+        yield StoreUnderTest(kind, remote, backing)

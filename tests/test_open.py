@@ -1,0 +1,103 @@
+"""Opening stores by URL: every backend, its options, and clear errors for everything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from baostore.open import default_store_url, open_store
+from baostore.store.chunked import ChunkedStore
+
+
+def test_memory_store() -> None:
+    store = open_store("memory://")
+    assert isinstance(store, ChunkedStore)
+    digest = store.put(b"hello")
+    assert store.has(digest)
+    assert open_store("memory://").has(digest) is False  # each opening is its own store
+
+
+def test_file_store_is_created_and_persists(tmp_path: Path) -> None:
+    directory = tmp_path / "a b" / "store"
+    url = directory.as_uri()  # percent-encodes the space
+    digest = open_store(url).put(b"persisted")
+    assert directory.is_dir()
+    assert open_store(url).has(digest)
+
+
+def test_store_option_bao_shift(tmp_path: Path) -> None:
+    store = open_store("memory://?bao_shift=2")
+    assert isinstance(store, ChunkedStore)
+    assert store.bao_shift == 2
+    store = open_store(f"{tmp_path.as_uri()}?bao_shift=0")
+    assert isinstance(store, ChunkedStore)
+    assert store.bao_shift == 0
+
+
+def test_s3_store_url_is_parsed_without_contacting_the_server() -> None:
+    store = open_store("s3://my-bucket/some/prefix?endpoint=http://127.0.0.1:9&region=eu-west-1")
+    assert isinstance(store, ChunkedStore)
+    assert store.backend.description == "s3://my-bucket/some/prefix"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("memory://host", "no host or path"),
+        ("memory:///path", "no host or path"),
+        ("memory://?color=blue", "unknown option"),
+        ("memory://?bao_shift=x", "non-negative integer"),
+        ("memory://?bao_shift=-1", "non-negative integer"),
+        ("memory://?bao_shift=40", "0..32"),
+        ("memory://?bao_shift=1&bao_shift=2", "given twice"),
+        ("memory://?bao_shift=", "no value"),
+        ("memory://#frag", "fragment"),
+        ("file://relative/path", "no host"),
+        ("file:relative", "absolute path"),
+        ("file:///tmp/x?endpoint=http://a", "unknown option"),
+        ("file://user@/tmp/x", "credentials"),
+        ("s3:///prefix", "needs a bucket"),
+        ("s3://Bad_Bucket/", "bucket name"),
+        ("s3://bucket:99/", "no port"),
+        ("s3://bucket/?endpoint=ftp://a", "http"),
+        ("s3://bucket/?region=", "no value"),
+        ("s3://bucket/?token=abc", "unknown option"),
+        ("http://example.com", "grpc\\+http://"),
+        ("nonsense", "scheme must be one of"),
+    ],
+)
+def test_bad_urls_are_refused_clearly(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_store(url)
+
+
+def test_refused_file_url_creates_nothing(tmp_path: Path) -> None:
+    directory = tmp_path / "never"
+    with pytest.raises(ValueError):
+        open_store(f"{directory.as_uri()}?unknown=1")
+    assert not directory.exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["grpc+http://127.0.0.1:1", "grpc+https://example.com:443", "grpc+unix:///tmp/sock"]
+)
+def test_grpc_urls_go_to_the_grpc_client(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from baostore.grpc import client
+
+    opened: list[str] = []
+
+    def fake_from_url(cls: Any, given: str) -> str:
+        opened.append(given)
+        return "remote store"
+
+    monkeypatch.setattr(client.GrpcBlobStore, "from_url", classmethod(fake_from_url))
+    assert open_store(url) == "remote store"  # type: ignore[comparison-overlap]
+    assert opened == [url]
+
+
+def test_default_store_url_is_a_file_url_under_the_user_data_dir() -> None:
+    url = default_store_url()
+    assert url.startswith("file:///")
+    assert url.endswith("/store")
+    assert "baostore" in url
