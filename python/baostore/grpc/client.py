@@ -1,0 +1,327 @@
+"""GrpcBlobStore: a BlobStore that is a BlobService server somewhere else.
+
+A plain remote store, no cache of its own. Reads are NOT verified here yet: ``open_read`` returns
+the unverified RemoteBlobReader, which the verified reader of issue 4 replaces.
+
+Every unary call carries a deadline. Streams may run as long as data keeps moving: an idle
+watchdog cancels a Read that receives nothing for ``idle_timeout`` seconds, and a Put whose
+messages are not taken for that long fails.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import grpc
+from typing_extensions import Buffer
+
+from baostore import bao
+from baostore.grpc.convert import FORMAT_TO_PROTO, response_to_stat
+from baostore.grpc.reader import RemoteBlobReader
+from baostore.grpc.services import (
+    CHANNEL_OPTIONS,
+    DATA_MESSAGE_SIZE,
+    MAX_INLINE_SIZE,
+)
+from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
+from baostore.store.interface import (
+    BAO_FORMATS,
+    BaoFormat,
+    BlobStore,
+    BlobWriter,
+    InvalidDigestError,
+    Stat,
+    StoreError,
+    check_digest,
+)
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+# Put messages waiting for the channel: bounds the client's memory to a few MiB.
+_PUT_QUEUE_DEPTH = 4
+_END_OF_PUT = None
+# (grpc-stubs leaves RpcContext.cancel() unannotated, hence the no-untyped-call ignores below.)
+
+
+class GrpcBlobStore(BlobStore):
+    """A BlobStore over the BlobService protocol at ``target`` (a gRPC target string)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        display: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        self.target = target
+        self.display = display or target
+        self.timeout = timeout
+        self.idle_timeout = idle_timeout
+        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
+
+    @classmethod
+    def from_url(cls, url: str) -> GrpcBlobStore:
+        """Open ``grpc+http://HOST:PORT`` or ``grpc+unix:///PATH``."""
+        parts = urlsplit(url)
+        if parts.scheme == "grpc+https":
+            raise ValueError(f"{url}: TLS (grpc+https://) is not supported yet; use grpc+http://")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{url}: gRPC store URLs take no query, fragment or user")
+        if parts.scheme == "grpc+http":
+            if not parts.hostname or parts.port is None:
+                raise ValueError(f"{url}: expected grpc+http://HOST:PORT")
+            if parts.path not in ("", "/"):
+                raise ValueError(f"{url}: a grpc+http:// URL takes no path")
+            return cls(parts.netloc, display=url)
+        if parts.scheme == "grpc+unix":
+            if parts.netloc:
+                raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH (three slashes)")
+            if not parts.path.startswith("/") or parts.path == "/":
+                raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
+            return cls(f"unix://{unquote(parts.path)}", display=url)
+        raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+unix://)")
+
+    def has(self, digest: bytes) -> bool:
+        return self._stat(digest, send_chunks=False, send_bao=False) is not None
+
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        return self._stat(
+            digest,
+            send_chunks=send_chunks,
+            send_bao=send_bao,
+            bao_shift=bao_shift,
+            bao_format=bao_format,
+            inline_limit=inline_limit,
+        )
+
+    def _stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool,
+        send_bao: bool,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        digest = check_digest(digest)
+        if bao_shift is not None and not 0 <= bao_shift <= bao.MAX_SHIFT:
+            raise ValueError(f"bao_shift must be in 0..{bao.MAX_SHIFT}, got {bao_shift}")
+        if bao_format not in BAO_FORMATS:
+            raise ValueError(f"bao_format must be one of {BAO_FORMATS}, got {bao_format!r}")
+        if inline_limit < 0:
+            raise ValueError(f"inline_limit must not be negative, got {inline_limit}")
+        request = blobstore_pb2.StatBlobRequest(
+            digest=digest,
+            send_chunks=send_chunks,
+            send_bao=send_bao,
+            bao_shift=bao_shift,
+            bao_format=FORMAT_TO_PROTO[bao_format],
+            inline_limit=inline_limit,
+        )
+        try:
+            response = self._stub.Stat(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise self._error(error, "Stat") from None
+        try:
+            return response_to_stat(response)
+        except ValueError as error:
+            raise StoreError(f"{self.display} answered Stat with {error}") from None
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        stat = self._stat(digest, send_chunks=True, send_bao=False, inline_limit=MAX_INLINE_SIZE)
+        if stat is None:
+            return None
+        if stat.inline is not None:
+            return io.BytesIO(stat.inline)
+        reader = RemoteBlobReader(self.read_raw, check_digest(digest), stat.size, stat.chunks)
+        return reader  # type: ignore[return-value]  # a BufferedIOBase is a binary file
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        """The Read stream of a blob or chunk (unverified), or None if the server lacks it."""
+        digest = check_digest(digest)
+        call = self._stub.Read(blobstore_pb2.ReadBlobRequest(digest=digest))
+        watchdog = _IdleWatchdog(call, self.idle_timeout)
+        messages = iter(call)
+        try:
+            first = next(messages, None)
+        except grpc.RpcError as error:
+            watchdog.stop()
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise self._error(error, "Read", watchdog) from None
+        return self._read_stream(call, messages, first, watchdog)
+
+    def _read_stream(
+        self,
+        call: grpc.CallIterator[blobstore_pb2.BlobChunk],
+        messages: Iterator[blobstore_pb2.BlobChunk],
+        first: blobstore_pb2.BlobChunk | None,
+        watchdog: _IdleWatchdog,
+    ) -> Iterator[bytes]:
+        try:
+            if first is None:
+                return
+            yield first.data
+            for message in messages:
+                watchdog.touch()
+                yield message.data
+        except grpc.RpcError as error:
+            raise self._error(error, "Read", watchdog) from None
+        finally:
+            watchdog.stop()
+            # A no-op when the stream ended; frees the call when the reader stopped early.
+            call.cancel()  # type: ignore[no-untyped-call]
+
+    def open_write(self) -> BlobWriter:
+        return GrpcBlobWriter(self)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _error(
+        self, error: grpc.RpcError, method: str, watchdog: _IdleWatchdog | None = None
+    ) -> Exception:
+        """A store exception for a failed call."""
+        code = error.code()
+        details = error.details() or code.name
+        if watchdog is not None and watchdog.fired:
+            return StoreError(
+                f"{method} from {self.display} stalled: no data for {self.idle_timeout:g} s"
+            )
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return InvalidDigestError(f"{self.display} rejected {method}: {details}")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            # gRPC's details chain every layer; the last one ("Connection refused") is the news.
+            reason = details.rsplit(": ", 1)[-1]
+            return StoreError(f"cannot reach server at {self.display} ({reason})")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return StoreError(
+                f"server at {self.display} did not answer {method} within {self.timeout:g} s"
+            )
+        return StoreError(f"{method} at {self.display} failed ({code.name}): {details}")
+
+    def __repr__(self) -> str:
+        return f"GrpcBlobStore({self.display!r})"
+
+
+class GrpcBlobWriter(BlobWriter):
+    """A Put stream fed by ``write``: ~1 MiB messages through a short queue (bounded memory)."""
+
+    def __init__(self, store: GrpcBlobStore) -> None:
+        self._store = store
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PUT_QUEUE_DEPTH)
+        self._pending = bytearray()
+        self._finished = False
+        self._future = store._stub.Put.future(self._messages())
+
+    def _messages(self) -> Iterator[blobstore_pb2.BlobChunk]:
+        while (data := self._queue.get()) is not _END_OF_PUT:
+            yield blobstore_pb2.BlobChunk(data=data)
+
+    def write(self, data: Buffer) -> int:
+        self._check_writable()
+        view = memoryview(data).cast("B")
+        self._pending += view
+        while len(self._pending) >= DATA_MESSAGE_SIZE:
+            self._send(bytes(self._pending[:DATA_MESSAGE_SIZE]))
+            del self._pending[:DATA_MESSAGE_SIZE]
+        return len(view)
+
+    def close(self) -> bytes:
+        self._check_writable()
+        if self._pending:
+            self._send(bytes(self._pending))
+            self._pending.clear()
+        self._send(_END_OF_PUT)
+        self._finished = True
+        try:
+            response = self._future.result(timeout=self._store.timeout)
+        except grpc.FutureTimeoutError:
+            self._future.cancel()  # type: ignore[no-untyped-call]
+            raise StoreError(
+                f"server at {self._store.display} did not confirm Put within "
+                f"{self._store.timeout:g} s"
+            ) from None
+        except grpc.RpcError as error:
+            raise self._store._error(error, "Put") from None
+        return check_digest(response.digest)
+
+    def abort(self) -> None:
+        self._finished = True
+        self._future.cancel()  # type: ignore[no-untyped-call]
+
+    def _check_writable(self) -> None:
+        if self._finished:
+            raise ValueError("write to a closed or aborted blob writer")
+
+    def _send(self, data: bytes | None) -> None:
+        """Queue a message; fail if the call ended or the server takes nothing for too long."""
+        deadline = time.monotonic() + self._store.idle_timeout
+        while True:
+            if self._future.done():
+                self._finished = True
+                self._raise_call_error()
+            try:
+                self._queue.put(data, timeout=0.2)
+                return
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    self.abort()
+                    raise StoreError(
+                        f"Put to {self._store.display} stalled: nothing sent for "
+                        f"{self._store.idle_timeout:g} s"
+                    ) from None
+
+    def _raise_call_error(self) -> None:
+        try:
+            self._future.result(timeout=0)
+        except grpc.RpcError as error:
+            raise self._store._error(error, "Put") from None
+        raise StoreError(f"Put to {self._store.display} ended before the data was sent")
+
+
+class _IdleWatchdog:
+    """Cancels ``call`` when ``touch`` has not been called for ``idle_timeout`` seconds."""
+
+    def __init__(self, call: grpc.RpcContext, idle_timeout: float) -> None:
+        self._call = call
+        self._idle_timeout = idle_timeout
+        self._last_progress = time.monotonic()
+        self._stopped = threading.Event()
+        self.fired = False
+        self._thread = threading.Thread(target=self._watch, name="grpc-read-watchdog", daemon=True)
+        self._thread.start()
+
+    def touch(self) -> None:
+        self._last_progress = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        interval = min(1.0, self._idle_timeout / 4)
+        while not self._stopped.wait(interval):
+            if time.monotonic() - self._last_progress > self._idle_timeout:
+                self.fired = True
+                self._call.cancel()  # type: ignore[no-untyped-call]
+                return

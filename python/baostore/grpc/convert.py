@@ -1,0 +1,93 @@
+"""Conversions between the store's Stat and the StatBlobResponse message, and message fitting.
+
+Every Stat answer must stay under the message limit. When it would not, the answer is made
+smaller in the order that costs the client least: drop the inline data (the client can Read it),
+coarsen the bao (the client verifies in bigger groups), and only then drop the chunk list (empty
+means "no finer chunking").
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from baostore import bao
+from baostore.grpc.services import MAX_MESSAGE_SIZE
+from baostore.proto import blobstore_pb2
+from baostore.store.interface import BaoFormat, ChunkMeta, Stat
+
+FORMAT_TO_PROTO: dict[BaoFormat, blobstore_pb2.BaoFormat.ValueType] = {
+    "pre_order": blobstore_pb2.PRE_ORDER,
+    "leaves": blobstore_pb2.LEAVES,
+}
+PROTO_TO_FORMAT: dict[int, BaoFormat] = {value: name for name, value in FORMAT_TO_PROTO.items()}
+
+# Room for the bao field's tag and length prefix and a bigger bao_shift varint.
+_FIELD_OVERHEAD = 16
+
+
+def format_from_proto(value: int) -> BaoFormat:
+    """The bao format named by a BaoFormat enum value; ValueError for an unknown value."""
+    try:
+        return PROTO_TO_FORMAT[value]
+    except KeyError:
+        raise ValueError(f"unknown bao format {value} (known: 0 = PRE_ORDER, 1 = LEAVES)") from None
+
+
+def stat_to_response(stat: Stat) -> blobstore_pb2.StatBlobResponse:
+    response = blobstore_pb2.StatBlobResponse(
+        chunks=[
+            blobstore_pb2.StatBlobResponse.ChunkMeta(digest=chunk.digest, size=chunk.size)
+            for chunk in stat.chunks
+        ],
+        bao=stat.bao,
+        bao_shift=stat.bao_shift,
+        bao_format=FORMAT_TO_PROTO[stat.bao_format],
+        size=stat.size,
+    )
+    if stat.inline is not None:
+        response.inline_data = stat.inline
+    return response
+
+
+def response_to_stat(response: blobstore_pb2.StatBlobResponse) -> Stat:
+    """The Stat a response describes; ValueError if it names an unknown bao format."""
+    return Stat(
+        size=response.size,
+        chunks=tuple(ChunkMeta(digest=chunk.digest, size=chunk.size) for chunk in response.chunks),
+        bao=response.bao,
+        bao_shift=response.bao_shift,
+        bao_format=format_from_proto(response.bao_format),
+        inline=response.inline_data if response.HasField("inline_data") else None,
+    )
+
+
+def fit_stat(stat: Stat, limit: int = MAX_MESSAGE_SIZE) -> Stat:
+    """``stat`` made small enough that its response message is smaller than ``limit`` bytes."""
+    if stat_to_response(stat).ByteSize() < limit:
+        return stat
+    if stat.inline is not None:
+        stat = replace(stat, inline=None)
+        if stat_to_response(stat).ByteSize() < limit:
+            return stat
+    coarsened = _coarsen_to_fit(stat, limit)
+    if coarsened is not None:
+        return coarsened
+    coarsened = _coarsen_to_fit(replace(stat, chunks=()), limit)
+    if coarsened is None:
+        raise ValueError(f"a Stat answer for a blob of {stat.size} bytes cannot fit {limit} bytes")
+    return coarsened
+
+
+def _coarsen_to_fit(stat: Stat, limit: int) -> Stat | None:
+    """``stat`` with its bao at the finest shift that fits ``limit``, or None if none does."""
+    without_bao = stat_to_response(replace(stat, bao=b"")).ByteSize()
+    if not stat.bao:
+        return stat if without_bao < limit else None
+    for shift in range(stat.bao_shift, bao.MAX_SHIFT + 1):
+        bao_size = bao.outboard_size(stat.size, shift, stat.bao_format)
+        if without_bao + bao_size + _FIELD_OVERHEAD < limit:
+            if shift == stat.bao_shift:
+                return stat
+            coarser = bao.coarsen(stat.bao, stat.size, stat.bao_shift, shift, stat.bao_format)
+            return replace(stat, bao=coarser, bao_shift=shift)
+    return None

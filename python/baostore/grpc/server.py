@@ -1,0 +1,243 @@
+"""The BlobService gRPC server: a thin grpc.aio adapter over any BlobStore.
+
+Stores are synchronous, so every store call runs in a worker thread (``asyncio.to_thread``) and
+the event loop only moves messages. Data moves in ~1 MiB messages in both directions, so memory
+per stream stays bounded whatever the blob size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from baostore import bao
+from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
+from baostore.grpc.services import (
+    CHANNEL_OPTIONS,
+    DATA_MESSAGE_SIZE,
+    MAX_INLINE_SIZE,
+    MAX_MESSAGE_SIZE,
+    SERVICE_NAMES,
+    register_alias_descriptors,
+)
+from baostore.proto import blobstore_pb2
+from baostore.store.interface import BlobStore, InvalidDigestError, StoreError, check_digest
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Context = aio.ServicerContext[Any, Any]
+
+# How long in-flight calls may run on after a stop request before they are cancelled.
+DEFAULT_SHUTDOWN_GRACE = 5.0
+
+
+class BlobServicer:
+    """The three BlobService methods over ``store``."""
+
+    def __init__(self, store: BlobStore, *, stat_limit: int = MAX_MESSAGE_SIZE) -> None:
+        self.store = store
+        # Stat answers are fitted below this many bytes (a parameter so tests can lower it).
+        self.stat_limit = stat_limit
+
+    async def stat(
+        self, request: blobstore_pb2.StatBlobRequest, context: Context
+    ) -> blobstore_pb2.StatBlobResponse:
+        digest = await _valid_digest(request.digest, context)
+        shift = request.bao_shift if request.HasField("bao_shift") else None
+        if shift is not None and shift > bao.MAX_SHIFT:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"bao_shift {shift} is out of range (0..{bao.MAX_SHIFT})",
+            )
+        try:
+            bao_format = format_from_proto(request.bao_format)
+        except ValueError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        stat = await _store_call(
+            context,
+            self.store.stat,
+            digest,
+            send_chunks=request.send_chunks,
+            send_bao=request.send_bao,
+            bao_shift=shift,
+            bao_format=bao_format,
+            inline_limit=min(request.inline_limit, MAX_INLINE_SIZE),
+        )
+        if stat is None:
+            await _not_found(context, digest)
+        fitted = await _store_call(context, fit_stat, stat, self.stat_limit)
+        return stat_to_response(fitted)
+
+    async def read(
+        self, request: blobstore_pb2.ReadBlobRequest, context: Context
+    ) -> AsyncIterator[blobstore_pb2.BlobChunk]:
+        digest = await _valid_digest(request.digest, context)
+        pieces = await _store_call(context, self.store.read_raw, digest)
+        if pieces is None:
+            await _not_found(context, digest)
+        try:
+            while (piece := await _store_call(context, next, pieces, None)) is not None:
+                for start in range(0, len(piece), DATA_MESSAGE_SIZE):
+                    yield blobstore_pb2.BlobChunk(data=piece[start : start + DATA_MESSAGE_SIZE])
+        finally:
+            _close_iterator(pieces)
+
+    async def put(
+        self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
+    ) -> blobstore_pb2.PutBlobResponse:
+        writer = await _store_call(context, self.store.open_write)
+        try:
+            # Small messages are gathered so the store sees ~1 MiB writes, one thread hop each.
+            pending = bytearray()
+            async for message in requests:
+                pending += message.data
+                if len(pending) >= DATA_MESSAGE_SIZE:
+                    await _store_call(context, writer.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await _store_call(context, writer.write, bytes(pending))
+            digest = await _store_call(context, writer.close)
+        except BaseException:
+            # Failed, aborted by the client or cancelled at shutdown: nothing may become visible.
+            writer.abort()
+            raise
+        return blobstore_pb2.PutBlobResponse(digest=digest)
+
+
+async def _valid_digest(digest: bytes, context: Context) -> bytes:
+    try:
+        return check_digest(digest)
+    except InvalidDigestError as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+
+async def _not_found(context: Context, digest: bytes) -> NoReturn:
+    await context.abort(grpc.StatusCode.NOT_FOUND, f"blob {digest.hex()} not found")
+
+
+async def _store_call(context: Context, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking store call in a thread, mapping store errors to status codes."""
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except (InvalidDigestError, ValueError) as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    except StoreError as error:
+        log.warning("store error: %s", error)
+        await context.abort(grpc.StatusCode.INTERNAL, f"store error: {error}")
+
+
+def _close_iterator(pieces: Iterator[bytes]) -> None:
+    close = getattr(pieces, "close", None)
+    if callable(close):
+        close()
+
+
+def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any, Any]]:
+    """The BlobService methods registered under every service name we answer to."""
+    methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Stat": grpc.unary_unary_rpc_method_handler(
+            servicer.stat,
+            request_deserializer=blobstore_pb2.StatBlobRequest.FromString,
+            response_serializer=blobstore_pb2.StatBlobResponse.SerializeToString,
+        ),
+        "Read": grpc.unary_stream_rpc_method_handler(
+            servicer.read,
+            request_deserializer=blobstore_pb2.ReadBlobRequest.FromString,
+            response_serializer=blobstore_pb2.BlobChunk.SerializeToString,
+        ),
+        "Put": grpc.stream_unary_rpc_method_handler(
+            servicer.put,
+            request_deserializer=blobstore_pb2.BlobChunk.FromString,
+            response_serializer=blobstore_pb2.PutBlobResponse.SerializeToString,
+        ),
+    }
+    return [grpc.method_handlers_generic_handler(name, methods) for name in SERVICE_NAMES]
+
+
+def _listen_target(listen: str) -> str:
+    """The gRPC bind address for ``HOST:PORT``, ``[V6]:PORT`` or ``unix:/path``."""
+    if listen.startswith("unix:"):
+        if not listen.removeprefix("unix:").lstrip("/"):
+            raise ValueError(f"listen address {listen!r} names no socket path")
+        return listen
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"listen address {listen!r} is not HOST:PORT or unix:/PATH")
+    return listen
+
+
+@dataclass
+class RunningServer:
+    """A started server: ``address`` is where it listens (the real port when 0 was asked)."""
+
+    server: aio.Server
+    health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped in grpc-stubs)
+    address: str
+
+    async def stop(self, grace: float = DEFAULT_SHUTDOWN_GRACE) -> None:
+        """Report NOT_SERVING, refuse new calls, let running ones finish for ``grace`` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start_server(
+    store: BlobStore, listen: str, *, stat_limit: int = MAX_MESSAGE_SIZE
+) -> RunningServer:
+    """Start serving ``store`` on ``listen`` (``HOST:PORT`` or ``unix:/PATH``)."""
+    target = _listen_target(listen)
+    register_alias_descriptors()
+    server = aio.server(options=CHANNEL_OPTIONS)
+    server.add_generic_rpc_handlers(generic_handlers(BlobServicer(store, stat_limit=stat_limit)))
+
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(target)
+    except RuntimeError as error:
+        raise OSError(f"cannot listen on {listen}: {error}") from error
+    if port == 0 and not target.startswith("unix:"):
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, serving)
+    address = target if target.startswith("unix:") else f"{target.rpartition(':')[0]}:{port}"
+    return RunningServer(server=server, health=health_servicer, address=address)
+
+
+async def serve(
+    store: BlobStore,
+    listen: str,
+    *,
+    grace: float = DEFAULT_SHUTDOWN_GRACE,
+    on_started: Callable[[str], Awaitable[None] | None] | None = None,
+) -> None:
+    """Serve ``store`` until SIGTERM or SIGINT, then shut down gracefully."""
+    running = await start_server(store, listen)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+    try:
+        if on_started is not None:
+            started = on_started(running.address)
+            if started is not None:
+                await started
+        await stop_requested.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await running.stop(grace)

@@ -1,0 +1,57 @@
+"""Service names, method paths and message limits of the BlobService protocol.
+
+The server answers the same messages under three service names so that Tvix and Snix castore
+clients work unchanged; ``register_alias_descriptors`` makes the two aliases visible to gRPC
+reflection too.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+from baostore.proto import blobstore_pb2
+
+BAOSTORE_SERVICE = "baostore.v1.BlobService"
+TVIX_SERVICE = "tvix.castore.v1.BlobService"
+SNIX_SERVICE = "snix.castore.v1.BlobService"
+SERVICE_NAMES = (BAOSTORE_SERVICE, TVIX_SERVICE, SNIX_SERVICE)
+
+# The gRPC default receive limit, which Tvix/Snix clients keep: every message we send is smaller.
+MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+# Read and Put move data in messages of this size: far below the limit, big enough to be cheap.
+DATA_MESSAGE_SIZE = 1024 * 1024
+# Blobs are never inlined above this size, whatever limit a client asks for.
+MAX_INLINE_SIZE = DATA_MESSAGE_SIZE
+
+# Options for both ends: the limits stated explicitly rather than left to library defaults.
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
+)
+
+
+def method_path(service: str, method: str) -> str:
+    """The HTTP/2 path of an RPC, for example ``/tvix.castore.v1.BlobService/Stat``."""
+    return f"/{service}/{method}"
+
+
+def register_alias_descriptors() -> None:
+    """Add the tvix/snix BlobService aliases to the default descriptor pool (idempotent).
+
+    Each alias is a service in its own package over the baostore.v1 messages, so reflection can
+    describe every name the server answers under.
+    """
+    source = descriptor_pb2.FileDescriptorProto()
+    blobstore_pb2.DESCRIPTOR.CopyToProto(source)
+    pool = descriptor_pool.Default()
+    for service_name in (TVIX_SERVICE, SNIX_SERVICE):
+        package = service_name.rpartition(".")[0]
+        alias = descriptor_pb2.FileDescriptorProto(
+            name=f"{package.replace('.', '/')}/blobservice_alias.proto",
+            package=package,
+            syntax="proto3",
+            dependency=[source.name],
+        )
+        alias.service.add().CopyFrom(source.service[0])
+        # Re-adding an identical file is accepted by the pool, so repeated calls are harmless.
+        pool.AddSerializedFile(alias.SerializeToString())

@@ -1,0 +1,73 @@
+"""Stores for the gRPC and CLI tests: a chunked memory store with small chunks, and a wrapper
+that records what the server did to its writers."""
+
+from __future__ import annotations
+
+import threading
+from typing import BinaryIO
+
+from baostore.store.chunked import ChunkedStore, ChunkSizes
+from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat
+from baostore.store.objects import memory_backend
+from typing_extensions import Buffer
+
+# Small chunks so that a blob of a few hundred KiB already has a chunk list.
+SMALL_CHUNKS = ChunkSizes(min=16 << 10, avg=32 << 10, max=64 << 10)
+
+
+def small_chunk_memory_store() -> ChunkedStore:
+    return ChunkedStore(memory_backend(), chunk_sizes=SMALL_CHUNKS)
+
+
+class RecordingWriter(BlobWriter):
+    def __init__(self, inner: BlobWriter, store: RecordingStore) -> None:
+        self._inner = inner
+        self._store = store
+
+    def write(self, data: Buffer) -> int:
+        self._store.bytes_written += len(memoryview(data))
+        return self._inner.write(data)
+
+    def close(self) -> bytes:
+        return self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.abort()
+        self._store.aborted.set()
+
+
+class RecordingStore(BlobStore):
+    """Delegates to ``inner``; ``aborted`` is set when a writer is aborted."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+        self.aborted = threading.Event()
+        self.bytes_written = 0
+
+    def has(self, digest: bytes) -> bool:
+        return self.inner.has(digest)
+
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        return self.inner.stat(
+            digest,
+            send_chunks=send_chunks,
+            send_bao=send_bao,
+            bao_shift=bao_shift,
+            bao_format=bao_format,
+            inline_limit=inline_limit,
+        )
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        return self.inner.open_read(digest)
+
+    def open_write(self) -> BlobWriter:
+        return RecordingWriter(self.inner.open_write(), self)
