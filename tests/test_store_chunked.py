@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from baostore import bao
 from baostore.store.chunked import (
+    CUT_WINDOW,
     ChunkedStore,
     ChunkSizes,
     chunk_key,
@@ -77,8 +78,9 @@ def test_failed_put_leaves_no_record(fail_at: int | str) -> None:
 def test_failed_writer_refuses_more_writes() -> None:
     store = _store(InstrumentedBackend(fail_put_number=1))
     writer = store.open_write()
-    with pytest.raises(StoreError):
-        writer.write(DATA)
+    with pytest.raises(StoreError):  # chunks are stored once the cut window (~8 MiB) fills
+        for _ in range(8):
+            writer.write(DATA)
     with pytest.raises(ValueError, match="earlier write failed"):
         writer.write(b"more")
     with pytest.raises(ValueError, match="earlier write failed"):
@@ -289,3 +291,17 @@ def test_bad_stat_arguments_are_refused() -> None:
         store.stat(digest, bao_format="post_order")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="inline_limit"):
         store.stat(digest, inline_limit=-1)
+
+
+def test_writer_stores_chunks_as_data_arrives() -> None:
+    store = _store(memory_backend())
+    writer = store.open_write()
+    written = 0
+    for seed in range(6):
+        piece = random.Random(seed).randbytes(3 << 20)
+        writer.write(piece)
+        written += len(piece)
+        stored = sum(len(store.read_chunk(d) or b"") for d in store.chunk_digests())
+        # Uncut data held back never exceeds one maximum chunk plus the cut window.
+        assert written - stored <= SMALL_CHUNKS.max + CUT_WINDOW
+    writer.close()
