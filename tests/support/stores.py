@@ -26,6 +26,7 @@ class RecordingWriter(BlobWriter):
 
     def write(self, data: Buffer) -> int:
         self._store.bytes_written += len(memoryview(data))
+        self._store.written.set()
         return self._inner.write(data)
 
     def close(self) -> bytes:
@@ -37,10 +38,12 @@ class RecordingWriter(BlobWriter):
 
 
 class RecordingStore(BlobStore):
-    """Delegates to ``inner``; ``aborted`` is set when a writer is aborted."""
+    """Delegates to ``inner``; ``written`` is set at the first write, ``aborted`` when a writer is
+    aborted."""
 
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
+        self.written = threading.Event()
         self.aborted = threading.Event()
         self.bytes_written = 0
 

@@ -198,6 +198,9 @@ class GrpcBlobStore(BlobStore):
     def close(self) -> None:
         self._channel.close()
 
+    def __enter__(self) -> GrpcBlobStore:
+        return self
+
     def _error(
         self, error: grpc.RpcError, method: str, watchdog: _IdleWatchdog | None = None
     ) -> Exception:

@@ -1,0 +1,219 @@
+"""The gRPC client store: URLs, error mapping, the unverified seekable reader, streamed put,
+unix sockets and stalls."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from baostore.grpc.client import GrpcBlobStore
+from baostore.grpc.reader import RemoteBlobReader
+from baostore.store.chunked import ChunkedStore
+from baostore.store.interface import ChunkMeta, InvalidDigestError, Stat, StoreError
+from blake3 import blake3
+
+from tests.support.grpc_server import serve_in_thread
+from tests.support.stores import RecordingStore, small_chunk_memory_store
+
+
+@pytest.fixture(scope="module")
+def blob() -> bytes:
+    return os.urandom(700_000)
+
+
+@pytest.fixture(scope="module")
+def served(blob: bytes) -> Iterator[tuple[GrpcBlobStore, bytes, ChunkedStore]]:
+    store = small_chunk_memory_store()
+    digest = store.put(blob)
+    with serve_in_thread(store) as url, GrpcBlobStore.from_url(url) as client:
+        yield client, digest, store
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("grpc+http://127.0.0.1:50051", "127.0.0.1:50051"),
+        ("grpc+http://localhost:7/", "localhost:7"),
+        ("grpc+http://[::1]:50051", "[::1]:50051"),
+        ("grpc+unix:///run/baostore.sock", "unix:///run/baostore.sock"),
+    ],
+)
+def test_from_url(url: str, target: str) -> None:
+    with GrpcBlobStore.from_url(url) as store:
+        assert store.target == target
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("grpc+https://example.org:443", "TLS"),
+        ("grpc+http://127.0.0.1", "HOST:PORT"),
+        ("grpc+http://127.0.0.1:1/prefix", "no path"),
+        ("grpc+http://127.0.0.1:1?timeout=3", "no query"),
+        ("grpc+http://user@127.0.0.1:1", "no query, fragment or user"),
+        ("grpc+unix://host/run/x.sock", "three slashes"),
+        ("grpc+unix:///", "ABSOLUTE/PATH"),
+        ("http://127.0.0.1:1", "not a gRPC store URL"),
+    ],
+)
+def test_from_url_rejects(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        GrpcBlobStore.from_url(url)
+
+
+def test_has_stat_and_missing(served: tuple[GrpcBlobStore, bytes, ChunkedStore]) -> None:
+    client, digest, _ = served
+    assert client.has(digest)
+    assert not client.has(b"\x02" * 32)
+    assert client.stat(b"\x02" * 32) is None
+    assert client.open_read(b"\x02" * 32) is None
+    assert client.read_raw(b"\x02" * 32) is None
+
+
+def test_bad_arguments_fail_before_the_call(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore],
+) -> None:
+    client, digest, _ = served
+    with pytest.raises(InvalidDigestError):
+        client.has(b"\x02" * 31)
+    with pytest.raises(ValueError, match="bao_shift"):
+        client.stat(digest, bao_shift=33)
+    with pytest.raises(ValueError, match="bao_format"):
+        client.stat(digest, bao_format="post_order")  # type: ignore[arg-type]
+
+
+class RejectingStore(RecordingStore):
+    """Rejects every Stat as a store would reject a digest it cannot parse."""
+
+    def stat(self, digest: bytes, **options: object) -> Stat | None:
+        raise InvalidDigestError("this store rejects every digest")
+
+
+def test_server_invalid_argument_becomes_invalid_digest_error() -> None:
+    store = RejectingStore(small_chunk_memory_store())
+    with (
+        serve_in_thread(store) as url,
+        GrpcBlobStore.from_url(url) as client,
+        pytest.raises(InvalidDigestError) as error,
+    ):
+        client.stat(b"\x02" * 32)
+    assert "rejects every digest" in str(error.value)
+
+
+def test_unreachable_server_is_a_clear_store_error() -> None:
+    with serve_in_thread(small_chunk_memory_store()) as url:
+        pass  # the port is free again once the server stopped
+    with GrpcBlobStore.from_url(url) as client, pytest.raises(StoreError) as error:
+        client.has(b"\x00" * 32)
+    assert str(error.value).startswith(f"cannot reach server at {url}")
+
+
+def test_put_streams_and_returns_the_digest(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore],
+) -> None:
+    client, _, store = served
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    assert client.put(data) == blake3(data).digest()
+    assert client.put(io.BytesIO(data[:1000])) == blake3(data[:1000]).digest()
+    assert client.put(b"") == blake3(b"").digest()
+    assert store.has(blake3(data).digest())
+
+
+def test_writer_refuses_use_after_close(served: tuple[GrpcBlobStore, bytes, ChunkedStore]) -> None:
+    client, _, _ = served
+    writer = client.open_write()
+    writer.write(b"abc")
+    assert writer.close() == blake3(b"abc").digest()
+    with pytest.raises(ValueError, match="closed or aborted"):
+        writer.write(b"more")
+
+
+def test_reader_reads_across_chunks_and_seeks(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore], blob: bytes
+) -> None:
+    client, digest, _ = served
+    stat = client.stat(digest, send_bao=False)
+    assert stat is not None and len(stat.chunks) > 3
+    reader = client.open_read(digest)
+    assert reader is not None
+    with reader:
+        assert reader.seekable() and reader.readable()
+        assert reader.read(10) == blob[:10]
+        boundary = stat.chunks[0].size + stat.chunks[1].size
+        reader.seek(boundary - 5)
+        assert reader.read(10) == blob[boundary - 5 : boundary + 5]  # spans two chunks
+        reader.seek(100)  # backwards within a chunk already passed
+        assert reader.tell() == 100
+        assert reader.read(50) == blob[100:150]
+        reader.seek(-20, io.SEEK_CUR)
+        assert reader.read(20) == blob[130:150]
+        assert reader.seek(-7, io.SEEK_END) == len(blob) - 7
+        assert reader.read() == blob[-7:]
+        assert reader.read() == b""
+        reader.seek(len(blob) + 100)  # past the end: reads nothing, as a file does
+        assert reader.read(10) == b""
+        reader.seek(0)
+        assert reader.read() == blob
+        with pytest.raises(ValueError):
+            reader.seek(-1)
+    with pytest.raises(ValueError):
+        reader.read(1)
+
+
+def test_small_blob_comes_inline(served: tuple[GrpcBlobStore, bytes, ChunkedStore]) -> None:
+    client, _, _ = served
+    digest = client.put(b"\x00\x01")
+    reader = client.open_read(digest)
+    assert reader is not None and reader.read() == b"\x00\x01"
+
+
+def test_reader_rejects_a_chunk_list_that_does_not_tile_the_blob() -> None:
+    with pytest.raises(StoreError, match="covers 10 bytes, not its 11"):
+        RemoteBlobReader(lambda _: iter(()), b"\x00" * 32, 11, (ChunkMeta(b"\x01" * 32, 10),))
+
+
+def test_reader_reports_a_short_stream() -> None:
+    reader = RemoteBlobReader(lambda _: iter([b"abc"]), b"\x00" * 32, 5)
+    with pytest.raises(StoreError, match="ended at byte 3 of 5"):
+        reader.read()
+
+
+def test_unix_socket(tmp_path: Path, blob: bytes) -> None:
+    socket = tmp_path / "baostore.sock"
+    with serve_in_thread(small_chunk_memory_store(), listen=f"unix:{socket}") as url:
+        assert url == f"grpc+unix://{socket}"
+        with GrpcBlobStore.from_url(url) as client:
+            digest = client.put(blob)
+            reader = client.open_read(digest)
+            assert reader is not None and reader.read() == blob
+
+
+class StallingStore(RecordingStore):
+    """Its reads never produce a byte until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(small_chunk_memory_store())
+        self.release = threading.Event()
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        def stall() -> Iterator[bytes]:
+            self.release.wait(timeout=30)
+            yield b"late"
+
+        return stall()
+
+
+def test_a_stalled_read_ends_in_a_timeout() -> None:
+    store = StallingStore()
+    with serve_in_thread(store) as url:
+        try:
+            with GrpcBlobStore.from_url(url) as client:
+                client.idle_timeout = 0.5
+                with pytest.raises(StoreError, match="stalled"):
+                    client.read_raw(b"\x03" * 32)
+        finally:
+            store.release.set()  # lets the server's worker thread finish before shutdown
