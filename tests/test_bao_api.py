@@ -341,3 +341,27 @@ def test_garbage_never_panics(
     ):
         with contextlib.suppress(bao.BaoError):
             call()
+
+
+def test_released_counts_only_bytes_returned() -> None:
+    damaged = bytearray(DATA)
+    damaged[3 * GROUP + 7] ^= 1
+    verifier = bao.Verifier(ROOT, len(DATA), OB, SHIFT)
+    first = verifier.update(damaged[:GROUP])
+    with pytest.raises(bao.BaoError):
+        verifier.update(damaged[GROUP:])  # groups 1 and 2 verify, but the call fails as a whole
+    assert verifier.released == len(first) == GROUP
+
+
+def test_group_aligned_bytes_feeds_are_returned_without_a_copy() -> None:
+    verifier = bao.Verifier(ROOT, len(DATA), OB, SHIFT)
+    aligned = DATA[: 2 * GROUP]
+    assert verifier.update(aligned) is aligned
+    unaligned = DATA[2 * GROUP : 3 * GROUP + 1]
+    assert verifier.update(unaligned) == DATA[2 * GROUP : 3 * GROUP]
+    rest = DATA[3 * GROUP + 1 :]
+    assert verifier.update(rest) + verifier.finalize() == DATA[3 * GROUP :]
+    view_verifier = bao.Verifier(ROOT, len(DATA), OB, SHIFT)
+    as_bytearray = bytearray(aligned)
+    released = view_verifier.update(as_bytearray)
+    assert type(released) is bytes and released == aligned  # a mutable buffer is copied

@@ -16,6 +16,9 @@ const MAX_KEPT_SCRATCH: usize = 16 << 20;
 pub struct Verifier {
     verifier: CoreVerifier,
     released: Vec<u8>,
+    /// Bytes returned to Python; the core also counts verified bytes of a failing call, which
+    /// are dropped with the exception.
+    handed_out: u64,
     /// Set when the core panicked: its state can no longer be trusted.
     broken: bool,
 }
@@ -31,9 +34,17 @@ impl Verifier {
         }
     }
 
-    /// Hands out the bytes gathered by the last call and keeps the scratch space small.
-    fn take_released<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let bytes = PyBytes::new(py, &self.released);
+    /// Hands out the bytes gathered by the last call (or `fed`, which holds the same bytes) and
+    /// keeps the scratch space small.
+    fn take_released<'py>(
+        &mut self,
+        py: Python<'py>,
+        fed: Option<&Bound<'py, PyBytes>>,
+    ) -> Bound<'py, PyBytes> {
+        let bytes = fed
+            .cloned()
+            .unwrap_or_else(|| PyBytes::new(py, &self.released));
+        self.handed_out += self.released.len() as u64;
         self.released.clear();
         if self.released.capacity() > MAX_KEPT_SCRATCH {
             self.released = Vec::new();
@@ -69,14 +80,21 @@ impl Verifier {
         Ok(Self {
             verifier,
             released: Vec::new(),
+            handed_out: 0,
             broken: false,
         })
     }
 
     /// Feeds the next bytes of the window; returns the bytes verified by this call, in order.
-    fn update<'py>(&mut self, py: Python<'py>, data: ByteView) -> PyResult<Bound<'py, PyBytes>> {
+    fn update<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         self.usable()?;
-        let bytes = data.as_slice();
+        let view: ByteView = data.extract()?;
+        let bytes = view.as_slice();
+        let nothing_pending = self.verifier.received() == self.verifier.released();
         let (verifier, released) = (&mut self.verifier, &mut self.released);
         let outcome = detach_if_large(py, bytes.len(), || {
             no_panic(|| verifier.update(bytes, released))
@@ -87,7 +105,11 @@ impl Verifier {
             self.released.clear();
             return Err(bao_error(error));
         }
-        Ok(self.take_released(py))
+        // Released exactly what was fed: an immutable `bytes` argument is those very bytes, so
+        // it is returned as it is instead of copied (the common case of group-aligned feeds).
+        let whole_feed = nothing_pending && self.released.len() == bytes.len();
+        let fed = data.downcast_exact::<PyBytes>().ok().filter(|_| whole_feed);
+        Ok(self.take_released(py, fed))
     }
 
     /// Returns the remaining verified bytes; raises if the window was not fed completely.
@@ -102,7 +124,7 @@ impl Verifier {
             self.released.clear();
             return Err(bao_error(error));
         }
-        Ok(self.take_released(py))
+        Ok(self.take_released(py, None))
     }
 
     /// Bytes fed so far.
@@ -114,6 +136,6 @@ impl Verifier {
     /// Bytes verified and returned so far.
     #[getter]
     fn released(&self) -> u64 {
-        self.verifier.released()
+        self.handed_out
     }
 }
