@@ -1,0 +1,5 @@
+"""The ``baostore`` command line (entry point ``baostore.cli:main``)."""
+
+from baostore.cli.main import main
+
+__all__ = ["main"]

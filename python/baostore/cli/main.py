@@ -1,0 +1,336 @@
+"""The ``baostore`` command: serve a store over gRPC, put, get and stat blobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from baostore import bao
+from baostore.cli.progress import bar_wanted, transfer_progress
+from baostore.cli.transfer import (
+    BlobNotFoundError,
+    ByteRange,
+    atomic_output,
+    blob_size,
+    copy_range,
+    open_blob,
+    put_stream,
+    stat_lines,
+    stat_record,
+)
+from baostore.digests import format_digest, parse_digest
+from baostore.open import default_store_url, open_store
+from baostore.store.interface import (
+    BAO_FORMATS,
+    DEFAULT_BAO_SHIFT,
+    BlobStore,
+    InvalidDigestError,
+    StoreError,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_INTERRUPTED = 130
+STORE_ENV = "BAOSTORE_URL"
+DEFAULT_LISTEN = "127.0.0.1:50051"
+
+DESCRIPTION = """\
+baostore: a content-addressed BLAKE3 blob store with verified streaming.
+
+Blobs are named by their BLAKE3 digest, printed as 64 hex characters (as b3sum prints them);
+b3:<base64> is accepted too. Every command works on a store given by URL:
+
+  memory://                             in this process only (useful with `serve`)
+  file:///PATH                          a directory on disk
+  s3://BUCKET/PREFIX?endpoint=URL&region=R
+  grpc+http://HOST:PORT                 a `baostore serve` (or Tvix/Snix castore) server
+  grpc+unix:///PATH                     the same over a unix socket
+
+The store is --store URL, else $BAOSTORE_URL, else the embedded on-disk store in your user
+data directory ({default}).
+"""
+
+EPILOG = """\
+examples:
+  baostore serve --store file:///srv/blobs --listen 127.0.0.1:50051
+  export BAOSTORE_URL=grpc+http://127.0.0.1:50051
+  baostore put big.iso                      # prints the digest
+  baostore get DIGEST -o copy.iso
+  baostore get DIGEST -o head.bin --range 0:1048576
+  baostore stat DIGEST --json
+
+exit status:
+  0  success
+  1  error (unreachable server, I/O error, corrupt or short data)
+  2  usage error (bad option, bad digest, bad store URL)
+  3  blob not found
+"""
+
+
+def _digest_argument(text: str) -> bytes:
+    try:
+        return parse_digest(text)
+    except InvalidDigestError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _range_argument(text: str) -> ByteRange:
+    try:
+        return ByteRange.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _shift_argument(text: str) -> int:
+    try:
+        shift = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shift {text!r} is not an integer") from None
+    if not 0 <= shift <= bao.MAX_SHIFT:
+        raise argparse.ArgumentTypeError(f"shift must be in 0..{bao.MAX_SHIFT}, got {shift}")
+    return shift
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="baostore",
+        description=DESCRIPTION.format(default=default_store_url()),
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    store_options = argparse.ArgumentParser(add_help=False)
+    store_options.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"the store to use (default: ${STORE_ENV}, else the embedded on-disk store)",
+    )
+    progress_options = argparse.ArgumentParser(add_help=False)
+    progress_options.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="never draw a progress bar (bars only appear on a terminal, for big transfers)",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[store_options],
+        formatter_class=formatter,
+        help="serve a store over gRPC",
+        description=(
+            "Serve a store over gRPC as baostore.v1.BlobService, and under the Tvix and Snix\n"
+            "names (tvix.castore.v1.BlobService, snix.castore.v1.BlobService) so their clients\n"
+            "work unchanged. gRPC health and reflection are served too. SIGTERM or Ctrl-C stops\n"
+            "the server gracefully: running calls get --grace seconds to finish."
+        ),
+        epilog=(
+            "examples:\n"
+            "  baostore serve --listen 127.0.0.1:50051\n"
+            "  baostore serve --store memory:// --listen unix:/run/baostore.sock"
+        ),
+    )
+    serve.add_argument(
+        "--listen",
+        metavar="ADDRESS",
+        default=DEFAULT_LISTEN,
+        help=f"HOST:PORT or unix:/PATH to listen on (default {DEFAULT_LISTEN}; port 0 picks one)",
+    )
+    serve.add_argument(
+        "--grace",
+        metavar="SECONDS",
+        type=float,
+        default=5.0,
+        help="how long running calls may finish after a stop signal (default 5)",
+    )
+
+    put = commands.add_parser(
+        "put",
+        parents=[store_options, progress_options],
+        formatter_class=formatter,
+        help="store a file, print its digest",
+        description="Store a file (or stdin) and print its BLAKE3 digest as 64 hex characters.",
+        epilog="examples:\n  baostore put photo.jpg\n  tar c dir | baostore put -",
+    )
+    put.add_argument("path", metavar="PATH", help="the file to store; - reads stdin")
+
+    get = commands.add_parser(
+        "get",
+        parents=[store_options, progress_options],
+        formatter_class=formatter,
+        help="fetch a blob into a file",
+        description=(
+            "Fetch a blob (or a byte range of it) into a file. The data goes to a temporary file\n"
+            "beside the target, renamed into place only when everything arrived: a failed get\n"
+            "exits non-zero and leaves no output file."
+        ),
+        epilog=(
+            "examples:\n"
+            "  baostore get DIGEST -o out.bin\n"
+            "  baostore get b3:BASE64 -o part.bin --range 4096:8192\n"
+            "  baostore get DIGEST -o - | sha256sum"
+        ),
+    )
+    get.add_argument("digest", metavar="DIGEST", type=_digest_argument, help="the blob's digest")
+    get.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        required=True,
+        help="where to write the blob; - writes to stdout",
+    )
+    get.add_argument(
+        "--range",
+        metavar="A:B",
+        type=_range_argument,
+        default=ByteRange(),
+        help="write only bytes A (inclusive) to B (exclusive); either side may be left out",
+    )
+    _add_bao_options(get, "the bao the reader asks a remote store for")
+
+    stat = commands.add_parser(
+        "stat",
+        parents=[store_options],
+        formatter_class=formatter,
+        help="describe a blob: size, chunks, bao",
+        description=(
+            "Describe a blob: its size, its content-defined chunks and its bao (the BLAKE3\n"
+            "outboard above chunk groups of 1024 << SHIFT bytes). A server may answer with a\n"
+            "coarser shift than asked for, to keep its answer under 4 MiB; the shift shown is\n"
+            "the one used. Exits 3 if the blob is absent."
+        ),
+        epilog="examples:\n  baostore stat DIGEST\n  baostore stat DIGEST --shift 0 --json",
+    )
+    stat.add_argument("digest", metavar="DIGEST", type=_digest_argument, help="the blob's digest")
+    stat.add_argument("--json", action="store_true", help="print one JSON object")
+    stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
+    _add_bao_options(stat, "the bao to describe")
+    return parser
+
+
+def _add_bao_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--shift",
+        metavar="N",
+        type=_shift_argument,
+        default=DEFAULT_BAO_SHIFT,
+        help=f"chunk-group shift of {what}: groups of 1024 << N bytes "
+        f"(0..{bao.MAX_SHIFT}, default {DEFAULT_BAO_SHIFT})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=BAO_FORMATS,
+        default="pre_order",
+        help=f"layout of {what} (default pre_order)",
+    )
+
+
+def store_url(option: str | None) -> str:
+    """The store URL: --store, else $BAOSTORE_URL, else the embedded on-disk store."""
+    return option or os.environ.get(STORE_ENV) or default_store_url()
+
+
+def run_serve(args: argparse.Namespace, store: BlobStore, url: str) -> int:
+    from baostore.grpc.server import serve
+
+    def announce(address: str) -> None:
+        print(f"baostore: serving {url} on {address}", file=sys.stderr, flush=True)
+
+    asyncio.run(serve(store, args.listen, grace=args.grace, on_started=announce))
+    return EXIT_OK
+
+
+def run_put(args: argparse.Namespace, store: BlobStore, url: str) -> int:
+    del url
+    if args.path == "-":
+        digest = _put_from(sys.stdin.buffer, None, store, show_bar=not args.no_progress)
+    else:
+        path = Path(args.path)
+        with path.open("rb") as source:
+            total = os.fstat(source.fileno()).st_size
+            digest = _put_from(source, total, store, show_bar=not args.no_progress)
+    print(format_digest(digest))
+    return EXIT_OK
+
+
+def _put_from(source: BinaryIO, total: int | None, store: BlobStore, *, show_bar: bool) -> bytes:
+    enabled = bar_wanted(total, enabled=show_bar)
+    with transfer_progress("put", total, enabled=enabled) as advance:
+        return put_stream(store, source, advance)
+
+
+def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
+    reader = open_blob(store, args.digest, url, bao_shift=args.shift, bao_format=args.format)
+    with reader:
+        start, end = args.range.within(blob_size(reader))
+        enabled = bar_wanted(end - start, enabled=not args.no_progress)
+        with transfer_progress("get", end - start, enabled=enabled) as advance:
+            if args.output == "-":
+                copy_range(reader, start, end, sys.stdout.buffer, advance)
+                sys.stdout.buffer.flush()
+            else:
+                with atomic_output(Path(args.output)) as output:
+                    copy_range(reader, start, end, output, advance)
+    return EXIT_OK
+
+
+def run_stat(args: argparse.Namespace, store: BlobStore, url: str) -> int:
+    stat = store.stat(
+        args.digest, send_chunks=True, send_bao=True, bao_shift=args.shift, bao_format=args.format
+    )
+    if stat is None:
+        raise BlobNotFoundError(args.digest, url)
+    if args.json:
+        print(json.dumps(stat_record(args.digest, stat, with_bao=args.with_bao)))
+    else:
+        print("\n".join(stat_lines(args.digest, stat)))
+    return EXIT_OK
+
+
+COMMANDS = {"serve": run_serve, "put": run_put, "get": run_get, "stat": run_stat}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    url = store_url(args.store)
+    try:
+        store = open_store(url)
+    except ValueError as error:
+        return _fail(f"bad store URL: {error}", EXIT_USAGE)
+    except (OSError, StoreError) as error:
+        return _fail(f"cannot open store {url}: {error}", EXIT_ERROR)
+    try:
+        with store:
+            return COMMANDS[args.command](args, store, url)
+    except BlobNotFoundError as error:
+        return _fail(str(error), EXIT_NOT_FOUND)
+    except InvalidDigestError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except (StoreError, ValueError) as error:
+        return _fail(str(error), EXIT_ERROR)
+    except OSError as error:
+        return _fail(_os_error_message(error), EXIT_ERROR)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _os_error_message(error: OSError) -> str:
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"baostore: error: {message}", file=sys.stderr)
+    return status

@@ -1,0 +1,155 @@
+"""What the put, get and stat commands do, apart from parsing arguments and printing."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from baostore.cli.progress import Advance
+from baostore.digests import format_digest
+from baostore.store.interface import BaoFormat, BlobStore, Stat, StoreError
+
+COPY_PIECE_SIZE = 1 << 20
+
+
+class BlobNotFoundError(StoreError):
+    """The store has no blob with the digest asked for."""
+
+    def __init__(self, digest: bytes, store_url: str) -> None:
+        super().__init__(f"blob {format_digest(digest)} not found in {store_url}")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """``A:B`` on the command line: bytes ``[start, end)``; either side may be left out."""
+
+    start: int = 0
+    end: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ByteRange:
+        start_text, sep, end_text = text.partition(":")
+        if not sep:
+            raise ValueError(f"range {text!r} is not START:END (for example 0:4096 or 1024:)")
+        try:
+            start = int(start_text) if start_text else 0
+            end = int(end_text) if end_text else None
+        except ValueError:
+            raise ValueError(f"range {text!r}: START and END must be byte offsets") from None
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"range {text!r}: need 0 <= START <= END")
+        return cls(start, end)
+
+    def within(self, size: int) -> tuple[int, int]:
+        """``(start, end)`` for a blob of ``size`` bytes; ValueError if the range lies outside."""
+        end = size if self.end is None else self.end
+        if end > size:
+            raise ValueError(f"range {self.start}:{end} reaches past the end of the blob ({size})")
+        return self.start, end
+
+
+def put_stream(store: BlobStore, source: BinaryIO, advance: Advance) -> bytes:
+    """Store everything readable from ``source``; return the digest."""
+    with store.open_write() as writer:
+        while piece := source.read(COPY_PIECE_SIZE):
+            writer.write(piece)
+            advance(len(piece))
+        return writer.close()
+
+
+def open_blob(
+    store: BlobStore, digest: bytes, store_url: str, *, bao_shift: int, bao_format: BaoFormat
+) -> BinaryIO:
+    """The reader ``get`` copies from.
+
+    The shift and format are for verified reading (issue 4), which will open remote blobs here
+    with them; plain stores read their own data.
+    """
+    del bao_shift, bao_format
+    reader = store.open_read(digest)
+    if reader is None:
+        raise BlobNotFoundError(digest, store_url)
+    return reader
+
+
+def blob_size(reader: BinaryIO) -> int:
+    size = reader.seek(0, io.SEEK_END)
+    reader.seek(0)
+    return size
+
+
+def copy_range(reader: BinaryIO, start: int, end: int, sink: BinaryIO, advance: Advance) -> None:
+    """Copy bytes ``[start, end)`` of ``reader`` to ``sink``."""
+    reader.seek(start)
+    position = start
+    while position < end:
+        piece = reader.read(min(COPY_PIECE_SIZE, end - position))
+        if not piece:
+            raise StoreError(f"the blob ended at byte {position}, before {end}")
+        sink.write(piece)
+        position += len(piece)
+        advance(len(piece))
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears at ``path`` only if the block succeeds (temp file + rename)."""
+    directory = path.parent
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    temp_path = Path(temp_name)
+    try:
+        # mkstemp creates 0600; the result should get the usual permissions of a new file.
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as output:
+            yield output
+            output.flush()
+            os.fsync(output.fileno())
+        temp_path.replace(path)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def stat_record(digest: bytes, stat: Stat, *, with_bao: bool) -> dict[str, Any]:
+    """The JSON object ``baostore stat --json`` prints."""
+    record: dict[str, Any] = {
+        "digest": format_digest(digest),
+        "size": stat.size,
+        "chunks": [{"digest": chunk.digest.hex(), "size": chunk.size} for chunk in stat.chunks],
+        "bao_shift": stat.bao_shift,
+        "bao_format": stat.bao_format,
+        "bao_size": len(stat.bao),
+    }
+    if with_bao:
+        record["bao"] = stat.bao.hex()
+    return record
+
+
+def stat_lines(digest: bytes, stat: Stat) -> list[str]:
+    """The human-readable ``baostore stat`` output."""
+    chunk_note = f"{len(stat.chunks)}" if stat.chunks else "none (no finer chunking)"
+    lines = [
+        f"digest      {format_digest(digest)}",
+        f"size        {stat.size} bytes",
+        f"chunks      {chunk_note}",
+        f"bao         {len(stat.bao)} bytes, {stat.bao_format} at shift {stat.bao_shift}"
+        f" ({1024 << stat.bao_shift} byte groups)",
+    ]
+    lines += [f"  {chunk.digest.hex()}  {chunk.size}" for chunk in stat.chunks]
+    return lines
