@@ -28,11 +28,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
-
-from typing_extensions import Buffer
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 from baostore import _bao
+
+if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
+    from typing_extensions import Buffer
 
 __all__ = [
     "MAX_SHIFT",
