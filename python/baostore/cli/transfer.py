@@ -16,6 +16,8 @@ from baostore.digests import format_digest
 from baostore.store.interface import BaoFormat, BlobStore, Stat, StoreError
 
 COPY_PIECE_SIZE = 1 << 20
+# The human-readable stat lists this many chunks; --json lists every one.
+MAX_CHUNKS_SHOWN = 8
 
 
 class BlobNotFoundError(StoreError):
@@ -151,5 +153,7 @@ def stat_lines(digest: bytes, stat: Stat) -> list[str]:
         f"bao         {len(stat.bao)} bytes, {stat.bao_format} at shift {stat.bao_shift}"
         f" ({1024 << stat.bao_shift} byte groups)",
     ]
-    lines += [f"  {chunk.digest.hex()}  {chunk.size}" for chunk in stat.chunks]
+    lines += [f"  {chunk.digest.hex()}  {chunk.size}" for chunk in stat.chunks[:MAX_CHUNKS_SHOWN]]
+    if len(stat.chunks) > MAX_CHUNKS_SHOWN:
+        lines.append(f"  ... {len(stat.chunks) - MAX_CHUNKS_SHOWN} more (--json lists them all)")
     return lines
