@@ -33,7 +33,7 @@ pub fn coarsen(
     match format {
         BaoFormat::PreOrder => Ok(keep_coarse_parents(&fine, outboard, levels_up)),
         BaoFormat::Leaves => {
-            let mut cvs = decode(&fine, outboard, format, None)?;
+            let mut cvs = decode(&fine, outboard, format);
             for _ in 0..levels_up {
                 cvs = pair_up(&cvs);
             }
@@ -75,7 +75,7 @@ pub fn convert_format(
     if from == to || geometry.groups == 1 {
         return Ok(outboard.to_vec());
     }
-    let cvs = decode(&geometry, outboard, from, None)?;
+    let cvs = decode(&geometry, outboard, from);
     Ok(match to {
         BaoFormat::Leaves => cvs.concat(),
         BaoFormat::PreOrder => encode(&cvs, to).1,

@@ -1,9 +1,8 @@
 //! Converting between the chunk-group chaining values of a blob and its bao bytes.
 
-use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
 use crate::hashing::{parent_cv, Cv};
-use crate::tree::{for_each_parent_pre_order, left_groups, Geometry, CV_LEN, PAIR_LEN};
+use crate::tree::{for_each_parent_pre_order, left_groups, Geometry, Parent, CV_LEN, PAIR_LEN};
 
 /// Root and bao of a blob of `cvs.len() >= 2` groups, in `format`.
 pub(crate) fn encode(cvs: &[Cv], format: BaoFormat) -> (Hash, Vec<u8>) {
@@ -49,86 +48,44 @@ pub(crate) fn root_of(cvs: &[Cv], is_root: bool) -> Cv {
 }
 
 /// The group chaining values held in a bao of a blob of `geometry.groups >= 2` groups whose
-/// length was already checked.
-///
-/// With `root`, every parent of a pre-order bao is checked top-down against it (so a damaged
-/// inner node is caught even where the groups below it are intact); a leaves bao is rebuilt up
-/// to the root. Without `root`, the bao is only taken apart (coarsen, convert).
-pub(crate) fn decode(
-    geometry: &Geometry,
-    outboard: &[u8],
-    format: BaoFormat,
-    root: Option<&Hash>,
-) -> Result<Vec<Cv>, BaoError> {
+/// length was already checked. Nothing is verified here (see `Levels::trusted` for that).
+pub(crate) fn decode(geometry: &Geometry, outboard: &[u8], format: BaoFormat) -> Vec<Cv> {
     debug_assert!(geometry.groups >= 2);
     debug_assert_eq!(outboard.len() as u64, geometry.outboard_len(format));
     match format {
-        BaoFormat::Leaves => {
-            let cvs: Vec<Cv> = outboard
-                .chunks_exact(CV_LEN as usize)
-                .map(|cv| cv.try_into().expect("chunks_exact yields 32 bytes"))
-                .collect();
-            if let Some(root) = root {
-                if root_of(&cvs, true) != *root {
-                    return Err(BaoError::new(format!(
-                        "leaves bao does not match the root: the {} group hashes rebuild to a different root",
-                        cvs.len()
-                    )));
+        BaoFormat::Leaves => outboard
+            .chunks_exact(CV_LEN as usize)
+            .map(|cv| cv.try_into().expect("chunks_exact yields 32 bytes"))
+            .collect(),
+        BaoFormat::PreOrder => {
+            let mut cvs = vec![[0u8; 32]; geometry.groups as usize];
+            for_each_pair(geometry, outboard, |parent, left, right| {
+                if parent.left == 1 {
+                    cvs[parent.start as usize] = *left;
                 }
-            }
-            Ok(cvs)
+                if parent.right() == 1 {
+                    cvs[(parent.start + parent.left) as usize] = *right;
+                }
+            });
+            cvs
         }
-        BaoFormat::PreOrder => decode_pre_order(geometry, outboard, root),
     }
 }
 
-fn decode_pre_order(
+/// Calls `visit` with every parent of a pre-order bao (already length-checked) and its pair.
+pub(crate) fn for_each_pair(
     geometry: &Geometry,
     outboard: &[u8],
-    root: Option<&Hash>,
-) -> Result<Vec<Cv>, BaoError> {
-    let mut cvs = vec![[0u8; 32]; geometry.groups as usize];
-    // Expected chaining values of the parents still to be visited, the next one on top.
-    let mut expected: Vec<Cv> = root.into_iter().copied().collect();
-    let mut pair_index = 0usize;
-    for_each_parent_pre_order(geometry.groups, &mut |parent| {
-        let offset = pair_index * PAIR_LEN as usize;
-        let pair = &outboard[offset..offset + PAIR_LEN as usize];
-        let left: Cv = pair[..32].try_into().expect("32 bytes");
-        let right: Cv = pair[32..].try_into().expect("32 bytes");
-        if root.is_some() {
-            let want = expected.pop().expect("one expected value per parent");
-            if parent_cv(&left, &right, pair_index == 0) != want {
-                let what = if pair_index == 0 {
-                    "does not match the root".to_string()
-                } else {
-                    "does not match its parent".to_string()
-                };
-                return Err(BaoError::new(format!(
-                    "pre_order bao node {pair_index} (bao bytes {offset}..{}, groups {}..{}, blob bytes {}..{}) {what}",
-                    offset + PAIR_LEN as usize,
-                    parent.start,
-                    parent.start + parent.count,
-                    geometry.group_start(parent.start),
-                    geometry.groups_end(parent.start + parent.count),
-                )));
-            }
-            // Pre-order visits the left subtree next, so its expectation goes on top.
-            if parent.right() > 1 {
-                expected.push(right);
-            }
-            if parent.left > 1 {
-                expected.push(left);
-            }
-        }
-        if parent.left == 1 {
-            cvs[parent.start as usize] = left;
-        }
-        if parent.right() == 1 {
-            cvs[(parent.start + parent.left) as usize] = right;
-        }
-        pair_index += 1;
-        Ok(())
-    })?;
-    Ok(cvs)
+    mut visit: impl FnMut(Parent, &Cv, &Cv),
+) {
+    let mut pairs = outboard.chunks_exact(PAIR_LEN as usize);
+    let result: Result<(), std::convert::Infallible> =
+        for_each_parent_pre_order(geometry.groups, &mut |parent| {
+            let pair = pairs.next().expect("one pair per parent");
+            let left: &Cv = pair[..32].try_into().expect("32 bytes");
+            let right: &Cv = pair[32..].try_into().expect("32 bytes");
+            visit(parent, left, right);
+            Ok(())
+        });
+    let Ok(()) = result;
 }

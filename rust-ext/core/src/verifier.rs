@@ -1,6 +1,5 @@
 //! Streaming verification of a blob (or a group-aligned window of it) against a root and bao.
 
-use crate::codec::decode;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
 use crate::hashing::{hash, subtree_cv};
@@ -46,12 +45,7 @@ impl Verifier {
         check_window(&geometry, shift, start, end)?;
         geometry.check_outboard_len(outboard, shift, format)?;
         let levels = if geometry.groups >= 2 {
-            let cvs = decode(&geometry, outboard, format, Some(root))?;
-            let (levels, rebuilt_root) = Levels::build(cvs);
-            if rebuilt_root != *root {
-                return Err(BaoError::new("bao does not rebuild to the root"));
-            }
-            Some(levels)
+            Some(Levels::trusted(&geometry, outboard, format, root)?)
         } else {
             if size == 0 && hash(&[]) != *root {
                 return Err(BaoError::new(
@@ -76,8 +70,23 @@ impl Verifier {
     /// Feeds the next bytes of the window and appends the bytes of every group they complete
     /// and that checks out to `out`, in order.
     pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), BaoError> {
+        if self.failed.is_none() {
+            out.reserve(data.len() + self.pending.len());
+        }
+        self.update_with(data, |verified| out.extend_from_slice(verified))
+    }
+
+    /// Like [`update`](Self::update), but hands each verified run of bytes to `release` (in
+    /// order) instead of copying it. While nothing is pending (`received() == released()`), the
+    /// runs are consecutive pieces of `data` itself, so a caller can pass its own buffer on
+    /// without any copy.
+    pub fn update_with(
+        &mut self,
+        data: &[u8],
+        mut release: impl FnMut(&[u8]),
+    ) -> Result<(), BaoError> {
         self.ensure_not_failed()?;
-        let result = self.feed(data, out);
+        let result = self.feed(data, &mut release);
         self.remember(result)
     }
 
@@ -130,7 +139,7 @@ impl Verifier {
         result
     }
 
-    fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), BaoError> {
+    fn feed<R: FnMut(&[u8])>(&mut self, mut data: &[u8], release: &mut R) -> Result<(), BaoError> {
         let room = self.window_len() - self.received;
         if data.len() as u64 > room {
             return Err(BaoError::new(format!(
@@ -143,7 +152,6 @@ impl Verifier {
             )));
         }
         self.received += data.len() as u64;
-        out.reserve(data.len() + self.pending.len());
         if !self.pending.is_empty() {
             // Complete the waiting group from the head of `data`; that is the only copy.
             let missing = (self.group_end_len() - self.pending.len() as u64) as usize;
@@ -154,7 +162,7 @@ impl Verifier {
                 return Ok(());
             }
             let group = std::mem::take(&mut self.pending);
-            let result = self.check_and_release(0, &group, out);
+            let result = self.check_and_release(0, &group, release);
             self.pending = group;
             self.pending.clear();
             result?;
@@ -163,7 +171,7 @@ impl Verifier {
             match self.largest_node(data.len() as u64) {
                 Some((level, len)) => {
                     let (node, rest) = data.split_at(len as usize);
-                    self.check_and_release(level, node, out)?;
+                    self.check_and_release(level, node, release)?;
                     data = rest;
                 }
                 None => {
@@ -224,24 +232,29 @@ impl Verifier {
     }
 
     /// Checks the node at `verified_to` and releases it, or finds its first damaged group.
-    fn check_and_release(
+    fn check_and_release<R: FnMut(&[u8])>(
         &mut self,
         level: u32,
         bytes: &[u8],
-        out: &mut Vec<u8>,
+        release: &mut R,
     ) -> Result<(), BaoError> {
         let first = self.first_group();
         if self.node_matches(first, level, bytes) {
-            out.extend_from_slice(bytes);
+            release(bytes);
             self.verified_to += bytes.len() as u64;
             return Ok(());
         }
-        Err(self.locate_damage(level, bytes, out))
+        Err(self.locate_damage(level, bytes, release))
     }
 
     /// Descends into a node that failed its check, releasing the intact groups before the
     /// first damaged one, and describes that group.
-    fn locate_damage(&mut self, level: u32, bytes: &[u8], out: &mut Vec<u8>) -> BaoError {
+    fn locate_damage<R: FnMut(&[u8])>(
+        &mut self,
+        level: u32,
+        bytes: &[u8],
+        release: &mut R,
+    ) -> BaoError {
         let first = self.first_group();
         if level == 0 {
             let start = self.verified_to;
@@ -255,15 +268,15 @@ impl Verifier {
         let left_len = (self.node_end(first, child) - self.verified_to) as usize;
         if left_len >= bytes.len() {
             // A right-edge node with only a left child: the same node one level down.
-            return self.locate_damage(child, bytes, out);
+            return self.locate_damage(child, bytes, release);
         }
         let (left, right) = bytes.split_at(left_len);
         if !self.node_matches(first, child, left) {
-            return self.locate_damage(child, left, out);
+            return self.locate_damage(child, left, release);
         }
-        out.extend_from_slice(left);
+        release(left);
         self.verified_to += left_len as u64;
-        self.locate_damage(child, right, out)
+        self.locate_damage(child, right, release)
     }
 }
 

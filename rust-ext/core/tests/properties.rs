@@ -54,6 +54,34 @@ proptest! {
     }
 
     #[test]
+    fn update_with_hands_out_runs_of_the_fed_buffer(
+        data in blob(), shift in shift(), format in format(), cuts in cuts(),
+    ) {
+        let (root, bao) = outboard(&data, shift, format, 1).unwrap();
+        let mut verifier =
+            Verifier::new(&root, data.len() as u64, &bao, shift, format, 0, None).unwrap();
+        let mut released = Vec::new();
+        for piece in split(&data, &cuts) {
+            let nothing_pending = verifier.received() == verifier.released();
+            let mut offset_in_piece = 0;
+            verifier
+                .update_with(piece, |run| {
+                    if nothing_pending {
+                        // The run is the next stretch of `piece` itself, not a copy.
+                        let expected = &piece[offset_in_piece..offset_in_piece + run.len()];
+                        assert!(std::ptr::eq(run.as_ptr(), expected.as_ptr()));
+                        offset_in_piece += run.len();
+                    }
+                    released.extend_from_slice(run);
+                })
+                .unwrap();
+            prop_assert_eq!(verifier.released(), released.len() as u64);
+        }
+        verifier.finalize(&mut released).unwrap();
+        prop_assert!(released == data);
+    }
+
+    #[test]
     fn a_flipped_data_bit_is_caught_before_its_group_is_released(
         data in blob().prop_filter("non-empty", |d| !d.is_empty()),
         shift in shift(), format in format(), cuts in cuts(), at: Index, bit in 0u8..8,
