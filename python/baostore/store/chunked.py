@@ -10,8 +10,11 @@ at a missing chunk; both kinds of object are written atomically by the backend.
 from __future__ import annotations
 
 import io
+import threading
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import BinaryIO
@@ -42,6 +45,11 @@ READ_BUFFER_SIZE = 64 << 10
 # unfinished last chunk each time, so the window must be large next to a chunk (<= 25 % rescans
 # at max 2 MiB) yet small next to memory.
 CUT_WINDOW = 8 << 20
+# Chunks are hashed and uploaded by a small pool while the writer cuts the next ones (the native
+# calls release the GIL; object stores answer faster to parallel requests). Each writer keeps at
+# most this many chunks in flight, which bounds its memory to about this many maximum chunks.
+UPLOAD_THREADS = 4
+MAX_CHUNKS_IN_FLIGHT = 4
 CHUNK_PREFIX = "chunks"
 RECORD_PREFIX = "blobs"
 
@@ -68,7 +76,7 @@ class ChunkSizes:
 # insertions and 4 deletions; min = avg/4, max = min(4 avg, 4 MiB)). New data stored per version
 # (8 edits): avg 256 KiB 3.2-4.4 MiB, 512 KiB 5.6-6.5 MiB, 1 MiB 10-12 MiB, 2 MiB 25-31 MiB,
 # 4 MiB 40-48 MiB (max = avg there, so it degrades towards fixed-size chunks). Put time shows no
-# trend with the average (3-6x plain hashing, noisy on a shared machine: CDC, the blob's bao,
+# trend with the average (3-8x plain hashing, noisy on a shared machine: CDC, the blob's bao,
 # chunk hashes and copies) and the record is dominated by the bao, not the chunk list.
 # 512 KiB keeps ~90 % of the 256 KiB dedup ratio with half the objects and requests (2048 per
 # GiB); max 2 MiB keeps any chunk well inside one 4 MiB gRPC message and bounds a small range
@@ -135,6 +143,8 @@ class ChunkedStore(BlobStore):
         self.bao_shift = bao_shift
         self.chunk_sizes = chunk_sizes
         self.rehash_limit = rehash_limit
+        self._uploads: ThreadPoolExecutor | None = None
+        self._uploads_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ChunkedStore({self.backend.description}, bao_shift={self.bao_shift})"
@@ -276,10 +286,25 @@ class ChunkedStore(BlobStore):
     def open_write(self) -> BlobWriter:
         return ChunkedWriter(self)
 
-    def _store_chunk(self, digest: bytes, data: bytes) -> None:
+    def close(self) -> None:
+        with self._uploads_lock:
+            if self._uploads is not None:
+                self._uploads.shutdown(wait=True)
+                self._uploads = None
+
+    def _upload_pool(self) -> ThreadPoolExecutor:
+        with self._uploads_lock:
+            if self._uploads is None:
+                self._uploads = ThreadPoolExecutor(UPLOAD_THREADS, "baostore-upload")
+            return self._uploads
+
+    def _store_chunk(self, data: bytes) -> ChunkMeta:
+        """Hash a chunk and store it under its digest unless it is already there (dedup)."""
+        digest = bao.hash(data)
         key = chunk_key(digest)
         if self.backend.size(key) is None:
             self.backend.put(key, data)
+        return ChunkMeta(digest, len(data))
 
     def _store_record(self, digest: bytes, record: BlobRecord) -> None:
         key = record_key(digest)
@@ -301,6 +326,7 @@ class ChunkedWriter(BlobWriter):
         self._pending = bytearray()
         self._builder = bao.OutboardBuilder(store.bao_shift, "pre_order")
         self._chunks: list[ChunkMeta] = []
+        self._in_flight: deque[Future[ChunkMeta]] = deque()
         self._digest: bytes | None = None
         self._failed: str | None = None
 
@@ -323,6 +349,7 @@ class ChunkedWriter(BlobWriter):
             return self._digest
         self._check_writable()
         self._cut(final=True)
+        self._settle(0)
         root, outboard = self._builder.finalize()
         size = sum(chunk.size for chunk in self._chunks)
         chunks = tuple(self._chunks) if len(self._chunks) > 1 else ()
@@ -339,6 +366,7 @@ class ChunkedWriter(BlobWriter):
         if self._digest is None:
             self._failed = self._failed or "aborted"
         self._pending = bytearray()
+        self._drain_quietly()
 
     def _check_writable(self) -> None:
         if self._digest is not None:
@@ -350,22 +378,36 @@ class ChunkedWriter(BlobWriter):
         sizes = self._sizes
         lengths = bao.cdc_cut_lengths(self._pending, sizes.min, sizes.avg, sizes.max, final)
         offset = 0
+        pool = self._store._upload_pool()
+        with memoryview(self._pending) as pending:
+            for length in lengths:
+                chunk = bytes(pending[offset : offset + length])
+                self._in_flight.append(pool.submit(self._store._store_chunk, chunk))
+                offset += length
+                self._settle(MAX_CHUNKS_IN_FLIGHT)
+        del self._pending[:offset]
+
+    def _settle(self, keep: int) -> None:
+        """Wait for the oldest uploads until at most ``keep`` remain in flight, in order."""
         try:
-            with memoryview(self._pending) as pending:
-                for length in lengths:
-                    chunk = bytes(pending[offset : offset + length])
-                    digest = bao.hash(chunk)
-                    self._store._store_chunk(digest, chunk)
-                    self._chunks.append(ChunkMeta(digest, length))
-                    offset += length
+            while len(self._in_flight) > keep:
+                self._chunks.append(self._in_flight[0].result())
+                self._in_flight.popleft()
         except BaseException as error:
             self._mark_failed(error)
             raise
-        del self._pending[:offset]
 
     def _mark_failed(self, error: BaseException) -> None:
         self._failed = f"an earlier write failed: {error!r}"
         self._pending = bytearray()
+        self._drain_quietly()
+
+    def _drain_quietly(self) -> None:
+        # Let started uploads finish (each is atomic) so none runs on after the writer is gone.
+        while self._in_flight:
+            future = self._in_flight.popleft()
+            if not future.cancel():
+                future.exception()
 
 
 class ChunkedReader(io.RawIOBase):
