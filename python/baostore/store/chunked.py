@@ -45,11 +45,25 @@ READ_BUFFER_SIZE = 64 << 10
 # unfinished last chunk each time, so the window must be large next to a chunk (<= 25 % rescans
 # at max 2 MiB) yet small next to memory.
 CUT_WINDOW = 8 << 20
-# Chunks are hashed and uploaded by a small pool while the writer cuts the next ones (the native
-# calls release the GIL; object stores answer faster to parallel requests). Each writer keeps at
-# most this many chunks in flight, which bounds its memory to about this many maximum chunks.
-UPLOAD_THREADS = 4
+# Chunks are hashed and uploaded by one small process-wide pool while writers cut the next ones
+# (the native calls release the GIL; object stores answer faster to parallel requests). Each
+# writer keeps at most MAX_CHUNKS_IN_FLIGHT chunks in flight, which bounds its extra memory to that
+# many maximum chunks.
+UPLOAD_THREADS = 8
 MAX_CHUNKS_IN_FLIGHT = 4
+_upload_pool: ThreadPoolExecutor | None = None
+_upload_pool_lock = threading.Lock()
+
+
+def upload_pool() -> ThreadPoolExecutor:
+    """The pool every ChunkedStore's writers upload chunks with (threads start on demand)."""
+    global _upload_pool
+    with _upload_pool_lock:
+        if _upload_pool is None:
+            _upload_pool = ThreadPoolExecutor(UPLOAD_THREADS, "baostore-upload")
+        return _upload_pool
+
+
 CHUNK_PREFIX = "chunks"
 RECORD_PREFIX = "blobs"
 
@@ -143,8 +157,6 @@ class ChunkedStore(BlobStore):
         self.bao_shift = bao_shift
         self.chunk_sizes = chunk_sizes
         self.rehash_limit = rehash_limit
-        self._uploads: ThreadPoolExecutor | None = None
-        self._uploads_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ChunkedStore({self.backend.description}, bao_shift={self.bao_shift})"
@@ -286,18 +298,6 @@ class ChunkedStore(BlobStore):
     def open_write(self) -> BlobWriter:
         return ChunkedWriter(self)
 
-    def close(self) -> None:
-        with self._uploads_lock:
-            if self._uploads is not None:
-                self._uploads.shutdown(wait=True)
-                self._uploads = None
-
-    def _upload_pool(self) -> ThreadPoolExecutor:
-        with self._uploads_lock:
-            if self._uploads is None:
-                self._uploads = ThreadPoolExecutor(UPLOAD_THREADS, "baostore-upload")
-            return self._uploads
-
     def _store_chunk(self, data: bytes) -> ChunkMeta:
         """Hash a chunk and store it under its digest unless it is already there (dedup)."""
         digest = bao.hash(data)
@@ -378,7 +378,7 @@ class ChunkedWriter(BlobWriter):
         sizes = self._sizes
         lengths = bao.cdc_cut_lengths(self._pending, sizes.min, sizes.avg, sizes.max, final)
         offset = 0
-        pool = self._store._upload_pool()
+        pool = upload_pool()
         with memoryview(self._pending) as pending:
             for length in lengths:
                 chunk = bytes(pending[offset : offset + length])
