@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from baostore.open import default_store_url, open_store
 from baostore.store.chunked import ChunkedStore
+from baostore.store.interface import StoreError
 
 
 def test_memory_store() -> None:
@@ -101,3 +102,10 @@ def test_default_store_url_is_a_file_url_under_the_user_data_dir() -> None:
     assert url.startswith("file:///")
     assert url.endswith("/store")
     assert "baostore" in url
+
+
+def test_file_store_over_a_regular_file_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"")
+    with pytest.raises(StoreError, match="cannot open file store"):
+        open_store(blocker.as_uri())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 from collections import Counter
@@ -19,6 +20,8 @@ from baostore.store.chunked import (
 from baostore.store.interface import StoreError
 from baostore.store.objects import ObjectBackend, file_backend, memory_backend
 from baostore.store.record import decode_record
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from obstore.store import MemoryStore
 from typing_extensions import Buffer
 
@@ -313,3 +316,55 @@ def test_writer_stores_chunks_as_data_arrives() -> None:
         # Uncut data held back never exceeds one maximum chunk plus the cut window.
         assert written - stored <= SMALL_CHUNKS.max + CUT_WINDOW
     writer.close()
+
+
+_READ_STORE = _store(memory_backend())
+_READ_DIGEST = _READ_STORE.put(DATA)
+_operations = st.lists(
+    st.tuples(
+        st.sampled_from([io.SEEK_SET, io.SEEK_CUR, io.SEEK_END]),
+        st.integers(-len(DATA) - 10, len(DATA) + 10),
+        st.integers(-1, 600_000),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_operations)
+def test_reader_matches_bytesio(operations: list[tuple[int, int, int]]) -> None:
+    oracle = io.BytesIO(DATA)
+    reader = _READ_STORE.open_read(_READ_DIGEST)
+    assert reader is not None
+    with reader:
+        for whence, offset, count in operations:
+            target = {io.SEEK_SET: 0, io.SEEK_CUR: oracle.tell(), io.SEEK_END: len(DATA)}[whence]
+            if target + offset < 0:
+                with pytest.raises((ValueError, OSError)):
+                    reader.seek(offset, whence)
+                continue
+            assert reader.seek(offset, whence) == oracle.seek(offset, whence)
+            assert reader.read(count) == oracle.read(count)
+            assert reader.tell() == oracle.tell()
+
+
+def test_read_raw_yields_one_piece_per_chunk() -> None:
+    chunks = _READ_STORE.chunks(_READ_DIGEST)
+    pieces = _READ_STORE.read_raw(_READ_DIGEST)
+    assert chunks and pieces is not None
+    pieces_list = list(pieces)
+    assert [len(piece) for piece in pieces_list] == [chunk.size for chunk in chunks]
+    assert b"".join(pieces_list) == DATA
+    assert _READ_STORE.read_raw(bao.hash(b"absent")) is None
+
+
+def test_listing_digests() -> None:
+    store = _store(memory_backend())
+    first = store.put(DATA)
+    second = store.put(b"tiny")
+    assert set(store.record_digests()) == {first, second}
+    chunk_digests = {c.digest for c in store.chunks(first) or ()} | {second}
+    assert set(store.chunk_digests()) == chunk_digests
+    # Foreign objects under the prefixes are not mistaken for ours.
+    store.backend.put("chunks/zz/not-hex", b"x")
+    assert set(store.chunk_digests()) == chunk_digests
