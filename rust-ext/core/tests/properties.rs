@@ -180,7 +180,8 @@ proptest! {
     }
 
     #[test]
-    fn pre_order_is_bao_tree_pre_order_outboard(data in blob(), shift in shift()) {
+    // bao-tree allocates a whole group as a buffer, so its side stays at moderate shifts.
+    fn pre_order_is_bao_tree_pre_order_outboard(data in blob(), shift in 0u8..=12) {
         let (root, bao) = outboard(&data, shift, BaoFormat::PreOrder, 1).unwrap();
         let reference = PreOrderMemOutboard::create(&data, BlockSize::from_chunk_log(shift));
         prop_assert_eq!(&root, reference.root.as_bytes());
@@ -201,7 +202,8 @@ proptest! {
 
     #[test]
     fn coarsening_equals_computing_at_the_coarser_shift(
-        data in blob(), from_shift in 0u8..=6, levels_up in 0u8..=6, format in format(),
+        data in blob(), from_shift in 0u8..=6, levels_up in prop_oneof![0u8..=6, 7u8..=26],
+        format in format(),
     ) {
         let to_shift = from_shift + levels_up;
         let (_, fine) = outboard(&data, from_shift, format, 1).unwrap();

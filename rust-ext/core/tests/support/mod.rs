@@ -36,8 +36,9 @@ pub fn format() -> impl Strategy<Value = BaoFormat> {
     prop_oneof![Just(BaoFormat::PreOrder), Just(BaoFormat::Leaves)]
 }
 
+/// Mostly shifts where ~200 KiB spans many groups, sometimes any shift up to the maximum.
 pub fn shift() -> impl Strategy<Value = u8> {
-    0u8..=6
+    prop_oneof![4 => 0u8..=6, 1 => 7u8..=baostore_core::MAX_SHIFT]
 }
 
 /// Up to eight cut points, as positions into whatever is being split.
