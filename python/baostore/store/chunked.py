@@ -244,13 +244,20 @@ class ChunkedStore(BlobStore):
             )
         return data
 
-    def _lookup(self, digest: bytes) -> _Entry | None:
+    def read_record(self, digest: bytes) -> BlobRecord | None:
+        """The blob's record, or None; StoreError (caused by a RecordError) if it is damaged."""
+        digest = check_digest(digest)
         raw = self.backend.get(record_key(digest))
-        if raw is not None:
-            try:
-                record = decode_record(raw)
-            except RecordError as error:
-                raise StoreError(f"corrupt record for blob {digest.hex()}: {error}") from error
+        if raw is None:
+            return None
+        try:
+            return decode_record(raw)
+        except RecordError as error:
+            raise StoreError(f"corrupt record for blob {digest.hex()}: {error}") from error
+
+    def _lookup(self, digest: bytes) -> _Entry | None:
+        record = self.read_record(digest)
+        if record is not None:
             return _Entry(digest, record.size, record)
         size = self.backend.size(chunk_key(digest))
         return None if size is None else _Entry(digest, size, None)
