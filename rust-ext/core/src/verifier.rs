@@ -153,7 +153,8 @@ impl Verifier {
         }
         self.received += data.len() as u64;
         if !self.pending.is_empty() {
-            // Complete the waiting group from the head of `data`; that is the only copy.
+            // Complete the waiting group from the head of `data` (the only bytes copied, apart
+            // from a group that `data` leaves incomplete at its end).
             let missing = (self.group_end_len() - self.pending.len() as u64) as usize;
             let take = missing.min(data.len());
             self.pending.extend_from_slice(&data[..take]);
@@ -161,10 +162,13 @@ impl Verifier {
             if take < missing {
                 return Ok(());
             }
-            let group = std::mem::take(&mut self.pending);
+            let mut group = std::mem::take(&mut self.pending);
             let result = self.check_and_release(0, &group, release);
-            self.pending = group;
-            self.pending.clear();
+            // Keep the allocation for the next group unless a huge group made it huge.
+            if group.capacity() as u64 <= MAX_SUBTREE_BYTES {
+                group.clear();
+                self.pending = group;
+            }
             result?;
         }
         while !data.is_empty() {
