@@ -1,10 +1,10 @@
 //! Re-shaping an existing bao without the data: coarser groups, or the other format.
 
-use crate::codec::{decode, encode};
+use crate::codec::{decode, encode, for_each_pair};
 use crate::error::BaoError;
 use crate::format::BaoFormat;
 use crate::levels::pair_up;
-use crate::tree::{for_each_parent_pre_order, Geometry, PAIR_LEN};
+use crate::tree::Geometry;
 
 /// The bao of the same blob at the coarser `to_shift`: groups pair up into parents, so no data
 /// is needed. Finer shifts need the data again and are refused.
@@ -46,19 +46,14 @@ pub fn coarsen(
 /// parents of the coarse tree, already in its pre-order, with the same chaining values.
 fn keep_coarse_parents(fine: &Geometry, outboard: &[u8], levels_up: u32) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut pair_index = 0usize;
-    let result: Result<(), std::convert::Infallible> =
-        for_each_parent_pre_order(fine.groups, &mut |parent| {
-            let first_coarse = parent.start >> levels_up;
-            let end_coarse = (parent.start + parent.count).div_ceil(1 << levels_up);
-            if end_coarse - first_coarse > 1 {
-                let offset = pair_index * PAIR_LEN as usize;
-                out.extend_from_slice(&outboard[offset..offset + PAIR_LEN as usize]);
-            }
-            pair_index += 1;
-            Ok(())
-        });
-    let Ok(()) = result;
+    for_each_pair(fine, outboard, |parent, left, right| {
+        let first_coarse = parent.start >> levels_up;
+        let end_coarse = (parent.start + parent.count).div_ceil(1u64 << levels_up);
+        if end_coarse - first_coarse > 1 {
+            out.extend_from_slice(left);
+            out.extend_from_slice(right);
+        }
+    });
     out
 }
 

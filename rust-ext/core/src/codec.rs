@@ -79,13 +79,10 @@ pub(crate) fn for_each_pair(
     mut visit: impl FnMut(Parent, &Cv, &Cv),
 ) {
     let mut pairs = outboard.chunks_exact(PAIR_LEN as usize);
-    let result: Result<(), std::convert::Infallible> =
-        for_each_parent_pre_order(geometry.groups, &mut |parent| {
-            let pair = pairs.next().expect("one pair per parent");
-            let left: &Cv = pair[..32].try_into().expect("32 bytes");
-            let right: &Cv = pair[32..].try_into().expect("32 bytes");
-            visit(parent, left, right);
-            Ok(())
-        });
-    let Ok(()) = result;
+    for_each_parent_pre_order(geometry.groups, |parent| {
+        let pair = pairs.next().expect("one pair per parent");
+        let left: &Cv = pair[..32].try_into().expect("32 bytes");
+        let right: &Cv = pair[32..].try_into().expect("32 bytes");
+        visit(parent, left, right);
+    });
 }

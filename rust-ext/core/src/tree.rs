@@ -99,23 +99,18 @@ impl Parent {
 
 /// Calls `visit` for every parent of a tree of `groups` groups, in pre-order (node, left
 /// subtree, right subtree): the order of the pairs in a pre-order bao.
-pub(crate) fn for_each_parent_pre_order<E>(
-    groups: u64,
-    visit: &mut impl FnMut(Parent) -> Result<(), E>,
-) -> Result<(), E> {
-    // An explicit stack instead of recursion: the depth is only ~log2(groups), but this keeps
-    // the closure monomorphic and the order obvious.
+pub(crate) fn for_each_parent_pre_order(groups: u64, mut visit: impl FnMut(Parent)) {
+    // An explicit stack instead of recursion; it holds at most ~log2(groups) entries.
     let mut stack = vec![(0u64, groups)];
     while let Some((start, count)) = stack.pop() {
         if count < 2 {
             continue;
         }
         let left = left_groups(count);
-        visit(Parent { start, count, left })?;
+        visit(Parent { start, count, left });
         stack.push((start + left, count - left));
         stack.push((start, left));
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -161,11 +156,7 @@ mod tests {
     #[test]
     fn pre_order_visits_node_then_left_then_right() {
         let mut seen = Vec::new();
-        for_each_parent_pre_order::<()>(5, &mut |p| {
-            seen.push((p.start, p.count));
-            Ok(())
-        })
-        .unwrap();
+        for_each_parent_pre_order(5, |p| seen.push((p.start, p.count)));
         assert_eq!(seen, vec![(0, 5), (0, 4), (0, 2), (2, 2)]);
     }
 }
