@@ -1,0 +1,578 @@
+"""Verified reading from an untrusted store.
+
+Nothing the source says is trusted: not the size, not the bao, not the chunk list, not the chunk
+bytes. The bao is checked against the digest before use (``bao.Verifier`` does that in its
+constructor), the chunk list must tile the blob, and every byte goes through a ``Verifier`` in
+blob order, so only bytes of complete, checked chunk groups are ever handed on. Seeking is local:
+a read at offset ``p`` starts a verifier window at the group boundary below ``p`` and fetches only
+the chunks that cover the groups it needs.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from typing_extensions import Buffer
+
+from baostore import bao
+from baostore.bao import Verifier
+from baostore.store.interface import (
+    DEFAULT_BAO_SHIFT,
+    BaoFormat,
+    BlobStore,
+    ChunkMeta,
+    Stat,
+    StoreError,
+    check_digest,
+)
+
+# A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
+# not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
+PREFETCH_MAX_CHUNK = 8 << 20
+DEFAULT_INLINE_LIMIT = 16 << 10
+DEFAULT_PARALLELISM = 4
+
+
+class VerificationError(StoreError):
+    """Data from an untrusted source did not verify against the blob's digest."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a verified read asks for the bao and fetches chunks."""
+
+    bao_shift: int = DEFAULT_BAO_SHIFT
+    bao_format: BaoFormat = "pre_order"
+    inline_limit: int = DEFAULT_INLINE_LIMIT
+    parallelism: int = DEFAULT_PARALLELISM
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A chunk placed in its blob: the bytes ``[offset, offset + size)``."""
+
+    digest: bytes
+    offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+@dataclass(frozen=True)
+class BlobLayout:
+    """A blob's verified description: a bao that checked out against the digest, and chunk spans
+    that tile ``[0, size)`` (their bytes are still unverified until fed through a Verifier)."""
+
+    digest: bytes
+    size: int
+    bao: bytes
+    bao_shift: int
+    bao_format: BaoFormat
+    spans: tuple[ChunkSpan, ...]
+    inline: bytes | None = None
+
+    @property
+    def group_size(self) -> int:
+        return bao.group_size(self.bao_shift)
+
+    def verifier(self, start: int = 0, end: int | None = None) -> Verifier:
+        return bao.Verifier(
+            self.digest,
+            self.size,
+            self.bao,
+            shift=self.bao_shift,
+            format=self.bao_format,
+            start=start,
+            end=end,
+        )
+
+    def span_index(self, offset: int) -> int:
+        """Index of the span holding ``offset`` (binary search; ``offset < size``)."""
+        low, high = 0, len(self.spans) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.spans[middle].offset <= offset:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+
+@dataclass
+class ReadStats:
+    """What a verified read cost: chunks and bytes from the source, chunks served by the cache."""
+
+    chunks_fetched: int = 0
+    bytes_fetched: int = 0
+    chunks_from_cache: int = 0
+    chunks_cached: int = 0
+    fetched_digests: list[bytes] = field(default_factory=list)
+
+
+def fetch_layout(source: BlobStore, digest: bytes, options: ReadOptions) -> BlobLayout | None:
+    """Ask ``source`` for the blob's size, chunks and bao, and check all of it; None if absent."""
+    digest = check_digest(digest)
+    stat = source.stat(
+        digest,
+        send_chunks=True,
+        send_bao=True,
+        bao_shift=options.bao_shift,
+        bao_format=options.bao_format,
+        inline_limit=options.inline_limit,
+    )
+    if stat is None:
+        return None
+    return layout_from_stat(digest, stat, options)
+
+
+def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLayout:
+    """Check an untrusted Stat against the digest and turn it into a BlobLayout."""
+    if stat.bao_format != options.bao_format:
+        raise VerificationError(
+            f"asked for a {options.bao_format} bao, the source answered {stat.bao_format!r}"
+        )
+    if not 0 <= stat.bao_shift <= bao.MAX_SHIFT:
+        raise VerificationError(f"the source answered with an invalid bao shift {stat.bao_shift}")
+    if stat.size < 0:
+        raise VerificationError(f"the source claims a negative size {stat.size}")
+    try:
+        expected_bao = bao.outboard_size(stat.size, stat.bao_shift, stat.bao_format)
+    except (bao.BaoError, OverflowError) as error:
+        raise VerificationError(f"the source claims an impossible size {stat.size}") from error
+    if len(stat.bao) != expected_bao:
+        raise VerificationError(
+            f"the source sent a {len(stat.bao)}-byte bao; a blob of {stat.size} bytes at shift "
+            f"{stat.bao_shift} ({stat.bao_format}) needs {expected_bao}"
+        )
+    layout = BlobLayout(
+        digest=digest,
+        size=stat.size,
+        bao=stat.bao,
+        bao_shift=stat.bao_shift,
+        bao_format=stat.bao_format,
+        spans=spans_from_chunks(digest, stat.size, stat.chunks),
+        inline=stat.inline,
+    )
+    try:
+        layout.verifier()  # checks the bao (and with it the claimed size) against the digest
+    except bao.BaoError as error:
+        raise VerificationError(f"the bao does not match the digest: {error}") from error
+    return layout
+
+
+def spans_from_chunks(
+    digest: bytes, size: int, chunks: tuple[ChunkMeta, ...]
+) -> tuple[ChunkSpan, ...]:
+    """Place the chunks in the blob; they must tile it exactly. No chunks: the blob is one span."""
+    if not chunks:
+        return (ChunkSpan(digest, 0, size),) if size else ()
+    spans = []
+    offset = 0
+    for index, chunk in enumerate(chunks):
+        if len(chunk.digest) != len(digest):
+            raise VerificationError(f"chunk {index} has a {len(chunk.digest)}-byte digest")
+        if chunk.size <= 0:
+            raise VerificationError(f"chunk {index} claims a size of {chunk.size}")
+        spans.append(ChunkSpan(chunk.digest, offset, chunk.size))
+        offset += chunk.size
+        if offset > size:
+            raise VerificationError(
+                f"the chunk list runs past the blob's {size} bytes at chunk {index}"
+            )
+    if offset != size:
+        raise VerificationError(f"the chunks sum to {offset} bytes, the blob has {size}")
+    return tuple(spans)
+
+
+class VerifiedReader(io.RawIOBase):
+    """A seekable binary file over a blob from an untrusted source; every byte verified.
+
+    ``cache`` (optional, trusted local store) serves chunks it already holds and receives every
+    chunk once it has verified. Reads fetch up to ``parallelism`` chunks at once, in order.
+    """
+
+    def __init__(
+        self,
+        source: BlobStore,
+        layout: BlobLayout,
+        *,
+        cache: BlobStore | None = None,
+        parallelism: int = DEFAULT_PARALLELISM,
+    ) -> None:
+        super().__init__()
+        self.layout = layout
+        self.stats = ReadStats()
+        self._source = source
+        self._cache = cache
+        self._parallelism = max(1, parallelism)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._position = 0
+        self._failure: VerificationError | None = None
+        self._stream: _VerifiedStream | None = None
+        self._sequential = True
+        if layout.inline is not None:
+            self._check_inline(layout.inline)
+
+    # -- io.RawIOBase ---------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._position + offset
+        elif whence == io.SEEK_END:
+            target = self.layout.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        self._sequential = target == self._position
+        self._position = target
+        return target
+
+    def readinto(self, buffer: Buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._read_verified(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, self.layout.size - self._position)
+        return bytes(self._read_verified(size))
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._stream = None
+        super().close()
+
+    # -- verified reading -----------------------------------------------------------------
+
+    @property
+    def verified_bytes(self) -> int:
+        """How far from its start the current verifier window has verified."""
+        return 0 if self._stream is None else self._stream.released_end
+
+    def _check_inline(self, inline: bytes) -> None:
+        if len(inline) != self.layout.size:
+            raise VerificationError(
+                f"inline data has {len(inline)} bytes, the blob {self.layout.size}"
+            )
+        verifier = self.layout.verifier()
+        try:
+            verifier.update(inline)
+            verifier.finalize()
+        except bao.BaoError as error:
+            raise VerificationError(f"inline data does not verify: {error}") from error
+
+    def _read_verified(self, size: int) -> memoryview:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if self._failure is not None:
+            raise self._failure
+        size = min(size, self.layout.size - self._position)
+        if size <= 0:
+            return memoryview(b"")
+        if self.layout.inline is not None:
+            start = self._position
+            self._position += size
+            return memoryview(self.layout.inline)[start : start + size]
+        with self._lock:
+            try:
+                data = self._read_from_stream(size)
+            except VerificationError as error:
+                self._failure = error
+                self._stream = None
+                raise
+        self._position += len(data)
+        self._sequential = True
+        return data
+
+    def _read_from_stream(self, size: int) -> memoryview:
+        stream = self._stream
+        if stream is None or not stream.can_serve(self._position):
+            group = self.layout.group_size
+            stream = _VerifiedStream(self, self._position - self._position % group)
+            self._stream = stream
+        readahead = self._parallelism if self._sequential else 0
+        return stream.read(self._position, size, readahead)
+
+    # Used by _VerifiedStream.
+
+    def _executor_for_fetch(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._parallelism, thread_name_prefix="baostore-fetch"
+            )
+        return self._executor
+
+    def _open_span(self, span: ChunkSpan) -> Iterator[bytes]:
+        """The pieces of a span: from the cache if it holds the chunk, else from the source."""
+        if self._cache is not None:
+            cached = self._cache.read_raw(span.digest)
+            if cached is not None:
+                self.stats.chunks_from_cache += 1
+                return cached
+        pieces = self._source.read_raw(span.digest)
+        if pieces is None:
+            raise VerificationError(
+                f"the source lists chunk {span.digest.hex()} at offset {span.offset} "
+                "but does not have it"
+            )
+        self.stats.chunks_fetched += 1
+        self.stats.fetched_digests.append(span.digest)
+        return self._counted(pieces)
+
+    def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        for piece in pieces:
+            self.stats.bytes_fetched += len(piece)
+            yield piece
+
+    def _store_verified_chunk(self, data: bytes) -> None:
+        """A chunk whose every byte verified goes to the cache, keyed by its own digest."""
+        if self._cache is None:
+            return
+        try:
+            self._cache.put(data)
+            self.stats.chunks_cached += 1
+        except StoreError:
+            pass  # a cache that cannot take writes must not fail the read
+
+
+class _VerifiedStream:
+    """One verifier window from a group boundary onwards, fed with spans in blob order."""
+
+    def __init__(self, reader: VerifiedReader, start: int) -> None:
+        self._reader = reader
+        self._layout = reader.layout
+        self.start = start
+        try:
+            self._verifier = self._layout.verifier(start=start)
+        except bao.BaoError as error:
+            raise VerificationError(str(error)) from error
+        self._verified = bytearray()  # verified bytes [buffer_start, released_end)
+        self._buffer_start = start
+        self.released_end = start
+        self._next_span = self._layout.span_index(start) if start < self._layout.size else 0
+        self._fed_until = start
+        self._pieces: Iterator[bytes] | None = None
+        self._span_in_progress: ChunkSpan | None = None
+        self._span_received = 0
+        self._prefetched: dict[int, Future[list[bytes]]] = {}
+        # Whole chunks fed from their first byte, kept until released_end passes their end.
+        self._unconfirmed: list[tuple[ChunkSpan, list[bytes]]] = []
+        self._current_pieces: list[bytes] | None = None
+
+    def can_serve(self, position: int) -> bool:
+        return self._buffer_start <= position <= self.released_end
+
+    def read(self, position: int, size: int, readahead: int) -> memoryview:
+        wanted_end = min(position + size, self._layout.size)
+        while self.released_end < wanted_end:
+            self._feed_more(wanted_end, readahead)
+        offset = position - self._buffer_start
+        out = bytes(self._verified[offset : offset + size])
+        # What is handed on is forgotten: the buffer holds only verified bytes not yet read.
+        del self._verified[: offset + len(out)]
+        self._buffer_start = position + len(out)
+        return memoryview(out)
+
+    def _feed_more(self, wanted_end: int, readahead: int) -> None:
+        if self._pieces is None:
+            if self._next_span >= len(self._layout.spans):
+                self._finish()
+                return
+            self._start_span(wanted_end, readahead)
+        assert self._pieces is not None and self._span_in_progress is not None
+        span = self._span_in_progress
+        try:
+            piece = next(self._pieces)
+        except StopIteration:
+            if self._span_received != span.size:
+                raise VerificationError(
+                    f"chunk at offset {span.offset} ended after {self._span_received} of its "
+                    f"{span.size} bytes"
+                ) from None
+            self._end_span()
+            return
+        self._span_received += len(piece)
+        if self._span_received > span.size:
+            raise VerificationError(
+                f"chunk at offset {span.offset} sent more than its {span.size} bytes"
+            )
+        if self._current_pieces is not None:
+            self._current_pieces.append(piece)
+        piece_start = span.offset + self._span_received - len(piece)
+        skip = max(0, self._fed_until - piece_start)
+        if skip < len(piece):
+            self._feed(memoryview(piece)[skip:])
+        if self._span_received == span.size:
+            # The span is complete: anything more the source sends for it is a lie.
+            if any(self._pieces):
+                raise VerificationError(
+                    f"chunk at offset {span.offset} sent more than its {span.size} bytes"
+                )
+            self._end_span()
+
+    def _feed(self, data: memoryview) -> None:
+        try:
+            released = self._verifier.update(data)
+        except bao.BaoError as error:
+            raise VerificationError(str(error)) from error
+        self._fed_until += len(data)
+        self._release(released)
+
+    def _release(self, released: bytes) -> None:
+        self._verified += released
+        self.released_end += len(released)
+        self._confirm_chunks()
+
+    def _confirm_chunks(self) -> None:
+        while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
+            _, pieces = self._unconfirmed.pop(0)
+            self._reader._store_verified_chunk(b"".join(pieces))
+
+    def _finish(self) -> None:
+        try:
+            released = self._verifier.finalize()
+        except bao.BaoError as error:
+            raise VerificationError(str(error)) from error
+        self._release(released)
+        if self.released_end < self._layout.size:
+            raise VerificationError(
+                f"verification stopped at offset {self.released_end} of {self._layout.size}"
+            )
+
+    def _start_span(self, wanted_end: int, readahead: int) -> None:
+        index = self._next_span
+        span = self._layout.spans[index]
+        self._schedule(index, wanted_end, readahead)
+        future = self._prefetched.pop(index, None)
+        if future is not None:
+            pieces: Iterator[bytes] = iter(self._await(future, span))
+        else:
+            pieces = self._reader._open_span(span)
+        self._pieces = pieces
+        self._span_in_progress = span
+        self._span_received = 0
+        whole = span.offset >= self.start and span.size <= PREFETCH_MAX_CHUNK
+        self._current_pieces = [] if whole else None
+
+    def _end_span(self) -> None:
+        span = self._span_in_progress
+        assert span is not None
+        if self._current_pieces is not None:
+            self._unconfirmed.append((span, self._current_pieces))
+            self._confirm_chunks()
+        self._pieces = None
+        self._span_in_progress = None
+        self._current_pieces = None
+        self._next_span += 1
+
+    def _schedule(self, index: int, wanted_end: int, readahead: int) -> None:
+        """Fetch ahead: the spans that cover the groups up to ``wanted_end``, plus ``readahead``."""
+        spans = self._layout.spans
+        group = self._layout.group_size
+        covering_end = min(-(-wanted_end // group) * group, self._layout.size)
+        limit = index + 1 + self._reader._parallelism
+        ahead = 0
+        for later in range(index + 1, min(limit, len(spans))):
+            span = spans[later]
+            if span.offset >= covering_end:
+                if ahead >= readahead:
+                    break
+                ahead += 1
+            if later in self._prefetched or span.size > PREFETCH_MAX_CHUNK:
+                continue
+            self._prefetched[later] = self._reader._executor_for_fetch().submit(
+                self._fetch_whole, span
+            )
+
+    def _fetch_whole(self, span: ChunkSpan) -> list[bytes]:
+        pieces = []
+        received = 0
+        for piece in self._reader._open_span(span):
+            received += len(piece)
+            if received > span.size:
+                raise VerificationError(
+                    f"chunk at offset {span.offset} sent more than its {span.size} bytes"
+                )
+            pieces.append(piece)
+        return pieces
+
+    @staticmethod
+    def _await(future: Future[list[bytes]], span: ChunkSpan) -> list[bytes]:
+        try:
+            return future.result()
+        except StoreError:
+            raise
+        except Exception as error:
+            raise StoreError(
+                f"fetching the chunk at offset {span.offset} failed: {error}"
+            ) from error
+
+
+def open_verified(
+    source: BlobStore,
+    digest: bytes,
+    options: ReadOptions | None = None,
+    *,
+    cache: BlobStore | None = None,
+) -> VerifiedReader | None:
+    """Open a blob of an untrusted ``source`` for verified reading; None if the source lacks it."""
+    options = options or ReadOptions()
+    layout = fetch_layout(source, digest, options)
+    if layout is None:
+        return None
+    return VerifiedReader(source, layout, cache=cache, parallelism=options.parallelism)
+
+
+def verified_prefix_length(layout: BlobLayout, local: BinaryIO) -> int:
+    """How many leading bytes of ``local`` (a partial download) verify against the blob.
+
+    Used to resume: the partial file is re-checked, never trusted; the answer is the end of the
+    last complete group that verified (or the whole blob). Big feeds verify at blake3 speed; where
+    one fails, the groups of that feed are checked one by one to keep the good ones.
+    """
+    local.seek(0)
+    verified = _verify_from(layout, local, 0, 1 << 20)
+    local.seek(verified)
+    return _verify_from(layout, local, verified, layout.group_size)
+
+
+def _verify_from(layout: BlobLayout, local: BinaryIO, start: int, piece_size: int) -> int:
+    """Feed ``local`` (positioned at ``start``) in pieces; return where verification stopped."""
+    if start >= layout.size:
+        return start
+    verifier = layout.verifier(start=start)
+    verified = start
+    try:
+        while piece := local.read(min(piece_size, layout.size - verifier.received - start)):
+            verified += len(verifier.update(piece))
+        if start + verifier.received == layout.size:
+            verified += len(verifier.finalize())
+    except bao.BaoError:
+        pass
+    return verified
