@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,3 +218,65 @@ def test_a_stalled_read_ends_in_a_timeout() -> None:
                     client.read_raw(b"\x03" * 32)
         finally:
             store.release.set()  # lets the server's worker thread finish before shutdown
+
+
+class PieceFetcher:
+    """A RawFetch over in-memory objects, streamed in 3-byte pieces; records what was fetched."""
+
+    def __init__(self, objects: dict[bytes, bytes]) -> None:
+        self.objects = objects
+        self.fetched: list[bytes] = []
+
+    def __call__(self, digest: bytes) -> Iterator[bytes] | None:
+        self.fetched.append(digest)
+        data = self.objects.get(digest)
+        if data is None:
+            return None
+        return iter([data[start : start + 3] for start in range(0, len(data), 3)])
+
+
+def chunked_blob() -> tuple[bytes, bytes, tuple[ChunkMeta, ...], PieceFetcher]:
+    data = bytes(range(100))
+    blob_digest = b"\xbb" * 32
+    chunks = tuple(ChunkMeta(bytes([index]) * 32, 10) for index in range(10))
+    objects = {blob_digest: data}
+    objects.update({chunk.digest: data[i * 10 : i * 10 + 10] for i, chunk in enumerate(chunks)})
+    return data, blob_digest, chunks, PieceFetcher(objects)
+
+
+def test_reader_streams_the_whole_blob_from_the_start_and_chunks_after_far_seeks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("baostore.grpc.reader.MAX_SKIP", 0)
+    data, digest, chunks, fetch = chunked_blob()
+    reader = RemoteBlobReader(fetch, digest, len(data), chunks)
+    assert reader.read(25) == data[:25]
+    assert fetch.fetched == [digest]  # one stream for a sequential read
+    reader.seek(55)
+    assert reader.read(10) == data[55:65]  # the chunk at 50..60, then the one at 60..70
+    assert fetch.fetched == [digest, chunks[5].digest, chunks[6].digest]
+    reader.seek(3)  # behind every open stream: the whole blob again
+    assert reader.read(2) == data[3:5]
+    assert fetch.fetched[-1] == digest
+
+
+@pytest.mark.parametrize("max_skip", [0, 20, 4 << 20])
+def test_reader_random_seeks_match_the_data(max_skip: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("baostore.grpc.reader.MAX_SKIP", max_skip)
+    data, digest, chunks, fetch = chunked_blob()
+    reader = RemoteBlobReader(fetch, digest, len(data), chunks)
+    rng = random.Random(max_skip)
+    for _ in range(300):
+        position = rng.randrange(0, len(data) + 5)
+        size = rng.randrange(0, 40)
+        reader.seek(position)
+        assert reader.read(size) == data[position : position + size]
+
+
+def test_reader_names_a_missing_chunk() -> None:
+    data, digest, chunks, fetch = chunked_blob()
+    del fetch.objects[chunks[7].digest]
+    reader = RemoteBlobReader(fetch, digest, len(data), chunks)
+    reader.seek(75)
+    with pytest.raises(StoreError, match=f"chunk {chunks[7].digest.hex()} of blob"):
+        reader.read(1)

@@ -247,11 +247,23 @@ class GrpcBlobWriter(BlobWriter):
     def write(self, data: Buffer) -> int:
         self._check_writable()
         view = memoryview(data).cast("B")
+        written = len(view)
+        if self._pending:
+            fill = DATA_MESSAGE_SIZE - len(self._pending)
+            self._pending += view[:fill]
+            view = view[fill:]
+            if len(self._pending) < DATA_MESSAGE_SIZE:
+                return written
+            self._send(bytes(self._pending))
+            self._pending = bytearray()
+        if isinstance(data, bytes) and len(view) == DATA_MESSAGE_SIZE == len(data):
+            self._send(data)  # the common case of 1 MiB reads: no copy at all
+            return written
+        while len(view) >= DATA_MESSAGE_SIZE:
+            self._send(bytes(view[:DATA_MESSAGE_SIZE]))
+            view = view[DATA_MESSAGE_SIZE:]
         self._pending += view
-        while len(self._pending) >= DATA_MESSAGE_SIZE:
-            self._send(bytes(self._pending[:DATA_MESSAGE_SIZE]))
-            del self._pending[:DATA_MESSAGE_SIZE]
-        return len(view)
+        return written
 
     def close(self) -> bytes:
         self._check_writable()

@@ -1,10 +1,11 @@
-"""An UNVERIFIED seekable reader over a remote blob, fetched chunk by chunk.
+"""An UNVERIFIED seekable reader over a remote blob, streamed whole or chunk by chunk.
 
-The blob is split into segments: its chunks when the store listed them, else the whole blob.
-Reading streams the segment under the current position (one message held at a time, so memory
-stays bounded); seeking within a segment skips forward or restarts its stream; seeking elsewhere
-opens that segment's stream. Nothing here checks the bytes against the digest: the verified
-reader (issue 4) replaces this class for remote stores.
+A read from the first chunk streams the whole blob with one Read, so a sequential read costs one
+round trip. A read elsewhere streams just the chunk under the position, then the following
+chunks one Read each. Seeking forward within a few MiB of an open stream skips ahead in it;
+anything else opens the stream that holds the position. One message is held at a time, so
+memory stays bounded. Nothing here checks the bytes against the digest: the verified reader
+(issue 4) replaces this class for remote stores.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from baostore.store.interface import ChunkMeta, StoreError
 
 # read_raw(digest) of the remote store: the bytes of a blob or chunk in pieces, or None if absent.
 RawFetch = Callable[[bytes], Iterator[bytes] | None]
+
+# Skipping this much of an open stream is cheaper than a new Read.
+MAX_SKIP = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -37,15 +41,16 @@ class RemoteBlobReader(io.BufferedIOBase):
         self._fetch = fetch
         self._digest = digest
         self._size = size
-        self._segments = _segments(digest, size, chunks)
-        self._offsets = [segment.offset for segment in self._segments]
+        self._whole = _Segment(digest, 0, size)
+        self._chunks = _chunk_segments(digest, size, chunks)
+        self._offsets = [segment.offset for segment in self._chunks]
         self._position = 0
-        # The open stream: which segment, the absolute offset of `_pending`, and the unread rest
-        # of its current message.
+        # The open stream: its segment, its current message, and the absolute offset of the
+        # message's first byte. Pieces are sliced from the message (whole messages uncopied).
         self._stream: Iterator[bytes] | None = None
-        self._stream_segment = -1
-        self._stream_offset = 0
-        self._pending = memoryview(b"")
+        self._segment: _Segment | None = None
+        self._message = b""
+        self._message_offset = 0
 
     @property
     def size(self) -> int:
@@ -84,12 +89,12 @@ class RemoteBlobReader(io.BufferedIOBase):
             return b""
         first = self._next_piece(wanted)
         if len(first) == wanted:
-            return bytes(first)
-        parts = [bytes(first)]
+            return first
+        parts = [first]
         got = len(first)
         while got < wanted:
             piece = self._next_piece(wanted - got)
-            parts.append(bytes(piece))
+            parts.append(piece)
             got += len(piece)
         return b"".join(parts)
 
@@ -97,7 +102,7 @@ class RemoteBlobReader(io.BufferedIOBase):
         self._check_open()
         remaining = self._size - self._position
         wanted = remaining if size < 0 else min(size, remaining)
-        return bytes(self._next_piece(wanted)) if wanted > 0 else b""
+        return self._next_piece(wanted) if wanted > 0 else b""
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         target = memoryview(buffer).cast("B")
@@ -113,27 +118,41 @@ class RemoteBlobReader(io.BufferedIOBase):
         if self.closed:
             raise ValueError("I/O operation on closed file")
 
-    def _next_piece(self, limit: int) -> memoryview:
+    def _next_piece(self, limit: int) -> bytes:
         """Up to ``limit`` (> 0) bytes at the current position, from the stream holding them."""
-        index = bisect.bisect_right(self._offsets, self._position) - 1
-        segment = self._segments[index]
-        if index != self._stream_segment or self._stream_offset > self._position:
-            self._open_segment(index)
-        while self._stream_offset + len(self._pending) <= self._position:
-            self._stream_offset += len(self._pending)
-            self._pending = memoryview(self._next_message(segment))
-        skip = self._position - self._stream_offset
+        if not self._stream_serves(self._position):
+            self._open_segment(self._segment_at(self._position))
+        segment = self._segment
+        assert segment is not None
+        while self._message_offset + len(self._message) <= self._position:
+            following = self._next_message(segment)
+            self._message_offset += len(self._message)
+            self._message = following
+        start = self._position - self._message_offset
         segment_end = segment.offset + segment.size
-        take = min(limit, len(self._pending) - skip, segment_end - self._position)
-        piece = self._pending[skip : skip + take]
-        self._pending = self._pending[skip + take :]
-        self._stream_offset = self._position + take
+        take = min(limit, len(self._message) - start, segment_end - self._position)
         self._position += take
-        return piece
+        # A slice of the whole message is the message itself: no copy in the common case.
+        return self._message[start : start + take]
 
-    def _open_segment(self, index: int) -> None:
+    def _segment_at(self, position: int) -> _Segment:
+        """The stream to open for ``position``: the whole blob from the first chunk, else the
+        chunk holding it."""
+        index = bisect.bisect_right(self._offsets, position) - 1
+        return self._whole if index <= 0 else self._chunks[index]
+
+    def _stream_serves(self, position: int) -> bool:
+        """Whether the open stream reaches ``position`` cheaply."""
+        segment = self._segment
+        if segment is None or not segment.offset <= position < segment.offset + segment.size:
+            return False
+        if self._message_offset > position:
+            return False  # behind us: streams only go forward
+        ahead = position - (self._message_offset + len(self._message))
+        return ahead <= MAX_SKIP or self._segment_at(position) == segment
+
+    def _open_segment(self, segment: _Segment) -> None:
         self._drop_stream()
-        segment = self._segments[index]
         stream = self._fetch(segment.digest)
         if stream is None:
             what = f"blob {self._digest.hex()}"
@@ -141,8 +160,9 @@ class RemoteBlobReader(io.BufferedIOBase):
                 what = f"chunk {segment.digest.hex()} of {what}"
             raise StoreError(f"{what} is missing on the server")
         self._stream = stream
-        self._stream_segment = index
-        self._stream_offset = segment.offset
+        self._segment = segment
+        self._message = b""
+        self._message_offset = segment.offset
 
     def _next_message(self, segment: _Segment) -> bytes:
         assert self._stream is not None
@@ -151,19 +171,19 @@ class RemoteBlobReader(io.BufferedIOBase):
         except StopIteration:
             raise StoreError(
                 f"the stream of {segment.digest.hex()} ended at byte "
-                f"{self._stream_offset - segment.offset} of {segment.size}"
+                f"{self._message_offset + len(self._message) - segment.offset} of {segment.size}"
             ) from None
 
     def _drop_stream(self) -> None:
         stream, self._stream = self._stream, None
-        self._stream_segment = -1
-        self._pending = memoryview(b"")
+        self._segment = None
+        self._message = b""
         close = getattr(stream, "close", None)
         if callable(close):
             close()
 
 
-def _segments(digest: bytes, size: int, chunks: tuple[ChunkMeta, ...]) -> list[_Segment]:
+def _chunk_segments(digest: bytes, size: int, chunks: tuple[ChunkMeta, ...]) -> list[_Segment]:
     if not chunks:
         return [_Segment(digest, 0, size)]
     segments = []

@@ -96,22 +96,44 @@ class BlobServicer:
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
         writer = await _store_call(context, self.store.open_write)
+        # One store write runs in a thread while the next ~1 MiB is being received.
+        in_flight: asyncio.Future[int] | None = None
         try:
-            # Small messages are gathered so the store sees ~1 MiB writes, one thread hop each.
-            pending = bytearray()
-            async for message in requests:
-                pending += message.data
-                if len(pending) >= DATA_MESSAGE_SIZE:
-                    await _store_call(context, writer.write, bytes(pending))
-                    pending.clear()
-            if pending:
-                await _store_call(context, writer.write, bytes(pending))
+            async for batch in _batches(requests):
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(_store_call(context, writer.write, batch))
+            if in_flight is not None:
+                await in_flight
             digest = await _store_call(context, writer.close)
         except BaseException:
             # Failed, aborted by the client or cancelled at shutdown: nothing may become visible.
+            # A write still running in its thread must end before the writer is aborted.
+            if in_flight is not None and not in_flight.done():
+                await asyncio.wait([in_flight])
             writer.abort()
             raise
         return blobstore_pb2.PutBlobResponse(digest=digest)
+
+
+async def _batches(requests: AsyncIterator[blobstore_pb2.BlobChunk]) -> AsyncIterator[bytes]:
+    """The received bytes in pieces of at least ~1 MiB (the last may be smaller).
+
+    Small messages are gathered so the store sees few, large writes (one thread hop each);
+    messages that are big enough already pass through without a copy.
+    """
+    pending = bytearray()
+    async for message in requests:
+        data = message.data
+        if not pending and len(data) >= DATA_MESSAGE_SIZE:
+            yield data
+            continue
+        pending += data
+        if len(pending) >= DATA_MESSAGE_SIZE:
+            yield bytes(pending)
+            pending = bytearray()
+    if pending:
+        yield bytes(pending)
 
 
 async def _valid_digest(digest: bytes, context: Context) -> bytes:
