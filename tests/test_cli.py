@@ -14,6 +14,7 @@ import pytest
 from baostore import bao
 from baostore.cli import main
 from baostore.cli.main import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from baostore.cli.progress import MIN_SIZE_FOR_BAR, bar_wanted
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError
 from blake3 import blake3
@@ -252,3 +253,27 @@ def test_module_entry_point_runs() -> None:
         [sys.executable, "-m", "baostore.cli", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "usage: baostore" in result.stdout
+
+
+def test_progress_bars_only_on_a_terminal_for_big_transfers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert not bar_wanted(1 << 30)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert bar_wanted(1 << 30) and bar_wanted(None)
+    assert not bar_wanted(MIN_SIZE_FOR_BAR - 1)
+    assert not bar_wanted(1 << 30, enabled=False)
+
+
+def test_put_with_a_progress_bar(
+    server_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = os.urandom(MIN_SIZE_FOR_BAR)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert put(path, server_url, capsys) == blake3(data).hexdigest()

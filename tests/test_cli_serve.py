@@ -49,6 +49,23 @@ def test_serve_stops_gracefully(stop_signal: signal.Signals) -> None:
     assert "Traceback" not in rest
 
 
+def test_a_read_in_flight_finishes_after_sigterm() -> None:
+    process, address = start_serve("--store", "memory://", "--listen", "127.0.0.1:0")
+    try:
+        with GrpcBlobStore.from_url(f"grpc+http://{address}") as client:
+            data = os.urandom(24 << 20)  # more than flow control lets the server send ahead
+            pieces = client.read_raw(client.put(data))
+            assert pieces is not None
+            first = next(pieces)
+            process.send_signal(signal.SIGTERM)
+            assert first + b"".join(pieces) == data  # the grace period lets the stream finish
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+
+
 def test_serve_on_a_unix_socket_with_a_file_store(tmp_path: Path) -> None:
     socket = tmp_path / "serve.sock"
     store = (tmp_path / "store").as_uri()
