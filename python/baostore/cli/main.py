@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=ByteRange(),
         help="write only bytes A (inclusive) to B (exclusive); either side may be left out",
     )
-    _add_bao_options(get, "the bao the reader asks a remote store for")
+    _add_bao_options(get, "the bao to verify remote reads with (not used yet: no verification)")
 
     stat = commands.add_parser(
         "stat",
