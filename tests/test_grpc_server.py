@@ -195,3 +195,13 @@ def test_reflection_describes_all_three_service_names(served: tuple[str, bytes])
             stat = service.FindMethodByName("Stat")
             assert stat.input_type.full_name == "baostore.v1.StatBlobRequest"
             assert stat.output_type.fields_by_name["bao_shift"].number == 4
+
+
+def test_an_abandoned_put_is_discarded_not_stored() -> None:
+    store = RecordingStore(small_chunk_memory_store())
+    with serve_in_thread(store) as url, GrpcBlobStore.from_url(url) as client:
+        client.idle_timeout = 0.5
+        writer = client.open_write()
+        writer.write(b"x" * DATA_MESSAGE_SIZE)  # sent, then neither close() nor abort()
+        assert store.aborted.wait(timeout=30)
+        assert not client.has(blake3(b"x" * DATA_MESSAGE_SIZE).digest())

@@ -241,7 +241,19 @@ class GrpcBlobWriter(BlobWriter):
         self._future = store._stub.Put.future(self._messages())
 
     def _messages(self) -> Iterator[blobstore_pb2.BlobChunk]:
-        while (data := self._queue.get()) is not _END_OF_PUT:
+        """The request stream gRPC consumes in its own thread.
+
+        A writer left neither closed nor aborted would keep the call open forever: after
+        ``idle_timeout`` without data the stream fails, which cancels the call, so the server
+        discards what it received instead of storing a truncated blob.
+        """
+        while True:
+            try:
+                data = self._queue.get(timeout=self._store.idle_timeout)
+            except queue.Empty:
+                raise StoreError("Put abandoned: no data and no close() in time") from None
+            if data is _END_OF_PUT:
+                return
             yield blobstore_pb2.BlobChunk(data=data)
 
     def write(self, data: Buffer) -> int:
