@@ -8,6 +8,7 @@ mod buffer;
 mod builder;
 mod errors;
 mod functions;
+mod runs;
 mod verifier;
 
 use pyo3::prelude::*;

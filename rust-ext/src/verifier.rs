@@ -7,15 +7,13 @@ use pyo3::types::PyBytes;
 use crate::buffer::{detach_if_large, ByteView};
 use crate::errors::{bao_error, no_panic, BaoError};
 use crate::functions::{parse_format, parse_root, parse_shift};
-
-/// Released bytes are gathered here before they are copied into a `bytes`; kept between calls
-/// so steady feeding does not allocate, but not when one huge feed grew it past this.
-const MAX_KEPT_SCRATCH: usize = 16 << 20;
+use crate::runs::ReleasedRuns;
 
 #[pyclass(module = "baostore._bao")]
 pub struct Verifier {
     verifier: CoreVerifier,
-    released: Vec<u8>,
+    /// What the current `update` call released; kept between calls for its space.
+    runs: ReleasedRuns,
     /// Bytes returned to Python; the core also counts verified bytes of a failing call, which
     /// are dropped with the exception.
     handed_out: u64,
@@ -32,24 +30,6 @@ impl Verifier {
         } else {
             Ok(())
         }
-    }
-
-    /// Hands out the bytes gathered by the last call (or `fed`, which holds the same bytes) and
-    /// keeps the scratch space small.
-    fn take_released<'py>(
-        &mut self,
-        py: Python<'py>,
-        fed: Option<&Bound<'py, PyBytes>>,
-    ) -> Bound<'py, PyBytes> {
-        let bytes = fed
-            .cloned()
-            .unwrap_or_else(|| PyBytes::new(py, &self.released));
-        self.handed_out += self.released.len() as u64;
-        self.released.clear();
-        if self.released.capacity() > MAX_KEPT_SCRATCH {
-            self.released = Vec::new();
-        }
-        bytes
     }
 }
 
@@ -79,7 +59,7 @@ impl Verifier {
         .map_err(bao_error)?;
         Ok(Self {
             verifier,
-            released: Vec::new(),
+            runs: ReleasedRuns::default(),
             handed_out: 0,
             broken: false,
         })
@@ -93,38 +73,46 @@ impl Verifier {
     ) -> PyResult<Bound<'py, PyBytes>> {
         self.usable()?;
         let view: ByteView = data.extract()?;
-        let bytes = view.as_slice();
-        let nothing_pending = self.verifier.received() == self.verifier.released();
-        let (verifier, released) = (&mut self.verifier, &mut self.released);
-        let outcome = detach_if_large(py, bytes.len(), || {
-            no_panic(|| verifier.update(bytes, released))
+        let fed = view.as_slice();
+        let (verifier, runs) = (&mut self.verifier, &mut self.runs);
+        runs.clear();
+        let outcome = detach_if_large(py, fed.len(), || {
+            no_panic(|| verifier.update_with(fed, |run| runs.record(fed, run)))
         });
         self.broken = outcome.is_err();
-        let verified = outcome?;
-        if let Err(error) = verified {
-            self.released.clear();
+        if let Err(error) = outcome? {
+            self.runs.clear();
             return Err(bao_error(error));
         }
+        let runs = &self.runs;
         // Released exactly what was fed: an immutable `bytes` argument is those very bytes, so
-        // it is returned as it is instead of copied (the common case of group-aligned feeds).
-        let whole_feed = nothing_pending && self.released.len() == bytes.len();
-        let fed = data.downcast_exact::<PyBytes>().ok().filter(|_| whole_feed);
-        Ok(self.take_released(py, fed))
+        // it is returned as it is (the common case of group-aligned feeds). Otherwise each
+        // byte is copied once, straight from the fed buffer where it can be.
+        let released = match data.downcast_exact::<PyBytes>() {
+            Ok(fed_bytes) if runs.is_all_of(fed) => fed_bytes.clone(),
+            _ => PyBytes::new_with(py, runs.len(), |out| {
+                detach_if_large(py, out.len(), || runs.write_to(fed, out));
+                Ok(())
+            })?,
+        };
+        self.handed_out += runs.len() as u64;
+        Ok(released)
     }
 
     /// Returns the remaining verified bytes; raises if the window was not fed completely.
     fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.usable()?;
-        let (verifier, released) = (&mut self.verifier, &mut self.released);
-        // The last subtree may be large (a whole window of one group): release the GIL.
+        let verifier = &mut self.verifier;
+        let mut released = Vec::new();
+        // Whatever is still pending may be a large subtree to hash: release the GIL for it.
         let pending = (verifier.received() - verifier.released()) as usize;
-        let outcome = detach_if_large(py, pending, || no_panic(|| verifier.finalize(released)));
+        let outcome = detach_if_large(py, pending, || {
+            no_panic(|| verifier.finalize(&mut released))
+        });
         self.broken = outcome.is_err();
-        if let Err(error) = outcome? {
-            self.released.clear();
-            return Err(bao_error(error));
-        }
-        Ok(self.take_released(py, None))
+        outcome?.map_err(bao_error)?;
+        self.handed_out += released.len() as u64;
+        Ok(PyBytes::new(py, &released))
     }
 
     /// Bytes fed so far.
