@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from baostore import bao
+from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
 from baostore.cli.transfer import (
     BlobNotFoundError,
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--json", action="store_true", help="print one JSON object")
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
+    add_fsck_command(commands, [store_options, progress_options])
     return parser
 
 
@@ -296,7 +298,13 @@ def run_stat(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"serve": run_serve, "put": run_put, "get": run_get, "stat": run_stat}
+COMMANDS = {
+    "serve": run_serve,
+    "put": run_put,
+    "get": run_get,
+    "stat": run_stat,
+    "fsck": run_fsck,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
