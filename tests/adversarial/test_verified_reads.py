@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, BinaryIO
 
 import pytest
 from baostore import bao
-from baostore.store.interface import BAO_FORMATS, BaoFormat, BlobStore
+from baostore.store.interface import (
+    BAO_FORMATS,
+    BaoFormat,
+    BlobStore,
+    BlobWriter,
+    Stat,
+    StoreError,
+)
 from baostore.store.verified import (
+    MAX_UNASKED_SHIFT,
+    ChunkSpan,
     ReadOptions,
     VerificationError,
+    VerifiedReader,
     fetch_layout,
+    largest_acceptable_shift,
+    layout_from_stat,
     open_verified,
     verified_prefix_length,
 )
@@ -137,3 +152,113 @@ def test_failure_is_sticky(source: tuple[BlobStore, bytes]) -> None:
         reader.read()
     with pytest.raises(VerificationError):
         reader.read(1)
+
+
+def test_read1_and_readinto_hand_on_what_verified_first(source: tuple[BlobStore, bytes]) -> None:
+    store, digest = source
+    reader = open_verified(store, digest)
+    assert reader is not None
+    copied = bytearray()
+    buffer = bytearray(300_000)
+    while True:
+        piece = reader.read1(1 << 20) if len(copied) % 2 == 0 else None
+        if piece is None:
+            count = reader.readinto(buffer)
+            piece = bytes(buffer[:count])
+        if not piece:
+            break
+        copied += piece
+    assert copied == BLOB
+
+
+class FailingOnce(BlobStore):
+    """Delegates to ``inner``; the ``fail_at``-th read_raw breaks after its first piece."""
+
+    def __init__(self, inner: BlobStore, fail_at: int) -> None:
+        self.inner = inner
+        self.fail_at = fail_at
+        self.reads = 0
+
+    def has(self, digest: bytes) -> bool:
+        return self.inner.has(digest)
+
+    def stat(self, digest: bytes, **options: Any) -> Stat | None:
+        return self.inner.stat(digest, **options)
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        return self.inner.open_read(digest)
+
+    def open_write(self) -> BlobWriter:
+        return self.inner.open_write()
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        pieces = self.inner.read_raw(digest)
+        self.reads += 1
+        if pieces is None or self.reads != self.fail_at:
+            return pieces
+
+        def breaking() -> Iterator[bytes]:
+            yield next(pieces)
+            raise StoreError("connection lost")
+
+        return breaking()
+
+
+def test_a_failed_fetch_is_not_a_verification_error_and_a_retry_continues(
+    source: tuple[BlobStore, bytes],
+) -> None:
+    store, digest = source
+    flaky = FailingOnce(store, fail_at=3)
+    reader = open_verified(flaky, digest, ReadOptions(parallelism=1))
+    assert reader is not None
+    got = bytearray()
+    with pytest.raises(StoreError) as error:
+        while piece := reader.read(50_000):
+            got += piece
+    assert not isinstance(error.value, VerificationError)
+    assert got == BLOB[: len(got)]
+    got += reader.read()  # not sticky: the next read starts again at the position
+    assert got == BLOB
+
+
+def test_missing_listed_chunk_is_a_store_error(source: tuple[BlobStore, bytes]) -> None:
+    store, digest = source
+    layout = fetch_layout(store, digest, ReadOptions())
+    assert layout is not None
+    absent = ChunkSpan(b"\x09" * 32, 0, layout.spans[0].size)
+    lying = replace(layout, spans=(absent, *layout.spans[1:]))
+    reader = VerifiedReader(store, lying)
+    with pytest.raises(StoreError, match="does not have it") as error:
+        reader.read(10)
+    assert not isinstance(error.value, VerificationError)
+
+
+@pytest.mark.parametrize(
+    ("asked", "answered", "accepted"), [(4, 6, True), (4, 14, True), (0, 15, False), (4, 30, False)]
+)
+def test_a_coarser_answered_shift_is_accepted_only_as_far_as_needed(
+    source: tuple[BlobStore, bytes], asked: int, answered: int, accepted: bool
+) -> None:
+    store, digest = source
+    stat = store.stat(digest, bao_shift=answered)
+    assert stat is not None and stat.bao_shift == answered
+    options = ReadOptions(bao_shift=asked)
+    if accepted:
+        assert layout_from_stat(digest, stat, options).bao_shift == answered
+    else:
+        with pytest.raises(VerificationError, match=f"answered with shift {answered}"):
+            layout_from_stat(digest, stat, options)
+
+
+def test_a_huge_blob_may_come_at_the_shift_that_fits_the_message() -> None:
+    size = 1 << 50  # a PiB: at shift 14 its bao alone would be far over 4 MiB
+    assert largest_acceptable_shift(size, 4, "pre_order") > MAX_UNASKED_SHIFT
+    assert bao.outboard_size(size, largest_acceptable_shift(size, 4, "pre_order")) < 4 << 20
+
+
+def test_another_format_than_asked_is_rejected(source: tuple[BlobStore, bytes]) -> None:
+    store, digest = source
+    stat = store.stat(digest, bao_format="leaves")
+    assert stat is not None
+    with pytest.raises(VerificationError, match="asked for a pre_order bao"):
+        layout_from_stat(digest, stat, ReadOptions(bao_format="pre_order"))

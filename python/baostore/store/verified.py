@@ -10,8 +10,10 @@ the chunks that cover the groups it needs.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +38,11 @@ from baostore.store.interface import (
 PREFETCH_MAX_CHUNK = 8 << 20
 DEFAULT_INLINE_LIMIT = 16 << 10
 DEFAULT_PARALLELISM = 4
+# The verifier holds a whole chunk group before it can release it, so a source may answer with a
+# coarser shift than asked for only as far as it must to keep its Stat answer under the gRPC
+# message limit (or up to groups of 1024 << MAX_UNASKED_SHIFT bytes, 16 MiB, which is cheap).
+STAT_MESSAGE_LIMIT = 4 << 20
+MAX_UNASKED_SHIFT = 14
 
 
 class VerificationError(StoreError):
@@ -146,6 +153,13 @@ def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLay
         expected_bao = bao.outboard_size(stat.size, stat.bao_shift, stat.bao_format)
     except (bao.BaoError, OverflowError) as error:
         raise VerificationError(f"the source claims an impossible size {stat.size}") from error
+    acceptable = largest_acceptable_shift(stat.size, options.bao_shift, stat.bao_format)
+    if stat.bao_shift > acceptable:
+        raise VerificationError(
+            f"asked for shift {options.bao_shift}, the source answered with shift "
+            f"{stat.bao_shift} (groups of {bao.group_size(stat.bao_shift)} bytes); a blob of "
+            f"{stat.size} bytes needs no shift above {acceptable}"
+        )
     if len(stat.bao) != expected_bao:
         raise VerificationError(
             f"the source sent a {len(stat.bao)}-byte bao; a blob of {stat.size} bytes at shift "
@@ -165,6 +179,20 @@ def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLay
     except bao.BaoError as error:
         raise VerificationError(f"the bao does not match the digest: {error}") from error
     return layout
+
+
+def largest_acceptable_shift(size: int, asked: int, bao_format: BaoFormat) -> int:
+    """The coarsest shift a source may answer with for a blob of ``size`` bytes."""
+    fitting = next(
+        (
+            shift
+            for shift in range(bao.MAX_SHIFT + 1)
+            if bao.outboard_size(size, shift, bao_format) < STAT_MESSAGE_LIMIT
+        ),
+        bao.MAX_SHIFT,
+    )
+    # Two more levels leave room for the chunk list, which shares the message with the bao.
+    return min(bao.MAX_SHIFT, max(asked, MAX_UNASKED_SHIFT, fitting + 2))
 
 
 def spans_from_chunks(
@@ -195,7 +223,12 @@ class VerifiedReader(io.RawIOBase):
     """A seekable binary file over a blob from an untrusted source; every byte verified.
 
     ``cache`` (optional, trusted local store) serves chunks it already holds and receives every
-    chunk once it has verified. Reads fetch up to ``parallelism`` chunks at once, in order.
+    chunk fetched from the source once all of its bytes verified. Sequential reads fetch up to
+    ``parallelism`` chunks ahead, in parallel, and use them in order; a read after a seek fetches
+    only the chunks covering the groups it needs.
+
+    ``read(n)`` returns ``n`` bytes unless the blob ends; ``read1(n)`` and ``readinto`` return
+    what verified first (at least one byte), without joining pieces: the cheapest way to copy.
     """
 
     def __init__(
@@ -209,6 +242,7 @@ class VerifiedReader(io.RawIOBase):
         super().__init__()
         self.layout = layout
         self.stats = ReadStats()
+        self._stats_lock = threading.Lock()
         self._source = source
         self._cache = cache
         self._parallelism = max(1, parallelism)
@@ -249,31 +283,32 @@ class VerifiedReader(io.RawIOBase):
 
     def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._read_verified(len(view))
+        data = self._read_verified(len(view), whole=False)
         view[: len(data)] = data
         return len(data)
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = max(0, self.layout.size - self._position)
-        return bytes(self._read_verified(size))
+        return self._read_verified(size, whole=True)
+
+    def read1(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = max(0, self.layout.size - self._position)
+        return self._read_verified(size, whole=False)
 
     def readall(self) -> bytes:
         return self.read(-1)
 
     def close(self) -> None:
+        with self._lock:
+            self._drop_stream()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
-        self._stream = None
         super().close()
 
     # -- verified reading -----------------------------------------------------------------
-
-    @property
-    def verified_bytes(self) -> int:
-        """How far from its start the current verifier window has verified."""
-        return 0 if self._stream is None else self._stream.released_end
 
     def _check_inline(self, inline: bytes) -> None:
         if len(inline) != self.layout.size:
@@ -287,39 +322,50 @@ class VerifiedReader(io.RawIOBase):
         except bao.BaoError as error:
             raise VerificationError(f"inline data does not verify: {error}") from error
 
-    def _read_verified(self, size: int) -> memoryview:
+    def _read_verified(self, size: int, *, whole: bool) -> bytes:
         if self.closed:
             raise ValueError("I/O operation on closed file")
         if self._failure is not None:
             raise self._failure
         size = min(size, self.layout.size - self._position)
         if size <= 0:
-            return memoryview(b"")
+            return b""
         if self.layout.inline is not None:
             start = self._position
             self._position += size
-            return memoryview(self.layout.inline)[start : start + size]
+            return self.layout.inline[start : start + size]
         with self._lock:
             try:
-                data = self._read_from_stream(size)
+                data = self._read_from_stream(size, whole)
             except VerificationError as error:
                 self._failure = error
-                self._stream = None
+                self._drop_stream()
+                raise
+            except BaseException:
+                # A fetch that failed (stall, lost server, interrupt) left the window in the
+                # middle of a chunk: a later read starts afresh at its group boundary.
+                self._drop_stream()
                 raise
         self._position += len(data)
         self._sequential = True
         return data
 
-    def _read_from_stream(self, size: int) -> memoryview:
+    def _read_from_stream(self, size: int, whole: bool) -> bytes:
         stream = self._stream
         if stream is None or not stream.can_serve(self._position):
+            self._drop_stream()
             group = self.layout.group_size
             stream = _VerifiedStream(self, self._position - self._position % group)
             self._stream = stream
         readahead = self._parallelism if self._sequential else 0
-        return stream.read(self._position, size, readahead)
+        return stream.read(self._position, size, readahead, whole=whole)
 
-    # Used by _VerifiedStream.
+    def _drop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.discard()
+            self._stream = None
+
+    # Used by _VerifiedStream, from the reading thread and from the fetch threads.
 
     def _executor_for_fetch(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -328,27 +374,33 @@ class VerifiedReader(io.RawIOBase):
             )
         return self._executor
 
-    def _open_span(self, span: ChunkSpan) -> Iterator[bytes]:
-        """The pieces of a span: from the cache if it holds the chunk, else from the source."""
+    def _open_span(self, span: ChunkSpan) -> tuple[Iterator[bytes], bool]:
+        """The pieces of a span and whether they come from the cache (else from the source)."""
         if self._cache is not None:
             cached = self._cache.read_raw(span.digest)
             if cached is not None:
-                self.stats.chunks_from_cache += 1
-                return cached
+                with self._stats_lock:
+                    self.stats.chunks_from_cache += 1
+                return cached, True
         pieces = self._source.read_raw(span.digest)
         if pieces is None:
-            raise VerificationError(
+            raise StoreError(
                 f"the source lists chunk {span.digest.hex()} at offset {span.offset} "
                 "but does not have it"
             )
-        self.stats.chunks_fetched += 1
-        self.stats.fetched_digests.append(span.digest)
-        return self._counted(pieces)
+        with self._stats_lock:
+            self.stats.chunks_fetched += 1
+            self.stats.fetched_digests.append(span.digest)
+        return self._counted(pieces), False
 
     def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
-        for piece in pieces:
-            self.stats.bytes_fetched += len(piece)
-            yield piece
+        try:
+            for piece in pieces:
+                with self._stats_lock:
+                    self.stats.bytes_fetched += len(piece)
+                yield piece
+        finally:
+            _close(pieces)
 
     def _store_verified_chunk(self, data: bytes) -> None:
         """A chunk whose every byte verified goes to the cache, keyed by its own digest."""
@@ -356,13 +408,19 @@ class VerifiedReader(io.RawIOBase):
             return
         try:
             self._cache.put(data)
-            self.stats.chunks_cached += 1
         except StoreError:
-            pass  # a cache that cannot take writes must not fail the read
+            return  # a cache that cannot take writes must not fail the read
+        with self._stats_lock:
+            self.stats.chunks_cached += 1
 
 
 class _VerifiedStream:
-    """One verifier window from a group boundary onwards, fed with spans in blob order."""
+    """One verifier window from a group boundary onwards, fed with spans in blob order.
+
+    Verified bytes wait in ``_ready`` (as the verifier released them) until they are read; what
+    is handed on is forgotten, so memory holds at most a group, the chunks fetched ahead and, with
+    a cache, the chunk being fed.
+    """
 
     def __init__(self, reader: VerifiedReader, start: int) -> None:
         self._reader = reader
@@ -372,32 +430,76 @@ class _VerifiedStream:
             self._verifier = self._layout.verifier(start=start)
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
-        self._verified = bytearray()  # verified bytes [buffer_start, released_end)
-        self._buffer_start = start
+        self._ready: deque[bytes] = deque()
+        self._ready_skip = 0  # bytes of _ready[0] already handed on
+        self._ready_start = start  # blob offset of the first verified byte not handed on
         self.released_end = start
         self._next_span = self._layout.span_index(start) if start < self._layout.size else 0
         self._fed_until = start
         self._pieces: Iterator[bytes] | None = None
-        self._span_in_progress: ChunkSpan | None = None
+        self._span: ChunkSpan | None = None
         self._span_received = 0
-        self._prefetched: dict[int, Future[list[bytes]]] = {}
+        # The pieces of the span being fed, kept for the cache when it is fed whole.
+        self._span_pieces: list[bytes] | None = None
+        self._prefetched: dict[int, Future[tuple[list[bytes], bool]]] = {}
         # Whole chunks fed from their first byte, kept until released_end passes their end.
-        self._unconfirmed: list[tuple[ChunkSpan, list[bytes]]] = []
-        self._current_pieces: list[bytes] | None = None
+        self._unconfirmed: deque[tuple[ChunkSpan, list[bytes]]] = deque()
 
     def can_serve(self, position: int) -> bool:
-        return self._buffer_start <= position <= self.released_end
+        return self._ready_start <= position <= self.released_end
 
-    def read(self, position: int, size: int, readahead: int) -> memoryview:
+    def discard(self) -> None:
+        """Stop fetching for this window: cancel what is queued, end the open Read."""
+        for future in self._prefetched.values():
+            future.cancel()
+        self._prefetched.clear()
+        if self._pieces is not None:
+            _close(self._pieces)
+            self._pieces = None
+
+    def read(self, position: int, size: int, readahead: int, *, whole: bool) -> bytes:
+        """Verified bytes from ``position``: ``size`` of them (``whole``), or at least one."""
         wanted_end = min(position + size, self._layout.size)
-        while self.released_end < wanted_end:
+        needed_end = wanted_end if whole else position + 1
+        while self.released_end < needed_end:
             self._feed_more(wanted_end, readahead)
-        offset = position - self._buffer_start
-        out = bytes(self._verified[offset : offset + size])
-        # What is handed on is forgotten: the buffer holds only verified bytes not yet read.
-        del self._verified[: offset + len(out)]
-        self._buffer_start = position + len(out)
-        return memoryview(out)
+        self._skip_to(position)
+        return self._take(wanted_end - position, whole=whole)
+
+    def _skip_to(self, position: int) -> None:
+        gap = position - self._ready_start
+        while gap > 0:
+            available = len(self._ready[0]) - self._ready_skip
+            if gap < available:
+                self._ready_skip += gap
+                break
+            gap -= available
+            self._ready.popleft()
+            self._ready_skip = 0
+        self._ready_start = position
+
+    def _take(self, count: int, *, whole: bool) -> bytes:
+        parts: list[bytes | memoryview] = []
+        taken = 0
+        while taken < count and self._ready:
+            head = self._ready[0]
+            skip = self._ready_skip
+            length = min(len(head) - skip, count - taken)
+            if skip == 0 and length == len(head):
+                parts.append(head)  # a whole released piece: handed on without a copy
+            else:
+                parts.append(memoryview(head)[skip : skip + length])
+            taken += length
+            self._ready_skip += length
+            if self._ready_skip == len(head):
+                self._ready.popleft()
+                self._ready_skip = 0
+            if not whole:
+                break
+        self._ready_start += taken
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
 
     def _feed_more(self, wanted_end: int, readahead: int) -> None:
         if self._pieces is None:
@@ -405,8 +507,8 @@ class _VerifiedStream:
                 self._finish()
                 return
             self._start_span(wanted_end, readahead)
-        assert self._pieces is not None and self._span_in_progress is not None
-        span = self._span_in_progress
+        assert self._pieces is not None and self._span is not None
+        span = self._span
         try:
             piece = next(self._pieces)
         except StopIteration:
@@ -422,11 +524,13 @@ class _VerifiedStream:
             raise VerificationError(
                 f"chunk at offset {span.offset} sent more than its {span.size} bytes"
             )
-        if self._current_pieces is not None:
-            self._current_pieces.append(piece)
+        if self._span_pieces is not None:
+            self._span_pieces.append(piece)
         piece_start = span.offset + self._span_received - len(piece)
-        skip = max(0, self._fed_until - piece_start)
-        if skip < len(piece):
+        skip = self._fed_until - piece_start
+        if skip <= 0:
+            self._feed(piece)  # the piece itself, so a group-aligned one is released uncopied
+        elif skip < len(piece):
             self._feed(memoryview(piece)[skip:])
         if self._span_received == span.size:
             # The span is complete: anything more the source sends for it is a lie.
@@ -436,22 +540,20 @@ class _VerifiedStream:
                 )
             self._end_span()
 
-    def _feed(self, data: memoryview) -> None:
+    def _feed(self, data: bytes | memoryview) -> None:
         try:
             released = self._verifier.update(data)
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
         self._fed_until += len(data)
-        self._release(released)
+        if released:
+            self._release(released)
 
     def _release(self, released: bytes) -> None:
-        self._verified += released
+        self._ready.append(released)
         self.released_end += len(released)
-        self._confirm_chunks()
-
-    def _confirm_chunks(self) -> None:
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
-            _, pieces = self._unconfirmed.pop(0)
+            _, pieces = self._unconfirmed.popleft()
             self._reader._store_verified_chunk(b"".join(pieces))
 
     def _finish(self) -> None:
@@ -471,28 +573,35 @@ class _VerifiedStream:
         self._schedule(index, wanted_end, readahead)
         future = self._prefetched.pop(index, None)
         if future is not None:
-            pieces: Iterator[bytes] = iter(self._await(future, span))
+            fetched, from_cache = self._await(future, span)
+            pieces: Iterator[bytes] = iter(fetched)
         else:
-            pieces = self._reader._open_span(span)
+            pieces, from_cache = self._reader._open_span(span)
         self._pieces = pieces
-        self._span_in_progress = span
+        self._span = span
         self._span_received = 0
-        whole = span.offset >= self.start and span.size <= PREFETCH_MAX_CHUNK
-        self._current_pieces = [] if whole else None
+        keep = (
+            self._reader._cache is not None
+            and not from_cache
+            and span.offset >= self.start
+            and span.size <= PREFETCH_MAX_CHUNK
+        )
+        self._span_pieces = [] if keep else None
 
     def _end_span(self) -> None:
-        span = self._span_in_progress
+        span = self._span
         assert span is not None
-        if self._current_pieces is not None:
-            self._unconfirmed.append((span, self._current_pieces))
-            self._confirm_chunks()
+        if self._span_pieces is not None:
+            self._unconfirmed.append((span, self._span_pieces))
+            self._release(b"")  # the span may have verified already
         self._pieces = None
-        self._span_in_progress = None
-        self._current_pieces = None
+        self._span = None
+        self._span_pieces = None
         self._next_span += 1
 
     def _schedule(self, index: int, wanted_end: int, readahead: int) -> None:
-        """Fetch ahead: the spans that cover the groups up to ``wanted_end``, plus ``readahead``."""
+        """Fetch ahead: the spans that cover the groups up to ``wanted_end``, plus ``readahead``,
+        at most ``parallelism`` beyond the one being fed."""
         spans = self._layout.spans
         group = self._layout.group_size
         covering_end = min(-(-wanted_end // group) * group, self._layout.size)
@@ -510,20 +619,24 @@ class _VerifiedStream:
                 self._fetch_whole, span
             )
 
-    def _fetch_whole(self, span: ChunkSpan) -> list[bytes]:
+    def _fetch_whole(self, span: ChunkSpan) -> tuple[list[bytes], bool]:
         pieces = []
         received = 0
-        for piece in self._reader._open_span(span):
+        stream, from_cache = self._reader._open_span(span)
+        for piece in stream:
             received += len(piece)
             if received > span.size:
+                _close(stream)
                 raise VerificationError(
                     f"chunk at offset {span.offset} sent more than its {span.size} bytes"
                 )
             pieces.append(piece)
-        return pieces
+        return pieces, from_cache
 
     @staticmethod
-    def _await(future: Future[list[bytes]], span: ChunkSpan) -> list[bytes]:
+    def _await(
+        future: Future[tuple[list[bytes], bool]], span: ChunkSpan
+    ) -> tuple[list[bytes], bool]:
         try:
             return future.result()
         except StoreError:
@@ -532,6 +645,15 @@ class _VerifiedStream:
             raise StoreError(
                 f"fetching the chunk at offset {span.offset} failed: {error}"
             ) from error
+
+
+def _close(pieces: Iterator[bytes]) -> None:
+    """End a piece stream early (a generator over a gRPC Read cancels its call)."""
+    close = getattr(pieces, "close", None)
+    if callable(close):
+        # A stream still running in a fetch thread (ValueError) ends there on its own.
+        with contextlib.suppress(ValueError):
+            close()
 
 
 def open_verified(
