@@ -1,0 +1,58 @@
+"""Byte sizes as people write them: ``8MiB``, ``1GiB``, ``500KB``, ``1.5MB``, ``4096``."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+# Binary units (KiB, and the short K of dd and ls) and decimal ones (KB), case-insensitive.
+UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gib": 1 << 30,
+    "t": 1 << 40,
+    "tib": 1 << 40,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """The number of bytes ``text`` names; ValueError with the accepted forms otherwise."""
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in UNITS:
+        raise ValueError(
+            f"size {text!r} is not a byte count: use a number with an optional unit "
+            "(B, KiB, MiB, GiB, TiB or K, M, G, T: powers of 1024; KB, MB, GB, TB: powers of "
+            "1000), for example 8MiB, 500KB or 4096"
+        )
+    try:
+        value = Decimal(match.group(1)) * UNITS[unit]
+    except InvalidOperation:  # pragma: no cover - the pattern admits plain decimals only
+        raise ValueError(f"size {text!r} is not a number") from None
+    if value != value.to_integral_value():
+        raise ValueError(f"size {text!r} is not a whole number of bytes ({value})")
+    return int(value)
+
+
+def format_size(size: float) -> str:
+    """``size`` bytes in binary units to about three figures: ``384 B``, ``1.5 KiB``, ``64 MiB``."""
+    value = float(size)
+    unit = "B"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024:
+            break
+        value /= 1024
+        unit = larger
+    if unit == "B":
+        return f"{int(value)} B"
+    return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:.0f} {unit}"

@@ -1,0 +1,63 @@
+"""The size of a Stat answer as it travels: the serialized StatBlobResponse, taken off the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from baostore.grpc.convert import FORMAT_TO_PROTO
+from baostore.grpc.services import BAOSTORE_SERVICE, method_path
+from baostore.proto import blobstore_pb2
+from baostore.store.interface import BaoFormat, StoreError
+
+# The probe accepts answers of any size, so a server that does not fit its answers under the
+# 4 MiB limit is measured too (and shown as not fitting) instead of failing the report.
+_PROBE_OPTIONS = (("grpc.max_receive_message_length", -1),)
+TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class WireStat:
+    """A Stat answer as received: its length in bytes and the shift the server used."""
+
+    size: int
+    served_shift: int
+
+
+class StatProbe:
+    """Calls Stat on a server and keeps the answer's raw bytes (no deserializer)."""
+
+    def __init__(self, target: str) -> None:
+        self._target = target
+        self._channel = grpc.insecure_channel(target, options=_PROBE_OPTIONS)
+        # Without a response deserializer gRPC hands back the message bytes as received.
+        self._stat = self._channel.unary_unary(
+            method_path(BAOSTORE_SERVICE, "Stat"),
+            request_serializer=blobstore_pb2.StatBlobRequest.SerializeToString,
+            response_deserializer=None,
+        )
+
+    def stat(
+        self, digest: bytes, *, bao_shift: int, bao_format: BaoFormat, inline_limit: int
+    ) -> WireStat:
+        """The answer to the Stat a verified reader sends (chunks and bao at ``bao_shift``)."""
+        request = blobstore_pb2.StatBlobRequest(
+            digest=digest,
+            send_chunks=True,
+            send_bao=True,
+            bao_shift=bao_shift,
+            bao_format=FORMAT_TO_PROTO[bao_format],
+            inline_limit=inline_limit,
+        )
+        try:
+            raw = self._stat(request, timeout=TIMEOUT)
+        except grpc.RpcError as error:
+            raise StoreError(f"Stat at {self._target} failed: {error.details()}") from None
+        if not isinstance(raw, bytes):
+            raise StoreError(f"Stat at {self._target} returned {type(raw).__name__}, not bytes")
+        response = blobstore_pb2.StatBlobResponse.FromString(raw)
+        return WireStat(size=len(raw), served_shift=response.bao_shift)
+
+    def close(self) -> None:
+        self._channel.close()
