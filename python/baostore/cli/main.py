@@ -14,6 +14,7 @@ from typing import BinaryIO
 from baostore import bao
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
+from baostore.cli.shift_report import add_shift_report_command, run_shift_report
 from baostore.cli.transfer import (
     BlobNotFoundError,
     ByteRange,
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
     add_fsck_command(commands, [store_options, progress_options])
+    add_shift_report_command(commands)
     return parser
 
 
@@ -311,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "shift-report":  # measures on its own loopback server by default
+        return run_shift_report(args)
     url = store_url(args.store)
     try:
         store = open_store(url)
