@@ -1,20 +1,19 @@
-"""The gRPC client store: URLs, error mapping, the unverified seekable reader, streamed put,
+"""The gRPC client store: URLs, error mapping, the verified seekable reader, streamed put,
 unix sockets and stalls."""
 
 from __future__ import annotations
 
 import io
 import os
-import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from baostore.grpc.client import GrpcBlobStore
-from baostore.grpc.reader import RemoteBlobReader
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import ChunkMeta, InvalidDigestError, Stat, StoreError
+from baostore.store.interface import InvalidDigestError, Stat, StoreError
+from baostore.store.verified import ReadOptions, VerifiedReader
 from blake3 import blake3
 
 from tests.support.grpc_server import serve_in_thread
@@ -54,8 +53,12 @@ def test_from_url(url: str, target: str) -> None:
         ("grpc+https://example.org:443", "TLS"),
         ("grpc+http://127.0.0.1", "HOST:PORT"),
         ("grpc+http://127.0.0.1:1/prefix", "no path"),
-        ("grpc+http://127.0.0.1:1?timeout=3", "no query"),
-        ("grpc+http://user@127.0.0.1:1", "no query, fragment or user"),
+        ("grpc+http://127.0.0.1:1?timeout=3", "only bao_shift and bao_format"),
+        ("grpc+http://127.0.0.1:1?bao_shift=3&bao_shift=4", "once each"),
+        ("grpc+http://127.0.0.1:1?bao_shift=33", "bao_shift must be in 0..32"),
+        ("grpc+http://127.0.0.1:1?bao_shift=-1", "bao_shift must be in 0..32"),
+        ("grpc+http://127.0.0.1:1?bao_format=post_order", "bao_format must be one of"),
+        ("grpc+http://user@127.0.0.1:1", "no fragment or user"),
         ("grpc+unix://host/run/x.sock", "three slashes"),
         ("grpc+unix:///", "ABSOLUTE/PATH"),
         ("http://127.0.0.1:1", "not a gRPC store URL"),
@@ -64,6 +67,15 @@ def test_from_url(url: str, target: str) -> None:
 def test_from_url_rejects(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         GrpcBlobStore.from_url(url)
+
+
+def test_url_sets_the_bao_of_verified_reads() -> None:
+    with GrpcBlobStore.from_url("grpc+http://127.0.0.1:1?bao_shift=2&bao_format=leaves") as store:
+        assert store.read_options == ReadOptions(bao_shift=2, bao_format="leaves")
+    with GrpcBlobStore.from_url("grpc+unix:///run/x.sock?bao_shift=0") as store:
+        assert store.read_options == ReadOptions(bao_shift=0)
+    with GrpcBlobStore.from_url("grpc+http://127.0.0.1:1") as store:
+        assert store.read_options == ReadOptions()
 
 
 def test_has_stat_and_missing(served: tuple[GrpcBlobStore, bytes, ChunkedStore]) -> None:
@@ -140,7 +152,7 @@ def test_reader_reads_across_chunks_and_seeks(
     stat = client.stat(digest, send_bao=False)
     assert stat is not None and len(stat.chunks) > 3
     reader = client.open_read(digest)
-    assert reader is not None
+    assert isinstance(reader, VerifiedReader)
     with reader:
         assert reader.seekable() and reader.readable()
         assert reader.read(10) == blob[:10]
@@ -167,20 +179,54 @@ def test_reader_reads_across_chunks_and_seeks(
 
 def test_small_blob_comes_inline(served: tuple[GrpcBlobStore, bytes, ChunkedStore]) -> None:
     client, _, _ = served
-    digest = client.put(b"\x00\x01")
+    data = os.urandom(10_000)
+    digest = client.put(data)
     reader = client.open_read(digest)
-    assert reader is not None and reader.read() == b"\x00\x01"
+    assert isinstance(reader, VerifiedReader) and reader.layout.inline is not None
+    assert reader.read() == data
+    assert reader.stats.chunks_fetched == 0  # the Stat answer was the only round trip
 
 
-def test_reader_rejects_a_chunk_list_that_does_not_tile_the_blob() -> None:
-    with pytest.raises(StoreError, match="covers 10 bytes, not its 11"):
-        RemoteBlobReader(lambda _: iter(()), b"\x00" * 32, 11, (ChunkMeta(b"\x01" * 32, 10),))
+@pytest.mark.parametrize(("shift", "bao_format"), [(0, "leaves"), (2, "pre_order"), (6, "leaves")])
+def test_reads_verify_at_the_shift_and_format_asked_for(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore], blob: bytes, shift: int, bao_format: str
+) -> None:
+    served_client, digest, _ = served
+    url = f"{served_client.display}?bao_shift={shift}&bao_format={bao_format}"
+    with GrpcBlobStore.from_url(url) as client:
+        reader = client.open_read(digest)
+        assert isinstance(reader, VerifiedReader)
+        assert (reader.layout.bao_shift, reader.layout.bao_format) == (shift, bao_format)
+        assert reader.read() == blob
 
 
-def test_reader_reports_a_short_stream() -> None:
-    reader = RemoteBlobReader(lambda _: iter([b"abc"]), b"\x00" * 32, 5)
-    with pytest.raises(StoreError, match="ended at byte 3 of 5"):
-        reader.read()
+def test_a_server_that_coarsens_the_bao_is_verified_at_its_shift(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore], blob: bytes
+) -> None:
+    _, digest, store = served
+    # A small Stat limit makes the server coarsen the shift-0 bao (still within what we accept).
+    with (
+        serve_in_thread(store, stat_limit=8 << 10) as url,
+        GrpcBlobStore.from_url(f"{url}?bao_shift=0") as client,
+    ):
+        reader = client.open_read(digest)
+        assert isinstance(reader, VerifiedReader)
+        assert reader.layout.bao_shift > 0
+        assert reader.read() == blob
+
+
+def test_chunks_already_in_the_cache_are_not_fetched(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore], blob: bytes
+) -> None:
+    served_client, digest, _ = served
+    with GrpcBlobStore.from_url(served_client.display) as client:
+        client.cache = small_chunk_memory_store()
+        first = client.open_read(digest)
+        assert isinstance(first, VerifiedReader) and first.read() == blob
+        assert first.stats.chunks_fetched == len(first.layout.spans) > 1
+        second = client.open_read(digest)
+        assert isinstance(second, VerifiedReader) and second.read() == blob
+        assert second.stats.chunks_fetched == 0
 
 
 def test_unix_socket(tmp_path: Path, blob: bytes) -> None:
@@ -218,65 +264,3 @@ def test_a_stalled_read_ends_in_a_timeout() -> None:
                     client.read_raw(b"\x03" * 32)
         finally:
             store.release.set()  # lets the server's worker thread finish before shutdown
-
-
-class PieceFetcher:
-    """A RawFetch over in-memory objects, streamed in 3-byte pieces; records what was fetched."""
-
-    def __init__(self, objects: dict[bytes, bytes]) -> None:
-        self.objects = objects
-        self.fetched: list[bytes] = []
-
-    def __call__(self, digest: bytes) -> Iterator[bytes] | None:
-        self.fetched.append(digest)
-        data = self.objects.get(digest)
-        if data is None:
-            return None
-        return iter([data[start : start + 3] for start in range(0, len(data), 3)])
-
-
-def chunked_blob() -> tuple[bytes, bytes, tuple[ChunkMeta, ...], PieceFetcher]:
-    data = bytes(range(100))
-    blob_digest = b"\xbb" * 32
-    chunks = tuple(ChunkMeta(bytes([index]) * 32, 10) for index in range(10))
-    objects = {blob_digest: data}
-    objects.update({chunk.digest: data[i * 10 : i * 10 + 10] for i, chunk in enumerate(chunks)})
-    return data, blob_digest, chunks, PieceFetcher(objects)
-
-
-def test_reader_streams_the_whole_blob_from_the_start_and_chunks_after_far_seeks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("baostore.grpc.reader.MAX_SKIP", 0)
-    data, digest, chunks, fetch = chunked_blob()
-    reader = RemoteBlobReader(fetch, digest, len(data), chunks)
-    assert reader.read(25) == data[:25]
-    assert fetch.fetched == [digest]  # one stream for a sequential read
-    reader.seek(55)
-    assert reader.read(10) == data[55:65]  # the chunk at 50..60, then the one at 60..70
-    assert fetch.fetched == [digest, chunks[5].digest, chunks[6].digest]
-    reader.seek(3)  # behind every open stream: the whole blob again
-    assert reader.read(2) == data[3:5]
-    assert fetch.fetched[-1] == digest
-
-
-@pytest.mark.parametrize("max_skip", [0, 20, 4 << 20])
-def test_reader_random_seeks_match_the_data(max_skip: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("baostore.grpc.reader.MAX_SKIP", max_skip)
-    data, digest, chunks, fetch = chunked_blob()
-    reader = RemoteBlobReader(fetch, digest, len(data), chunks)
-    rng = random.Random(max_skip)
-    for _ in range(300):
-        position = rng.randrange(0, len(data) + 5)
-        size = rng.randrange(0, 40)
-        reader.seek(position)
-        assert reader.read(size) == data[position : position + size]
-
-
-def test_reader_names_a_missing_chunk() -> None:
-    data, digest, chunks, fetch = chunked_blob()
-    del fetch.objects[chunks[7].digest]
-    reader = RemoteBlobReader(fetch, digest, len(data), chunks)
-    reader.seek(75)
-    with pytest.raises(StoreError, match=f"chunk {chunks[7].digest.hex()} of blob"):
-        reader.read(1)

@@ -1,7 +1,8 @@
 """GrpcBlobStore: a BlobStore that is a BlobService server somewhere else.
 
-A plain remote store, no cache of its own. Reads are NOT verified here yet: ``open_read`` returns
-the unverified RemoteBlobReader, which the verified reader of issue 4 replaces.
+A remote store that is not trusted: ``open_read`` returns a VerifiedReader (baostore.store.verified)
+that checks every byte against the digest before handing it on, asking Stat for the bao at the
+shift and format of ``read_options`` and reading chunks (or chunks from ``cache``, when set).
 
 Every unary call carries a deadline. Streams may run as long as data keeps moving: an idle
 watchdog cancels a Read that receives nothing for ``idle_timeout`` seconds, and a Put whose
@@ -10,20 +11,18 @@ messages are not taken for that long fails.
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import grpc
 from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.grpc.convert import FORMAT_TO_PROTO, response_to_stat
-from baostore.grpc.reader import RemoteBlobReader
 from baostore.grpc.services import (
     CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
@@ -31,6 +30,7 @@ from baostore.grpc.services import (
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
     BAO_FORMATS,
+    DEFAULT_BAO_SHIFT,
     BaoFormat,
     BlobStore,
     BlobWriter,
@@ -39,11 +39,10 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
+from baostore.store.verified import ReadOptions, open_verified
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_IDLE_TIMEOUT = 60.0
-# open_read takes blobs up to this size inline with its Stat: one round trip instead of two.
-OPEN_READ_INLINE_LIMIT = 64 << 10
 # Put messages waiting for the channel: bounds the client's memory to a few MiB.
 _PUT_QUEUE_DEPTH = 4
 _END_OF_PUT = None
@@ -60,8 +59,13 @@ class GrpcBlobStore(BlobStore):
         display: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        read_options: ReadOptions | None = None,
+        cache: BlobStore | None = None,
     ) -> None:
         self.target = target
+        # How open_read asks for the bao and fetches chunks; cache: a trusted local chunk store.
+        self.read_options = read_options or ReadOptions()
+        self.cache = cache
         self.display = display or target
         self.timeout = timeout
         self.idle_timeout = idle_timeout
@@ -70,24 +74,28 @@ class GrpcBlobStore(BlobStore):
 
     @classmethod
     def from_url(cls, url: str) -> GrpcBlobStore:
-        """Open ``grpc+http://HOST:PORT`` or ``grpc+unix:///PATH``."""
+        """Open ``grpc+http://HOST:PORT`` or ``grpc+unix:///PATH``.
+
+        The query may set the bao verified reads ask for: ``?bao_shift=N&bao_format=F``.
+        """
         parts = urlsplit(url)
         if parts.scheme == "grpc+https":
             raise ValueError(f"{url}: TLS (grpc+https://) is not supported yet; use grpc+http://")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError(f"{url}: gRPC store URLs take no query, fragment or user")
+        if parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{url}: gRPC store URLs take no fragment or user")
+        read_options = _read_options(url, parts.query)
         if parts.scheme == "grpc+http":
             if not parts.hostname or parts.port is None:
                 raise ValueError(f"{url}: expected grpc+http://HOST:PORT")
             if parts.path not in ("", "/"):
                 raise ValueError(f"{url}: a grpc+http:// URL takes no path")
-            return cls(parts.netloc, display=url)
+            return cls(parts.netloc, display=url, read_options=read_options)
         if parts.scheme == "grpc+unix":
             if parts.netloc:
                 raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH (three slashes)")
             if not parts.path.startswith("/") or parts.path == "/":
                 raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
-            return cls(f"unix://{unquote(parts.path)}", display=url)
+            return cls(f"unix://{unquote(parts.path)}", display=url, read_options=read_options)
         raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+unix://)")
 
     def has(self, digest: bytes) -> bool:
@@ -149,15 +157,9 @@ class GrpcBlobStore(BlobStore):
             raise StoreError(f"{self.display} answered Stat with {error}") from None
 
     def open_read(self, digest: bytes) -> BinaryIO | None:
-        stat = self._stat(
-            digest, send_chunks=True, send_bao=False, inline_limit=OPEN_READ_INLINE_LIMIT
-        )
-        if stat is None:
-            return None
-        if stat.inline is not None:
-            return io.BytesIO(stat.inline)
-        reader = RemoteBlobReader(self.read_raw, check_digest(digest), stat.size, stat.chunks)
-        return reader  # type: ignore[return-value]  # a BufferedIOBase is a binary file
+        """The blob, verified against ``digest`` as it is read (VerificationError on a lie)."""
+        reader = open_verified(self, digest, self.read_options, cache=self.cache)
+        return reader  # type: ignore[return-value]  # a RawIOBase is a binary file
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The Read stream of a blob or chunk (unverified), or None if the server lacks it."""
@@ -228,6 +230,28 @@ class GrpcBlobStore(BlobStore):
 
     def __repr__(self) -> str:
         return f"GrpcBlobStore({self.display!r})"
+
+
+def _read_options(url: str, query: str) -> ReadOptions:
+    """The ReadOptions a URL's query sets (``bao_shift``, ``bao_format``)."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as error:
+        raise ValueError(f"{url}: malformed query string: {error}") from None
+    options = dict(pairs)
+    unknown = sorted(set(options) - {"bao_shift", "bao_format"})
+    if unknown or len(options) != len(pairs):
+        raise ValueError(
+            f"{url}: a gRPC store URL takes only bao_shift and bao_format (once each) in its "
+            f"query, got {', '.join(key for key, _ in pairs)}"
+        )
+    shift_text = options.get("bao_shift", str(DEFAULT_BAO_SHIFT))
+    if not shift_text.isascii() or not shift_text.isdigit() or int(shift_text) > bao.MAX_SHIFT:
+        raise ValueError(f"{url}: bao_shift must be in 0..{bao.MAX_SHIFT}, got {shift_text!r}")
+    bao_format = options.get("bao_format", "pre_order")
+    if bao_format not in BAO_FORMATS:
+        raise ValueError(f"{url}: bao_format must be one of {BAO_FORMATS}, got {bao_format!r}")
+    return ReadOptions(bao_shift=int(shift_text), bao_format=bao_format)
 
 
 class GrpcBlobWriter(BlobWriter):
