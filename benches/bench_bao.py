@@ -37,14 +37,10 @@ class Row:
     verify_views: float  # fed memoryview slices of one big buffer
 
 
-def best_rate(work: Callable[[], object], size: int, repeat: int) -> float:
-    """Bytes per second of the fastest of ``repeat`` runs of ``work`` over ``size`` bytes."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return size / best
+def seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def verify_in_pieces(
@@ -61,47 +57,59 @@ def verify_in_pieces(
 
 
 def measure(data: bytes, shifts: list[int], repeat: int) -> tuple[float, list[Row]]:
-    """The blake3 baseline (bytes per second) and one row per shift and format."""
+    """The blake3 baseline (bytes per second) and one row per shift and format.
+
+    Each round runs every measurement once and the best of the rounds is kept, the baseline's
+    included: on a shared machine a busy moment then spoils one run of a figure, not all of them.
+    """
     size = len(data)
     pieces = [data[offset : offset + FEED] for offset in range(0, size, FEED)]
     views = [memoryview(data)[offset : offset + FEED] for offset in range(0, size, FEED)]
-
-    def blake3_single_thread() -> None:
-        blake3(data, max_threads=1).digest()
-
-    # Re-measured before every shift and the best kept, so a busy moment does not flatter us.
-    baseline = 0.0
-    rows = []
+    expected_root = blake3(data).digest()
+    baos = {}
     for shift in shifts:
-        baseline = max(baseline, best_rate(blake3_single_thread, size, repeat))
         for fmt in FORMATS:
             root, ob = bao.outboard(data, shift, fmt)
-            if root != blake3(data).digest():
+            if root != expected_root:
                 raise RuntimeError(f"wrong root at shift {shift} ({fmt})")
-            rows.append(
-                Row(
-                    shift=shift,
-                    format=fmt,
-                    bao_size=len(ob),
-                    outboard=best_rate(lambda: bao.outboard(data, shift, fmt), size, repeat),  # noqa: B023
-                    outboard_two_threads=best_rate(
-                        lambda: bao.outboard(data, shift, fmt, threads=2),  # noqa: B023
-                        size,
-                        repeat,
-                    ),
-                    verify=best_rate(
-                        lambda: verify_in_pieces(root, pieces, ob, shift, fmt),  # noqa: B023
-                        size,
-                        repeat,
-                    ),
-                    verify_views=best_rate(
-                        lambda: verify_in_pieces(root, views, ob, shift, fmt),  # noqa: B023
-                        size,
-                        repeat,
-                    ),
-                )
-            )
-    return baseline, rows
+            baos[shift, fmt] = ob
+
+    def task(kind: str, shift: int, fmt: bao.BaoFormat) -> Callable[[], object]:
+        ob = baos[shift, fmt]
+        return {
+            "outboard": lambda: bao.outboard(data, shift, fmt),
+            "outboard_two_threads": lambda: bao.outboard(data, shift, fmt, threads=2),
+            "verify": lambda: verify_in_pieces(expected_root, pieces, ob, shift, fmt),
+            "verify_views": lambda: verify_in_pieces(expected_root, views, ob, shift, fmt),
+        }[kind]
+
+    kinds = ("outboard", "outboard_two_threads", "verify", "verify_views")
+    tasks: dict[tuple[str, int, str], Callable[[], object]] = {
+        ("baseline", 0, ""): lambda: blake3(data, max_threads=1).digest()
+    }
+    for shift in shifts:
+        for fmt in FORMATS:
+            for kind in kinds:
+                tasks[kind, shift, fmt] = task(kind, shift, fmt)
+    fastest = dict.fromkeys(tasks, float("inf"))
+    for _ in range(repeat):
+        for key, work in tasks.items():
+            fastest[key] = min(fastest[key], seconds(work))
+    rates = {key: size / elapsed for key, elapsed in fastest.items()}
+    rows = [
+        Row(
+            shift=shift,
+            format=fmt,
+            bao_size=len(baos[shift, fmt]),
+            outboard=rates["outboard", shift, fmt],
+            outboard_two_threads=rates["outboard_two_threads", shift, fmt],
+            verify=rates["verify", shift, fmt],
+            verify_views=rates["verify_views", shift, fmt],
+        )
+        for shift in shifts
+        for fmt in FORMATS
+    ]
+    return rates["baseline", 0, ""], rows
 
 
 def rate_cell(rate: float, baseline: float) -> str:
@@ -164,7 +172,9 @@ def parse_args() -> argparse.Namespace:
         default=[0, 2, 4, 6, 8, 10],
         help="comma-separated shifts (default 0,2,4,6,8,10)",
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="rounds of every measurement, best kept (default 5)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     args = parser.parse_args()
     if args.size < 1 or args.repeat < 1:
