@@ -231,3 +231,18 @@ def test_cli_refuses_remote_stores_and_lone_remove_unreferenced(
     url = (tmp_path / "s").as_uri()
     assert main(["fsck", "--store", url, "--remove-unreferenced"]) == 2
     assert "needs --repair" in capsys.readouterr().err
+
+
+def test_staging_leftovers_of_a_file_store(tmp_path: Path) -> None:
+    store = file_store(tmp_path)
+    digest = store.put(os.urandom(200_000))
+    leftover = Path(record_key(digest) + "#1")  # what a kill between write and rename leaves
+    (tmp_path / leftover).write_bytes(b"partial")
+    report = check_store(store)
+    assert not report.corrupt
+    assert report.staging_leftovers == [leftover.as_posix()]
+    assert check_store(store, FsckOptions(repair=True)).removed == []
+    removed = check_store(store, FsckOptions(repair=True, remove_unreferenced=True)).removed
+    assert removed == [leftover.as_posix()]
+    assert not (tmp_path / leftover).exists()
+    assert store.open_read(digest) is not None

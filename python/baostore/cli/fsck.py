@@ -35,9 +35,10 @@ Check a store (memory://, file://, s3://): every record must parse, name chunks 
 the sizes it says, and its data must verify against its bao and the blob's digest; every chunk
 must hash to its name. Exits 4 if anything is damaged (0 if not).
 
-Chunks no intact record uses are reported as unreferenced. They are left over from puts that
-never finished, are harmless, and look exactly like the chunks of a put in progress, so they are
-kept unless --remove-unreferenced is given too: use that only while nothing writes to the store.
+Chunks no intact record uses are reported as unreferenced, and so are the staging files a
+file store leaves when a process dies mid-write. They are left over from puts that never
+finished, are harmless, and look exactly like the objects of a put in progress, so they are kept
+unless --remove-unreferenced is given too: use that only while nothing writes to the store.
 
 --repair removes broken records (first), then corrupt chunks. The blobs they held are gone; put
 them again from a good copy.
@@ -98,7 +99,8 @@ def report_lines(report: FsckReport, url: str) -> list[str]:
         f"records:      {report.records_checked} checked, {len(report.broken_records)} broken",
         f"chunks:       {report.chunks_checked} checked ({report.bytes_checked} bytes), "
         f"{len(report.corrupt_chunks)} corrupt",
-        f"unreferenced: {len(report.unreferenced_chunks)} chunks (harmless)",
+        f"unreferenced: {len(report.unreferenced_chunks)} chunks, "
+        f"{len(report.staging_leftovers)} staging leftovers (harmless)",
     ]
     lines.extend(
         f"broken record {format_digest(problem.digest)}: {problem.reason}"

@@ -20,6 +20,12 @@ can remove a chunk that a record is about to name (and dedup makes a new put ski
 chunk that exists at the moment it checks). So they are only reported by default, never counted
 as corruption, and removed only with ``remove_unreferenced`` — meant for a store nobody writes to.
 
+**Staging leftovers.** A file store writes each object to ``<key>#<n>`` and renames it into place;
+a process killed between the two leaves the staging file behind. The backend never lists those,
+so for ``file://`` stores fsck walks the directory for them: reported like unreferenced chunks,
+removed with ``remove_unreferenced`` (removing one that belongs to a write in progress only makes
+that write fail).
+
 **Repair** removes broken records first (so no record ever points at a chunk that is gone), then
 corrupt chunks; a record that used a corrupt chunk is broken too, so it goes as well.
 """
@@ -29,11 +35,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from baostore import bao
 from baostore.store.chunked import (
+    CHUNK_PREFIX,
     MAX_CHUNK_SIZE_LIMIT,
+    RECORD_PREFIX,
     ChunkedStore,
     chunk_key,
     record_key,
@@ -66,6 +76,7 @@ class FsckReport:
     corrupt_chunks: list[Problem] = field(default_factory=list)
     broken_records: list[Problem] = field(default_factory=list)
     unreferenced_chunks: list[bytes] = field(default_factory=list)
+    staging_leftovers: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
     @property
@@ -82,6 +93,7 @@ class FsckReport:
             "corrupt_chunks": [problem.to_json() for problem in self.corrupt_chunks],
             "broken_records": [problem.to_json() for problem in self.broken_records],
             "unreferenced_chunks": [digest.hex() for digest in self.unreferenced_chunks],
+            "staging_leftovers": list(self.staging_leftovers),
             "removed": list(self.removed),
         }
 
@@ -146,6 +158,9 @@ class StoreChecker:
         self.report.corrupt_chunks = [
             Problem("chunk", digest, reason) for digest, reason in sorted(self._bad_chunks.items())
         ]
+        root = local_root(self._store.backend.description)
+        if root is not None:
+            self.report.staging_leftovers = staging_leftovers(root)
         if self._options.repair:
             self._repair()
         return self.report
@@ -245,10 +260,33 @@ class StoreChecker:
         if self._options.remove_unreferenced:
             for digest in self.report.unreferenced_chunks:
                 self._remove(chunk_key(digest))
+            root = local_root(self._store.backend.description)
+            for name in self.report.staging_leftovers:
+                if root is not None:
+                    (root / name).unlink(missing_ok=True)
+                    self.report.removed.append(name)
 
     def _remove(self, key: str) -> None:
         self._store.backend.delete(key)
         self.report.removed.append(key)
+
+
+def local_root(description: str) -> Path | None:
+    """The directory of a file backend (described by its ``file://`` URL), else None."""
+    parts = urlsplit(description)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else None
+
+
+def staging_leftovers(root: Path) -> list[str]:
+    """Staging files (``<key>#<n>``) under the store's prefixes, relative to ``root``."""
+    found: list[str] = []
+    for prefix in (CHUNK_PREFIX, RECORD_PREFIX):
+        found.extend(
+            path.relative_to(root).as_posix()
+            for path in (root / prefix).glob("*/*#*")
+            if path.is_file()
+        )
+    return sorted(found)
 
 
 def check_store(
