@@ -49,7 +49,8 @@ def format_size(size: float) -> str:
     value = float(size)
     unit = "B"
     for larger in ("KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024:
+        # 1000 KiB and up reads better as 0.98 MiB than as a four-digit KiB figure.
+        if abs(value) < (1024 if unit == "B" else 999.5):
             break
         value /= 1024
         unit = larger
