@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from baostore import bao
+from baostore.cli.fetch import add_cache_options, is_untrusted, run_verified_get
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
 from baostore.cli.shift_report import add_shift_report_command, run_shift_report
@@ -173,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Fetch a blob (or a byte range of it) into a file. The data goes to a temporary file\n"
             "beside the target, renamed into place only when everything arrived: a failed get\n"
-            "exits non-zero and leaves no output file."
+            "exits non-zero and leaves no output file.\n\n"
+            "From a remote store every byte is verified against the digest before it is written\n"
+            "(a lying server is caught within one chunk group), chunks already in the local\n"
+            "chunk cache are not fetched again, a range fetches only the chunks covering it, and\n"
+            "an interrupted download keeps its verified part (<target>.<digest>.baostore-partial)\n"
+            "for the next get of the same blob to continue."
         ),
         epilog=(
             "examples:\n"
@@ -197,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=ByteRange(),
         help="write only bytes A (inclusive) to B (exclusive); either side may be left out",
     )
-    _add_bao_options(get, "the bao to verify remote reads with (not used yet: no verification)")
+    _add_bao_options(get, "the bao to verify remote reads with")
+    add_cache_options(get)
 
     stat = commands.add_parser(
         "stat",
@@ -273,6 +280,9 @@ def _put_from(source: BinaryIO, total: int | None, store: BlobStore, *, show_bar
 
 
 def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
+    if is_untrusted(store):
+        run_verified_get(args, store, url)
+        return EXIT_OK
     reader = open_blob(store, args.digest, url, bao_shift=args.shift, bao_format=args.format)
     with reader:
         start, end = args.range.within(blob_size(reader))

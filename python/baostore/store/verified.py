@@ -546,12 +546,12 @@ class _VerifiedStream:
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
         self._fed_until += len(data)
-        if released:
-            self._release(released)
+        self._release(released)
 
     def _release(self, released: bytes) -> None:
-        self._ready.append(released)
-        self.released_end += len(released)
+        if released:
+            self._ready.append(released)
+            self.released_end += len(released)
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
             _, pieces = self._unconfirmed.popleft()
             self._reader._store_verified_chunk(b"".join(pieces))

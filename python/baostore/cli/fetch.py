@@ -1,0 +1,182 @@
+"""``baostore get`` from a remote (untrusted) store: verified, through a chunk cache, resumable.
+
+Every byte written has been verified against the digest first. Chunks come from the local chunk
+cache when it holds them (from any earlier blob) and enter it only once verified. A whole-blob
+download goes to ``<target>.<digest>.baostore-partial`` beside the target, renamed into place at
+the end; when it is interrupted (Ctrl-C, lost server) the partial stays, and the next ``get`` of
+the same blob to the same target re-checks it against the bao, keeps its verified prefix and
+fetches only the rest. Data that fails verification leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import platformdirs
+
+from baostore.cli.progress import Advance, bar_wanted, transfer_progress
+from baostore.cli.transfer import BlobNotFoundError, ByteRange, atomic_output
+from baostore.digests import format_digest
+from baostore.open import open_store
+from baostore.store.interface import BlobStore
+from baostore.store.verified import (
+    BlobLayout,
+    ReadOptions,
+    VerificationError,
+    VerifiedReader,
+    fetch_layout,
+    verified_prefix_length,
+)
+
+PARTIAL_SUFFIX = ".baostore-partial"
+COPY_PIECE_SIZE = 1 << 20
+
+Note = Callable[[str], None]
+
+
+def default_cache_url() -> str:
+    """The chunk cache ``get`` uses unless told otherwise: under the user's cache directory."""
+    return (Path(platformdirs.user_cache_dir("baostore")) / "chunks").as_uri()
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache",
+        metavar="URL",
+        help="chunk cache for remote stores: chunks it holds are not fetched again, verified "
+        f"chunks are added (default {default_cache_url()})",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="fetch every chunk, keep none in a cache"
+    )
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over instead of continuing the partial download of an earlier get",
+    )
+
+
+def is_untrusted(store: BlobStore) -> bool:
+    """Whether ``get`` must verify what ``store`` sends (remote stores), rather than read it."""
+    # Imported here: the gRPC stack is heavy and local gets do not need it.
+    from baostore.grpc.client import GrpcBlobStore
+
+    return isinstance(store, GrpcBlobStore)
+
+
+def open_cache(args: argparse.Namespace) -> BlobStore | None:
+    if args.no_cache:
+        return None
+    return open_store(args.cache or default_cache_url())
+
+
+def partial_path(target: Path, digest: bytes) -> Path:
+    """Where a download of ``digest`` to ``target`` collects (the digest: never another blob's)."""
+    return target.with_name(f"{target.name}.{digest.hex()[:32]}{PARTIAL_SUFFIX}")
+
+
+def run_verified_get(args: argparse.Namespace, store: BlobStore, url: str) -> None:
+    """``get`` from an untrusted store: the blob (or ``--range``) to ``-o``, verified."""
+    options = ReadOptions(bao_shift=args.shift, bao_format=args.format)
+    layout = fetch_layout(store, args.digest, options)
+    if layout is None:
+        raise BlobNotFoundError(args.digest, url)
+    cache = open_cache(args)
+    try:
+        with VerifiedReader(store, layout, cache=cache, parallelism=options.parallelism) as reader:
+            _get(args, reader, _note)
+    except VerificationError as error:
+        raise VerificationError(
+            f"{url} sent data that does not match blob {format_digest(args.digest)}: {error}"
+        ) from error
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _get(args: argparse.Namespace, reader: VerifiedReader, note: Note) -> None:
+    size = reader.layout.size
+    byte_range: ByteRange = args.range
+    start, end = byte_range.within(size)
+    show_bar = bar_wanted(end - start, enabled=not args.no_progress)
+    with transfer_progress("get (verified)", end - start, enabled=show_bar) as advance:
+        if args.output == "-":
+            copy_verified(reader, start, end, sys.stdout.buffer, advance)
+            sys.stdout.buffer.flush()
+        elif (start, end) != (0, size):
+            with atomic_output(Path(args.output)) as output:
+                copy_verified(reader, start, end, output, advance)
+        else:
+            resumable_download(
+                reader, Path(args.output), resume=not args.no_resume, advance=advance, note=note
+            )
+
+
+def copy_verified(
+    reader: VerifiedReader, start: int, end: int, sink: BinaryIO, advance: Advance
+) -> None:
+    """Copy the verified bytes ``[start, end)`` to ``sink`` as they are released (no joining)."""
+    reader.seek(start)
+    position = start
+    while position < end:
+        piece = reader.read1(min(COPY_PIECE_SIZE, end - position))
+        if not piece:
+            raise VerificationError(f"the blob ended at byte {position}, before {end}")
+        sink.write(piece)
+        position += len(piece)
+        advance(len(piece))
+
+
+def resumable_download(
+    reader: VerifiedReader, target: Path, *, resume: bool, advance: Advance, note: Note
+) -> None:
+    """The whole blob to ``target`` through its partial file, continuing a verified prefix."""
+    _check_target(target)
+    partial = partial_path(target, reader.layout.digest)
+    if not resume:
+        partial.unlink(missing_ok=True)
+    with partial.open("ab+") as output:
+        kept = verified_partial_prefix(reader.layout, output)
+        if kept:
+            note(f"resuming {partial.name}: {kept} of {reader.layout.size} bytes verified")
+            advance(kept)
+        try:
+            copy_verified(reader, kept, reader.layout.size, output, advance)
+            output.flush()
+            os.fsync(output.fileno())
+        except VerificationError:
+            output.close()
+            partial.unlink(missing_ok=True)
+            raise
+        except BaseException:
+            output.flush()
+            note(
+                f"kept {output.tell()} verified bytes in {partial}; "
+                "the same get continues from there"
+            )
+            raise
+    partial.replace(target)
+
+
+def verified_partial_prefix(layout: BlobLayout, partial: BinaryIO) -> int:
+    """Re-check a partial download (never trusted); cut it to its verified prefix."""
+    kept = verified_prefix_length(layout, partial) if partial.seek(0, os.SEEK_END) else 0
+    partial.truncate(kept)
+    partial.seek(kept)
+    return kept
+
+
+def _check_target(target: Path) -> None:
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {target}: it is a directory")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: directory {target.parent} does not exist")
+
+
+def _note(message: str) -> None:
+    print(f"baostore: {message}", file=sys.stderr)
