@@ -1,0 +1,337 @@
+"""A cache tier: a trusted ``near`` store in front of an untrusted ``far`` one.
+
+``has`` and ``stat`` answer from near, else from far (far's answer is passed on as it is; whoever
+reads through it verifies it). ``open_read`` on a near miss reads far through a verified reader
+whose chunk cache is near, so chunks land in near only once they verified (and chunks near
+already holds, from any blob, are not fetched). The bytes handed on are also written, in order,
+into a near writer: once the whole blob has been read, near holds its own record of it (near
+computes its own chunks and bao; nothing far claimed is recorded) and the next read is a near hit.
+A read that skips ahead or stops early leaves no record, only its verified chunks; a later
+``stat`` that finds every chunk of the blob in near records it from them (a client reading chunk
+by chunk through a caching proxy fills near that way).
+
+Near is a cache: when it fails to take a write the read goes on, the failure is logged and
+counted in ``near_write_failures``. Writes (``put``/``open_write``) go to near only, as in Tvix's
+combined store, unless ``write_to="far"`` (a proxy that forwards uploads to the shared store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from collections.abc import Iterator
+from typing import BinaryIO, Literal
+
+from typing_extensions import Buffer
+
+from baostore.store.interface import (
+    BaoFormat,
+    BlobStore,
+    BlobWriter,
+    Stat,
+    StoreError,
+    check_digest,
+)
+from baostore.store.substituters import FailoverReader, SubstitutersStore, read_pieces
+from baostore.store.verified import ReadOptions, VerifiedReader, open_verified
+
+log = logging.getLogger(__name__)
+
+_NEAR_ERRORS = (StoreError, OSError)
+WriteTarget = Literal["near", "far"]
+WRITE_TARGETS: tuple[WriteTarget, ...] = ("near", "far")
+
+
+class CacheStore(BlobStore):
+    """``near`` (trusted, local) in front of ``far`` (untrusted: every byte from it is verified).
+
+    Counters: ``fills`` (blobs recorded into near after a read through), ``near_write_failures``,
+    ``near_read_failures`` (near failed a lookup; far answered instead).
+    """
+
+    def __init__(
+        self,
+        near: BlobStore,
+        far: BlobStore,
+        *,
+        options: ReadOptions | None = None,
+        write_to: WriteTarget = "near",
+    ) -> None:
+        if write_to not in WRITE_TARGETS:
+            raise ValueError(f"write_to must be one of {WRITE_TARGETS}, got {write_to!r}")
+        self.near = near
+        self.far = far
+        self.options = options or ReadOptions()
+        self.write_to = write_to
+        self.fills = 0
+        self.near_write_failures = 0
+        self.near_read_failures = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CacheStore(near={self.near!r}, far={self.far!r})"
+
+    # -- reading --------------------------------------------------------------------------
+
+    def has(self, digest: bytes) -> bool:
+        digest = check_digest(digest)
+        try:
+            if self.near.has(digest):
+                return True
+        except _NEAR_ERRORS as error:
+            self._near_read_failed("has", digest, error)
+        return self.far.has(digest)
+
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        digest = check_digest(digest)
+        for tier, store in (("near", self.near), ("far", self.far)):
+            try:
+                stat = store.stat(
+                    digest,
+                    send_chunks=send_chunks,
+                    send_bao=send_bao,
+                    bao_shift=bao_shift,
+                    bao_format=bao_format,
+                    inline_limit=inline_limit,
+                )
+            except _NEAR_ERRORS as error:
+                if tier == "far":
+                    raise
+                self._near_read_failed("stat", digest, error)
+                continue
+            if stat is None:
+                continue
+            if tier == "far" and stat.chunks and self._record_from_near_chunks(digest, stat):
+                local = self.near.stat(
+                    digest,
+                    send_chunks=send_chunks,
+                    send_bao=send_bao,
+                    bao_shift=bao_shift,
+                    bao_format=bao_format,
+                    inline_limit=inline_limit,
+                )
+                return local or stat
+            return stat
+        return None
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        digest = check_digest(digest)
+        try:
+            local = self.near.open_read(digest)
+        except _NEAR_ERRORS as error:
+            self._near_read_failed("open_read", digest, error)
+            local = None
+        if local is not None:
+            return local
+        reader = self.read_through(digest)
+        return reader  # type: ignore[return-value]  # a RawIOBase is a binary file
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        """Near's pieces on a hit; else far's bytes, verified, filling near as they pass."""
+        digest = check_digest(digest)
+        try:
+            local = self.near.read_raw(digest)
+        except _NEAR_ERRORS as error:
+            self._near_read_failed("read_raw", digest, error)
+            local = None
+        if local is not None:
+            return local
+        reader = self.read_through(digest)
+        return None if reader is None else read_pieces(reader)
+
+    def read_through(self, digest: bytes) -> FillingReader | None:
+        """Read ``digest`` from far, verified, filling near; None if far lacks it."""
+        digest = check_digest(digest)
+        far = self.far
+        verified: FailoverReader | VerifiedReader | None
+        if isinstance(far, SubstitutersStore):
+            # It verifies and fails over itself; near is the chunk cache its members share.
+            verified = far.open_verified_read(digest, self.options, cache=self.near)
+            size = 0 if verified is None else verified.size
+        else:
+            verified = open_verified(far, digest, self.options, cache=self.near)
+            size = 0 if verified is None else verified.layout.size
+        if verified is None:
+            return None
+        return FillingReader(self, digest, verified, size)
+
+    def _record_from_near_chunks(self, digest: bytes, far_stat: Stat) -> bool:
+        """Record the blob in near from the chunks near already holds, if it holds them all.
+
+        A client that reads chunk by chunk through this tier (as a verified gRPC client does)
+        leaves verified chunks in near but never the blob's record; this adds it from local data
+        only, so later Stats are near hits. Far's chunk list only says which chunks to join: near
+        hashes what it joins, and a record that does not come out as ``digest`` is not counted.
+        """
+        try:
+            if not all(self.near.has(chunk.digest) for chunk in far_stat.chunks):
+                return False
+            with self.near.open_write() as writer:
+                for chunk in far_stat.chunks:
+                    pieces = self.near.read_raw(chunk.digest)
+                    if pieces is None:
+                        writer.abort()
+                        return False
+                    for piece in pieces:
+                        writer.write(piece)
+                recorded = writer.close()
+        except _NEAR_ERRORS as error:
+            self.near_write_failed(digest, error)
+            return False
+        if recorded != digest:
+            log.warning(
+                "cache: far's chunk list for blob %s joins to %s", digest.hex(), recorded.hex()
+            )
+            return False
+        self.filled()
+        return True
+
+    # -- writing --------------------------------------------------------------------------
+
+    def open_write(self) -> BlobWriter:
+        return self._write_target.open_write()
+
+    def put(self, data: Buffer | BinaryIO) -> bytes:
+        return self._write_target.put(data)
+
+    @property
+    def _write_target(self) -> BlobStore:
+        return self.far if self.write_to == "far" else self.near
+
+    def close(self) -> None:
+        self.near.close()
+        self.far.close()
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def near_write_failed(self, digest: bytes, error: BaseException) -> None:
+        with self._lock:
+            self.near_write_failures += 1
+        log.warning("cache: near store failed to record blob %s: %s", digest.hex(), error)
+
+    def filled(self) -> None:
+        with self._lock:
+            self.fills += 1
+
+    def _near_read_failed(self, operation: str, digest: bytes, error: BaseException) -> None:
+        with self._lock:
+            self.near_read_failures += 1
+        log.warning(
+            "cache: near store failed %s of blob %s (%s); asking far",
+            operation,
+            digest.hex(),
+            error,
+        )
+
+
+class FillingReader(io.RawIOBase):
+    """A verified reader over far that writes what it hands on, in order, into near.
+
+    The near writer receives exactly the bytes ``[0, filled)``; a read that starts past
+    ``filled`` (after a seek ahead) adds nothing until the reader comes back. When ``filled``
+    reaches the size, the writer is closed: near now holds the blob.
+    """
+
+    def __init__(
+        self,
+        tier: CacheStore,
+        digest: bytes,
+        verified: FailoverReader | VerifiedReader,
+        size: int,
+    ) -> None:
+        super().__init__()
+        self.digest = digest
+        self.size = size
+        self.verified = verified
+        self._tier = tier
+        self._writer: BlobWriter | None = None
+        self._filled = 0
+        self._fill_over = False
+        self._recorded = False
+        if size == 0:
+            self._fill(0, b"")
+
+    @property
+    def complete(self) -> bool:
+        """Whether near received and recorded the whole blob."""
+        return self._recorded
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.verified.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.verified.seek(offset, whence)
+
+    def read(self, size: int | None = -1) -> bytes:
+        position = self.verified.tell()
+        data = self.verified.read(size)
+        self._fill(position, data)
+        return data
+
+    def readinto(self, buffer: Buffer) -> int:
+        with memoryview(buffer) as view, view.cast("B") as target:
+            data = self.read(len(target))
+            target[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        self._fill_over = True
+        self.verified.close()
+        super().close()
+
+    def _fill(self, position: int, data: bytes) -> None:
+        if self._fill_over or position > self._filled:
+            return
+        fresh = memoryview(data)[self._filled - position :]
+        try:
+            if self._writer is None:
+                self._writer = self._tier.near.open_write()
+            if fresh:
+                self._writer.write(fresh)
+            self._filled += len(fresh)
+            if self._filled == self.size:
+                self._record()
+        except _NEAR_ERRORS as error:
+            self._give_up(error)
+
+    def _record(self) -> None:
+        assert self._writer is not None
+        writer, self._writer = self._writer, None
+        self._fill_over = True
+        recorded = writer.close()
+        if recorded != self.digest:
+            # Cannot happen with verified bytes unless near is broken; never worth failing a read.
+            raise StoreError(f"near recorded the bytes as {recorded.hex()}")
+        self._recorded = True
+        self._tier.filled()
+
+    def _give_up(self, error: BaseException) -> None:
+        self._fill_over = True
+        if self._writer is not None:
+            with contextlib.suppress(*_NEAR_ERRORS):
+                self._writer.abort()
+            self._writer = None
+        self._tier.near_write_failed(self.digest, error)

@@ -1,0 +1,417 @@
+"""SubstitutersStore: ordered members, verified failover (also mid-stream), reporting."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pytest
+from baostore import bao
+from baostore.grpc.client import GrpcBlobStore
+from baostore.store.chunked import ChunkedStore, ChunkSizes
+from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat, StoreError
+from baostore.store.objects import memory_backend
+from baostore.store.recent import RecentChunks
+from baostore.store.substituters import FailoverReader, SubstitutersStore
+from baostore.store.verified import ReadOptions
+
+from tests.adversarial.faults import Fault, FaultyStore
+from tests.support.grpc_server import serve_in_thread
+
+CHUNKS = ChunkSizes(min=16 << 10, avg=32 << 10, max=64 << 10)
+BLOB = random.Random(55).randbytes(1_500_000)
+DIGEST = bao.hash(BLOB)
+
+
+def chunked_store(*blobs: bytes) -> ChunkedStore:
+    store = ChunkedStore(memory_backend(), chunk_sizes=CHUNKS)
+    for blob in blobs:
+        store.put(blob)
+    return store
+
+
+class Delegating(BlobStore):
+    """Passes everything to ``inner``; subclasses break one part."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+
+    def has(self, digest: bytes) -> bool:
+        return self.inner.has(digest)
+
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        return self.inner.stat(
+            digest,
+            send_chunks=send_chunks,
+            send_bao=send_bao,
+            bao_shift=bao_shift,
+            bao_format=bao_format,
+            inline_limit=inline_limit,
+        )
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        return self.inner.open_read(digest)
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        return self.inner.read_raw(digest)
+
+    def open_write(self) -> BlobWriter:
+        return self.inner.open_write()
+
+
+class Down(Delegating):
+    """A member that cannot be reached at all."""
+
+    def __init__(self, reason: str = "connection refused") -> None:
+        super().__init__(chunked_store())
+        self.reason = reason
+
+    def has(self, digest: bytes) -> bool:
+        raise StoreError(self.reason)
+
+    def stat(self, digest: bytes, **kwargs: object) -> Stat | None:
+        raise StoreError(self.reason)
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        raise StoreError(self.reason)
+
+
+class DiesAfter(Delegating):
+    """Serves ``pieces`` Read pieces (counted over all its streams), then fails everything."""
+
+    def __init__(self, inner: BlobStore, pieces: int) -> None:
+        super().__init__(inner)
+        self.remaining = pieces
+        self._lock = threading.Lock()
+
+    def stat(self, digest: bytes, **kwargs: object) -> Stat | None:
+        self._check()
+        return super().stat(digest, **kwargs)  # type: ignore[arg-type]
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        self._check()
+        pieces = self.inner.read_raw(digest)
+        return None if pieces is None else self._counted(pieces)
+
+    def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        for piece in pieces:
+            for start in range(0, len(piece), 8192):
+                self._check()
+                with self._lock:
+                    self.remaining -= 1
+                yield piece[start : start + 8192]
+
+    def _check(self) -> None:
+        if self.remaining <= 0:
+            raise StoreError("connection lost")
+
+
+class EventLog:
+    """One ordered log of chunk fetches (per member) and verified chunks entering the cache."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, bytes]] = []
+
+    def member(self, name: str, inner: BlobStore) -> BlobStore:
+        return _LoggedFetches(inner, name, self.events)
+
+    def cache(self) -> RecentChunks:
+        return _LoggedCache(self.events)
+
+    def fetched(self, name: str) -> list[bytes]:
+        return [digest for what, digest in self.events if what == name]
+
+    def verified(self) -> list[bytes]:
+        return [digest for what, digest in self.events if what == "verified"]
+
+    def refetched_after_verifying(self) -> list[bytes]:
+        """Chunks fetched again from any member after they had verified."""
+        verified: set[bytes] = set()
+        again = []
+        for what, digest in self.events:
+            if what == "verified":
+                verified.add(digest)
+            elif digest in verified:
+                again.append(digest)
+        return again
+
+
+class _LoggedFetches(Delegating):
+    def __init__(self, inner: BlobStore, name: str, events: list[tuple[str, bytes]]) -> None:
+        super().__init__(inner)
+        self.name = name
+        self.events = events
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        self.events.append((self.name, digest))
+        return self.inner.read_raw(digest)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _LoggedCache(RecentChunks):
+    def __init__(self, events: list[tuple[str, bytes]]) -> None:
+        super().__init__()
+        self.events = events
+
+    def put(self, data: object) -> bytes:
+        digest = super().put(data)  # type: ignore[arg-type]
+        self.events.append(("verified", digest))
+        return digest
+
+
+def read_all(reader: BinaryIO | FailoverReader, piece: int = 100_000) -> bytes:
+    return b"".join(iter(lambda: reader.read(piece), b""))
+
+
+def fetched(reader: FailoverReader, member: str) -> list[bytes]:
+    return [
+        d for name, stats in reader.member_stats if name == member for d in stats.fetched_digests
+    ]
+
+
+def assert_each_chunk_verified_once(log: EventLog) -> None:
+    """No chunk verified twice; all verified but the one the next member resumed inside (its
+    window starts at the group of the resume offset, so that chunk is never checked whole)."""
+    chunks = chunked_store(BLOB).chunks(DIGEST)
+    assert chunks
+    verified = log.verified()
+    assert len(verified) == len(set(verified))
+    assert len({chunk.digest for chunk in chunks} - set(verified)) <= 1
+
+
+# -- lookups ------------------------------------------------------------------------------
+
+
+def test_first_member_that_has_the_blob_answers() -> None:
+    other = random.Random(1).randbytes(70_000)
+    first, second = chunked_store(other), chunked_store(BLOB)
+    store = SubstitutersStore({"first": first, "second": second})
+    assert store.has(DIGEST) and store.has(bao.hash(other))
+    stat = store.stat(DIGEST)
+    assert stat is not None and stat.size == len(BLOB)
+    reader = store.open_read(DIGEST)
+    assert reader is not None
+    with reader:
+        assert read_all(reader) == BLOB
+    assert store.failures == {"first": 0, "second": 0}
+
+
+def test_absent_only_when_every_member_says_so() -> None:
+    store = SubstitutersStore([chunked_store(), chunked_store()])
+    missing = bao.hash(b"nowhere")
+    assert store.has(missing) is False
+    assert store.stat(missing) is None
+    assert store.open_read(missing) is None
+    assert all(count == 0 for count in store.failures.values())
+
+
+def test_a_down_member_is_skipped_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    store = SubstitutersStore({"down": Down(), "up": chunked_store(BLOB)})
+    with caplog.at_level(logging.WARNING, logger="baostore.store.substituters"):
+        assert store.has(DIGEST)
+        reader = store.open_read(DIGEST)
+        assert reader is not None
+        with reader:
+            assert read_all(reader) == BLOB
+    assert store.failures == {"down": 2, "up": 0}
+    assert any("down" in record.getMessage() for record in caplog.records)
+
+
+def test_every_member_down_is_a_clear_error() -> None:
+    store = SubstitutersStore({"a": Down("connection refused"), "b": Down("stalled for 5 s")})
+    for operation in (store.has, store.stat, store.open_read):
+        with pytest.raises(StoreError, match=r"a: connection refused.*b: stalled for 5 s"):
+            operation(DIGEST)
+    assert store.failures == {"a": 3, "b": 3}
+
+
+def test_a_lacking_member_and_a_down_one_are_an_error_not_absent() -> None:
+    store = SubstitutersStore({"empty": chunked_store(), "down": Down()})
+    with pytest.raises(StoreError, match=r"empty: not found.*down: connection refused"):
+        store.open_read(DIGEST)
+
+
+def test_put_goes_to_the_first_member() -> None:
+    first, second = chunked_store(), chunked_store()
+    store = SubstitutersStore([first, second])
+    digest = store.put(BLOB)
+    assert first.has(digest) and not second.has(digest)
+    with store.open_write() as writer:
+        writer.write(b"written")
+        assert first.has(writer.close())
+
+
+def test_members_are_required() -> None:
+    with pytest.raises(ValueError, match="at least one member"):
+        SubstitutersStore([])
+
+
+# -- failover while reading ---------------------------------------------------------------
+
+
+def test_corrupt_member_is_skipped_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    liar = FaultyStore(chunked_store(BLOB), Fault("flip_read", target=3, position=12_345))
+    store = SubstitutersStore({"liar": liar, "honest": chunked_store(BLOB)})
+    with caplog.at_level(logging.WARNING, logger="baostore.store.substituters"):
+        reader = store.open_verified_read(DIGEST)
+        assert reader is not None
+        with reader:
+            assert read_all(reader) == BLOB
+            assert reader.member == "honest"
+    assert store.failures == {"liar": 1, "honest": 0}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("liar" in message and DIGEST.hex() in message for message in warnings)
+
+
+def test_lying_stat_is_skipped() -> None:
+    liar = FaultyStore(chunked_store(BLOB), Fault("wrong_size", amount=1000))
+    store = SubstitutersStore({"liar": liar, "honest": chunked_store(BLOB)})
+    reader = store.open_verified_read(DIGEST)
+    assert reader is not None and reader.member == "honest"
+    assert read_all(reader) == BLOB
+    assert store.failures["liar"] == 1
+
+
+@pytest.mark.parametrize("pieces", [1, 40, 90, 170])
+def test_mid_stream_failure_resumes_without_refetching_verified_chunks(pieces: int) -> None:
+    log = EventLog()
+    first = log.member("first", DiesAfter(chunked_store(BLOB), pieces))
+    second = log.member("second", chunked_store(BLOB))
+    store = SubstitutersStore({"first": first, "second": second})
+    reader = store.open_verified_read(DIGEST, cache=log.cache())
+    assert reader is not None
+    assert read_all(reader, 50_000) == BLOB
+    assert reader.member == "second"
+    assert store.failures == {"first": 1, "second": 0}
+    assert log.fetched("first") and log.fetched("second")
+    assert not log.refetched_after_verifying(), "a chunk that verified was fetched again"
+    assert_each_chunk_verified_once(log)
+
+
+def test_failover_without_a_cache_keeps_recent_chunks() -> None:
+    first = DiesAfter(chunked_store(BLOB), 60)
+    store = SubstitutersStore({"first": first, "second": chunked_store(BLOB)})
+    reader = store.open_verified_read(DIGEST)
+    assert reader is not None
+    assert read_all(reader) == BLOB
+    first_fetched = fetched(reader, "first")
+    second_fetched = fetched(reader, "second")
+    assert first_fetched and second_fetched
+    chunks = store.chunks(DIGEST)
+    assert chunks is not None
+    # Only chunks that were in flight (unverified) when the first member died come again.
+    in_flight = ReadOptions().parallelism + 1
+    assert len(first_fetched) + len(second_fetched) <= len(chunks) + in_flight
+    assert reader.stats.chunks_fetched == len(first_fetched) + len(second_fetched)
+
+
+def test_every_member_failing_mid_stream_names_each() -> None:
+    store = SubstitutersStore(
+        {"a": DiesAfter(chunked_store(BLOB), 30), "b": DiesAfter(chunked_store(BLOB), 30)}
+    )
+    reader = store.open_verified_read(DIGEST)
+    assert reader is not None
+    with pytest.raises(StoreError, match=r"a: connection lost.*b: connection lost"):
+        read_all(reader)
+
+
+def test_seek_then_failover_reads_the_right_bytes() -> None:
+    store = SubstitutersStore(
+        {"first": DiesAfter(chunked_store(BLOB), 20), "second": chunked_store(BLOB)}
+    )
+    reader = store.open_verified_read(DIGEST)
+    assert reader is not None
+    reader.seek(700_001)
+    assert reader.read(300_000) == BLOB[700_001:1_000_001]
+    reader.seek(-5000, 2)
+    assert reader.read() == BLOB[-5000:]
+    reader.seek(10)
+    assert reader.read(10) == BLOB[10:20]
+
+
+# -- real servers -------------------------------------------------------------------------
+
+
+def test_far_server_killed_mid_stream() -> None:
+    log = EventLog()
+    with serve_in_thread(chunked_store(BLOB)) as second_url, contextlib.ExitStack() as first_up:
+        first_url = first_up.enter_context(serve_in_thread(chunked_store(BLOB)))
+        first = log.member("first", GrpcBlobStore.from_url(first_url))
+        second = log.member("second", GrpcBlobStore.from_url(second_url))
+        store = SubstitutersStore({"first": first, "second": second})
+        reader = store.open_verified_read(DIGEST, cache=log.cache())
+        assert reader is not None
+        head = reader.read(len(BLOB) // 3)
+        first_up.close()  # the first server stops in the middle of the read
+        rest = read_all(reader)
+        store.close()
+    assert head + rest == BLOB
+    assert reader.member == "second"
+    assert store.failures == {"first": 1, "second": 0}
+    assert log.fetched("second")
+    assert not log.refetched_after_verifying(), "a chunk that verified was fetched again"
+    assert_each_chunk_verified_once(log)
+
+
+class StallsAfter(Delegating):
+    """Its Read streams send ``pieces`` pieces and then nothing until ``release`` is set."""
+
+    def __init__(self, inner: BlobStore, pieces: int) -> None:
+        super().__init__(inner)
+        self.pieces = pieces
+        self.release = threading.Event()
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        pieces = self.inner.read_raw(digest)
+        return None if pieces is None else self._stalling(pieces)
+
+    def _stalling(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        for index, piece in enumerate(pieces):
+            if index >= self.pieces:
+                self.release.wait(timeout=30)
+            yield piece
+
+
+def test_stalled_member_times_out_then_the_next_serves() -> None:
+    stalling = StallsAfter(chunked_store(BLOB), pieces=0)
+    with serve_in_thread(stalling) as slow_url, serve_in_thread(chunked_store(BLOB)) as good_url:
+        try:
+            slow = GrpcBlobStore.from_url(slow_url)
+            slow.idle_timeout = 0.5
+            store = SubstitutersStore({"slow": slow, "good": GrpcBlobStore.from_url(good_url)})
+            reader = store.open_verified_read(DIGEST)
+            assert reader is not None
+            assert read_all(reader) == BLOB
+            assert store.failures == {"slow": 1, "good": 0}
+            store.close()
+        finally:
+            stalling.release.set()  # lets the server's worker thread finish before shutdown
+
+
+def test_recent_chunks_keep_at_most_their_capacity() -> None:
+    recent = RecentChunks(capacity=100_000)
+    pieces = [random.Random(seed).randbytes(30_000) for seed in range(5)]
+    digests = [recent.put(piece) for piece in pieces]
+    assert digests == [bao.hash(piece) for piece in pieces]
+    assert recent.held_bytes <= 100_000
+    assert not recent.has(digests[0]) and recent.has(digests[-1])
+    kept = recent.read_raw(digests[-1])
+    assert kept is not None and b"".join(kept) == pieces[-1]
+    assert recent.put(random.Random(9).randbytes(200_000)) and recent.held_bytes <= 100_000
+    stat = recent.stat(digests[-1], inline_limit=50_000)
+    assert stat is not None and (stat.size, stat.inline) == (30_000, pieces[-1])
