@@ -1,8 +1,10 @@
 """The store under test, for every kind of store the conformance suite covers.
 
 Each kind is a ChunkedStore with small chunks (so a few MiB exercise the multi-chunk paths), used
-directly or through a loopback gRPC server. ``backing`` is that ChunkedStore, whose objects the
-dedup tests count.
+directly, through a loopback gRPC server, or composed: "cache" puts an empty near tier in front of
+it (writes go through to it, reads are verified read-throughs, then near hits), "substituters" lists
+it first of two members (writes go to the first). ``backing`` is that ChunkedStore, whose objects
+the dedup tests count.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from baostore.open import open_store
+from baostore.store.cache import CacheStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.interface import BlobStore
 from baostore.store.objects import file_backend, memory_backend
+from baostore.store.substituters import SubstitutersStore
 
-STORE_KINDS = ("memory", "file", "grpc-memory", "grpc-file")
+STORE_KINDS = ("memory", "file", "grpc-memory", "grpc-file", "cache", "substituters")
 TEST_CHUNK_SIZES = ChunkSizes(min=16 << 10, avg=64 << 10, max=256 << 10)
 
 
@@ -37,6 +41,14 @@ def make_backing(kind: str, directory: Path) -> ChunkedStore:
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
     kind: str = request.param
     backing = make_backing(kind, tmp_path)
+    if kind == "cache":
+        near = ChunkedStore(memory_backend(), chunk_sizes=TEST_CHUNK_SIZES)
+        yield StoreUnderTest(kind, CacheStore(near, backing, write_to="far"), backing)
+        return
+    if kind == "substituters":
+        other = ChunkedStore(memory_backend(), chunk_sizes=TEST_CHUNK_SIZES)
+        yield StoreUnderTest(kind, SubstitutersStore({"backing": backing, "other": other}), backing)
+        return
     if not kind.startswith("grpc-"):
         yield StoreUnderTest(kind, backing, backing)
         return
