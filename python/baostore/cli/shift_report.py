@@ -285,9 +285,16 @@ def _print_table(report: Report) -> None:
         f"blob {format_digest(report.digest)}\n"
         f"{format_size(report.size)} ({report.size} bytes) on {report.server}"
     )
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", caption_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        caption_justify="left",
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for title in TABLE_COLUMNS:
-        table.add_column(title, justify="left" if title == "format" else "right", no_wrap=True)
+        # On a narrow terminal cells fold onto a second line rather than lose digits.
+        table.add_column(title, justify="left" if title == "format" else "right", overflow="fold")
     for row in report.rows:
         table.add_row(*_cells(row, report))
     notes = [
@@ -308,11 +315,11 @@ TABLE_COLUMNS = (
     "group",
     "format",
     "bao",
-    "overhead",
+    "overhead\n%",
     "Stat\nanswer",
     "outboard\nMB/s",
     "verify\nMB/s",
-    "first\nbyte",
+    "first\nbyte ms",
     "4 KiB\nread",
     "detected\nafter",
 )
@@ -327,11 +334,11 @@ def _cells(row: ShiftRow, report: Report) -> tuple[str, ...]:
         format_size(bao.group_size(row.shift)),
         row.format,
         format_size(row.bao_bytes),
-        f"{row.overhead_pct:.3g} %",
+        f"{row.overhead_pct:.3g}",
         stat,
         f"{row.outboard_mb_s:,.0f}",
         f"{row.verify_mb_s:,.0f}",
-        f"{row.first_byte_ms:.1f} ms",
+        f"{row.first_byte_ms:.1f}",
         format_size(row.range_read_bytes),
         f"+{format_size(row.detection_bytes - report.corrupt_offset)}",
     )
