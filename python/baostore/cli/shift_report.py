@@ -60,9 +60,10 @@ columns (the --json keys):
   format            bao layout: pre_order or leaves
   bao_bytes         size of the bao at this shift (0 for a blob of one group)
   overhead_pct      bao_bytes as a percentage of the blob size
-  stat_bytes        size of the Stat answer a verified reader gets (size, chunk list, bao),
-                    measured on the wire; if the answer at this shift would not fit one 4 MiB
-                    gRPC message the server coarsens the bao, and this is the coarser answer
+  stat_bytes        size of the Stat answer a verified reader gets (size, chunk list, bao;
+                    the data itself for a blob of at most 16 KiB), measured on the wire; if the
+                    answer at this shift would not fit one 4 MiB gRPC message the server
+                    coarsens the bao, and this is the coarser answer
   fits_message      whether the server could answer at this shift in under 4 MiB (the table
                     shows the shift it used instead when it could not)
   outboard_mb_s     single-thread bao computation speed here, in 10^6 bytes per second
