@@ -21,8 +21,9 @@ from grpc_reflection.v1alpha import reflection
 
 from baostore import bao
 from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
+from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
+from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
-    CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
     MAX_INLINE_SIZE,
     MAX_MESSAGE_SIZE,
@@ -44,8 +45,15 @@ DEFAULT_SHUTDOWN_GRACE = 5.0
 class BlobServicer:
     """The three BlobService methods over ``store``."""
 
-    def __init__(self, store: BlobStore, *, stat_limit: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        *,
+        stat_limit: int = MAX_MESSAGE_SIZE,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.store = store
+        self.limits = limits or ServerLimits()
         # Stat answers are fitted below this many bytes (a parameter so tests can lower it).
         self.stat_limit = stat_limit
 
@@ -78,9 +86,7 @@ class BlobServicer:
         fitted = await _store_call(context, fit_stat, stat, self.stat_limit)
         return stat_to_response(fitted)
 
-    async def read(
-        self, request: blobstore_pb2.ReadBlobRequest, context: Context
-    ) -> AsyncIterator[blobstore_pb2.BlobChunk]:
+    async def read(self, request: blobstore_pb2.ReadBlobRequest, context: Context) -> None:
         digest = await _valid_digest(request.digest, context)
         pieces = await _store_call(context, self.store.read_raw, digest)
         if pieces is None:
@@ -88,7 +94,8 @@ class BlobServicer:
         try:
             while (piece := await _store_call(context, next, pieces, None)) is not None:
                 for start in range(0, len(piece), DATA_MESSAGE_SIZE):
-                    yield blobstore_pb2.BlobChunk(data=piece[start : start + DATA_MESSAGE_SIZE])
+                    message = blobstore_pb2.BlobChunk(data=piece[start : start + DATA_MESSAGE_SIZE])
+                    await write_within(context, message, self.limits)
         finally:
             _close_iterator(pieces)
 
@@ -99,7 +106,7 @@ class BlobServicer:
         # One store write runs in a thread while the next ~1 MiB is being received.
         in_flight: asyncio.Future[int] | None = None
         try:
-            async for batch in _batches(requests):
+            async for batch in _batches(guarded_put_stream(requests, self.limits, context)):
                 if in_flight is not None:
                     await in_flight
                 in_flight = asyncio.ensure_future(_store_call(context, writer.write, batch))
@@ -213,13 +220,30 @@ class RunningServer:
 
 
 async def start_server(
-    store: BlobStore, listen: str, *, stat_limit: int = MAX_MESSAGE_SIZE
+    store: BlobStore,
+    listen: str,
+    *,
+    stat_limit: int = MAX_MESSAGE_SIZE,
+    security: ServerSecurity | None = None,
+    limits: ServerLimits | None = None,
 ) -> RunningServer:
-    """Start serving ``store`` on ``listen`` (``HOST:PORT`` or ``unix:/PATH``)."""
+    """Start serving ``store`` on ``listen`` (``HOST:PORT`` or ``unix:/PATH``).
+
+    Without TLS, ``listen`` must be a loopback address or a unix socket unless ``security``
+    says otherwise (``insecure_listen``).
+    """
+    security = security or ServerSecurity()
+    limits = limits or ServerLimits()
     target = _listen_target(listen)
+    security.check_listen(target)
     register_alias_descriptors()
-    server = aio.server(options=CHANNEL_OPTIONS)
-    server.add_generic_rpc_handlers(generic_handlers(BlobServicer(store, stat_limit=stat_limit)))
+    server = aio.server(
+        options=limits.channel_options(),
+        interceptors=security.interceptors(),
+        maximum_concurrent_rpcs=limits.max_concurrent_streams,
+    )
+    servicer = BlobServicer(store, stat_limit=stat_limit, limits=limits)
+    server.add_generic_rpc_handlers(generic_handlers(servicer))
 
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -227,7 +251,10 @@ async def start_server(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(target)
+        if security.tls is None:
+            port = server.add_insecure_port(target)
+        else:
+            port = server.add_secure_port(target, security.tls.credentials())
     except RuntimeError as error:
         raise OSError(f"cannot listen on {listen}: {error}") from error
     if port == 0 and not target.startswith("unix:"):
@@ -246,9 +273,11 @@ async def serve(
     *,
     grace: float = DEFAULT_SHUTDOWN_GRACE,
     on_started: Callable[[str], Awaitable[None] | None] | None = None,
+    security: ServerSecurity | None = None,
+    limits: ServerLimits | None = None,
 ) -> None:
     """Serve ``store`` until SIGTERM or SIGINT, then shut down gracefully."""
-    running = await start_server(store, listen)
+    running = await start_server(store, listen, security=security, limits=limits)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

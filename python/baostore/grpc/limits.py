@@ -1,0 +1,165 @@
+"""Server limits: blob size, concurrent calls, idle streams and received message size.
+
+* ``max_blob_size``: a Put stream that delivers more fails with RESOURCE_EXHAUSTED; the
+  servicer then aborts its writer, so nothing of it becomes visible.
+* ``max_concurrent_streams``: calls in progress at once (all methods, health included); gRPC
+  refuses the next one with RESOURCE_EXHAUSTED.
+* ``idle_timeout``: a Put whose next message does not arrive, or a Read whose next message the
+  client does not take, within this many seconds fails with DEADLINE_EXCEEDED.
+* ``max_message_size``: the largest message the server accepts (gRPC answers
+  RESOURCE_EXHAUSTED beyond it). What the server sends stays under the protocol's 4 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from baostore.grpc.services import DATA_MESSAGE_SIZE, MAX_MESSAGE_SIZE
+from baostore.proto import blobstore_pb2
+
+DEFAULT_MAX_BLOB_SIZE = 16 << 30  # its stored bao (shift 4) is 64 MiB, held in memory at close
+DEFAULT_MAX_CONCURRENT_STREAMS = 256
+DEFAULT_IDLE_TIMEOUT = 120.0  # above the client's own 60 s, so a slow client gives up first
+# Our clients send DATA_MESSAGE_SIZE messages: a smaller receive limit would refuse them.
+MIN_MESSAGE_SIZE = DATA_MESSAGE_SIZE + (64 << 10)
+MAX_MESSAGE_SIZE_LIMIT = 64 << 20
+
+Context = aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_blob_size: int = DEFAULT_MAX_BLOB_SIZE
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_message_size: int = MAX_MESSAGE_SIZE
+
+    def __post_init__(self) -> None:
+        if self.max_blob_size < 0:
+            raise ValueError(f"max blob size must be >= 0, got {self.max_blob_size}")
+        if self.max_concurrent_streams < 1:
+            raise ValueError(
+                f"max concurrent streams must be >= 1, got {self.max_concurrent_streams}"
+            )
+        if not self.idle_timeout > 0:
+            raise ValueError(f"idle timeout must be > 0 seconds, got {self.idle_timeout}")
+        if not MIN_MESSAGE_SIZE <= self.max_message_size <= MAX_MESSAGE_SIZE_LIMIT:
+            raise ValueError(
+                f"max message size must be in {MIN_MESSAGE_SIZE}..{MAX_MESSAGE_SIZE_LIMIT} "
+                f"bytes, got {self.max_message_size}"
+            )
+
+    def channel_options(self) -> tuple[tuple[str, int], ...]:
+        return (
+            ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
+            ("grpc.max_receive_message_length", self.max_message_size),
+        )
+
+
+async def guarded_put_stream(
+    requests: AsyncIterator[blobstore_pb2.BlobChunk], limits: ServerLimits, context: Context
+) -> AsyncIterator[blobstore_pb2.BlobChunk]:
+    """``requests`` as they come, failing the call once it idles or exceeds the blob size."""
+    received = 0
+    iterator = aiter(requests)
+    while True:
+        try:
+            # asyncio.timeout, not wait_for: no extra task, so a cancelled call (the client
+            # went away) still raises CancelledError here instead of ending the stream cleanly.
+            async with asyncio.timeout(limits.idle_timeout):
+                message = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"Put stream idle: no data for {limits.idle_timeout:g} s",
+            )
+        received += len(message.data)
+        if received > limits.max_blob_size:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"blob larger than this server's limit of {limits.max_blob_size} bytes",
+            )
+        yield message
+
+
+async def write_within(context: Context, message: Any, limits: ServerLimits) -> None:
+    """Send one streamed message; fail the call if the client takes nothing for too long."""
+    try:
+        async with asyncio.timeout(limits.idle_timeout):
+            await context.write(message)
+    except TimeoutError:
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"Read stream idle: the client took no data for {limits.idle_timeout:g} s",
+        )
+
+
+_SIZE = re.compile(r"(\d+)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
+_UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+
+
+def parse_size(text: str) -> int:
+    """``123``, ``64K``, ``4MiB``, ``16G``... as bytes (binary units); ValueError otherwise."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (use for example 4096, 64K, 16G)")
+    return int(match.group(1)) << _UNITS[match.group(2).upper()]
+
+
+def _size_argument(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_serve_limit_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits")
+    group.add_argument(
+        "--max-blob-size",
+        metavar="SIZE",
+        type=_size_argument,
+        default=DEFAULT_MAX_BLOB_SIZE,
+        help="refuse Puts of bigger blobs (default 16G)",
+    )
+    group.add_argument(
+        "--max-concurrent-streams",
+        metavar="N",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENT_STREAMS,
+        help=f"calls served at once; more are refused (default {DEFAULT_MAX_CONCURRENT_STREAMS})",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="cancel a Put or Read stream that moves no data this long "
+        f"(default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--max-message-size",
+        metavar="SIZE",
+        type=_size_argument,
+        default=MAX_MESSAGE_SIZE,
+        help="largest message accepted (default 4M)",
+    )
+
+
+def limits_from_args(args: argparse.Namespace) -> ServerLimits:
+    return ServerLimits(
+        max_blob_size=args.max_blob_size,
+        max_concurrent_streams=args.max_concurrent_streams,
+        idle_timeout=args.idle_timeout,
+        max_message_size=args.max_message_size,
+    )
