@@ -50,7 +50,8 @@ def test_from_url(url: str, target: str) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("grpc+https://example.org:443", "TLS"),
+        ("grpc+https://example.org:443?cert=/c.pem", "both cert= and key="),
+        ("grpc+http://127.0.0.1:1?ca=/ca.pem", "unknown option .ca."),
         ("grpc+http://127.0.0.1", "HOST:PORT"),
         ("grpc+http://127.0.0.1:1/prefix", "no path"),
         ("grpc+http://127.0.0.1:1?timeout=3", "only bao_shift and bao_format"),

@@ -23,6 +23,7 @@ from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.grpc.convert import FORMAT_TO_PROTO, response_to_stat
+from baostore.grpc.security import ClientSecurity, split_security_query
 from baostore.grpc.services import (
     CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
@@ -61,6 +62,7 @@ class GrpcBlobStore(BlobStore):
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         read_options: ReadOptions | None = None,
         cache: BlobStore | None = None,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.target = target
         # How open_read asks for the bao and fetches chunks; cache: a trusted local chunk store.
@@ -69,34 +71,38 @@ class GrpcBlobStore(BlobStore):
         self.display = display or target
         self.timeout = timeout
         self.idle_timeout = idle_timeout
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        # TLS and the bearer token, when the URL or the environment asks for them.
+        self._channel = (security or ClientSecurity()).channel(target, CHANNEL_OPTIONS)
         self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
 
     @classmethod
     def from_url(cls, url: str) -> GrpcBlobStore:
-        """Open ``grpc+http://HOST:PORT`` or ``grpc+unix:///PATH``.
+        """Open ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT`` or ``grpc+unix:///PATH``.
 
-        The query may set the bao verified reads ask for: ``?bao_shift=N&bao_format=F``.
+        The query may set the bao verified reads ask for: ``?bao_shift=N&bao_format=F``, and
+        access (see security.py): ``token_file=PATH``, for https also ``ca=``, ``cert=``, ``key=``.
         """
         parts = urlsplit(url)
-        if parts.scheme == "grpc+https":
-            raise ValueError(f"{url}: TLS (grpc+https://) is not supported yet; use grpc+http://")
         if parts.fragment or parts.username or parts.password:
             raise ValueError(f"{url}: gRPC store URLs take no fragment or user")
-        read_options = _read_options(url, parts.query)
-        if parts.scheme == "grpc+http":
+        read_query, security_query = split_security_query(url, parts.query)
+        read_options = _read_options(url, read_query)
+        tls = parts.scheme == "grpc+https"
+        security = ClientSecurity.from_url_query(url, security_query, tls=tls)
+        if parts.scheme in ("grpc+http", "grpc+https"):
             if not parts.hostname or parts.port is None:
-                raise ValueError(f"{url}: expected grpc+http://HOST:PORT")
+                raise ValueError(f"{url}: expected {parts.scheme}://HOST:PORT")
             if parts.path not in ("", "/"):
-                raise ValueError(f"{url}: a grpc+http:// URL takes no path")
-            return cls(parts.netloc, display=url, read_options=read_options)
+                raise ValueError(f"{url}: a {parts.scheme}:// URL takes no path")
+            return cls(parts.netloc, display=url, read_options=read_options, security=security)
         if parts.scheme == "grpc+unix":
             if parts.netloc:
                 raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH (three slashes)")
             if not parts.path.startswith("/") or parts.path == "/":
                 raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
-            return cls(f"unix://{unquote(parts.path)}", display=url, read_options=read_options)
-        raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+unix://)")
+            target = f"unix://{unquote(parts.path)}"
+            return cls(target, display=url, read_options=read_options, security=security)
+        raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
 
     def has(self, digest: bytes) -> bool:
         return self._stat(digest, send_chunks=False, send_bao=False) is not None

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import grpc
 from grpc import aio
@@ -252,6 +252,17 @@ def server_security_from_args(args: argparse.Namespace) -> ServerSecurity:
 
 
 # -- client ------------------------------------------------------------------------------------
+
+
+def split_security_query(url: str, query: str) -> tuple[str, str]:
+    """``query`` split into (other options, access options), each re-encoded."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as error:
+        raise ValueError(f"{url}: malformed query string: {error}") from None
+    access = [(key, value) for key, value in pairs if key in HTTPS_OPTIONS]
+    others = [(key, value) for key, value in pairs if key not in HTTPS_OPTIONS]
+    return urlencode(others), urlencode(access)
 
 
 @dataclass(frozen=True)
