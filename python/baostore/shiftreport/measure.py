@@ -40,7 +40,7 @@ from baostore.grpc.services import MAX_MESSAGE_SIZE
 from baostore.open import GRPC_SCHEMES, open_store
 from baostore.shiftreport.loopback import serve_loopback
 from baostore.shiftreport.lying import ByteFlippingStore
-from baostore.shiftreport.wire import StatProbe
+from baostore.shiftreport.wire import StatProbe, open_probe
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BaoFormat, BlobStore, StoreError
 from baostore.store.objects import memory_backend
@@ -212,7 +212,7 @@ def _clients(
         lying_url = stack.enter_context(serve_loopback(liar))
         honest = stack.enter_context(GrpcBlobStore.from_url(honest_url))
         lying = stack.enter_context(GrpcBlobStore.from_url(lying_url))
-        probe = StatProbe(honest.target)
+        probe = open_probe(honest_url, honest.target)
         stack.callback(probe.close)
         # Connect both channels now, so no measurement pays for the connection.
         for client in (honest, lying):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import grpc
 
 from baostore.grpc.convert import FORMAT_TO_PROTO
+from baostore.grpc.security import ClientSecurity, split_security_query
 from baostore.grpc.services import BAOSTORE_SERVICE, method_path
 from baostore.proto import blobstore_pb2
 from baostore.store.interface import BaoFormat, StoreError
@@ -26,11 +28,11 @@ class WireStat:
 
 
 class StatProbe:
-    """Calls Stat on a server and keeps the answer's raw bytes (no deserializer)."""
+    """Calls Stat over ``channel`` and keeps the answer's raw bytes (no deserializer)."""
 
-    def __init__(self, target: str) -> None:
-        self._target = target
-        self._channel = grpc.insecure_channel(target, options=_PROBE_OPTIONS)
+    def __init__(self, channel: grpc.Channel, display: str) -> None:
+        self._display = display
+        self._channel = channel
         # Without a response deserializer gRPC hands back the message bytes as received.
         self._stat = self._channel.unary_unary(
             method_path(BAOSTORE_SERVICE, "Stat"),
@@ -53,11 +55,19 @@ class StatProbe:
         try:
             raw = self._stat(request, timeout=TIMEOUT)
         except grpc.RpcError as error:
-            raise StoreError(f"Stat at {self._target} failed: {error.details()}") from None
+            raise StoreError(f"Stat at {self._display} failed: {error.details()}") from None
         if not isinstance(raw, bytes):
-            raise StoreError(f"Stat at {self._target} returned {type(raw).__name__}, not bytes")
+            raise StoreError(f"Stat at {self._display} returned {type(raw).__name__}, not bytes")
         response = blobstore_pb2.StatBlobResponse.FromString(raw)
         return WireStat(size=len(raw), served_shift=response.bao_shift)
 
     def close(self) -> None:
         self._channel.close()
+
+
+def open_probe(url: str, target: str) -> StatProbe:
+    """A probe of the server at ``url`` (gRPC ``target``), with the URL's TLS and token."""
+    parts = urlsplit(url)
+    _, access_query = split_security_query(url, parts.query)
+    security = ClientSecurity.from_url_query(url, access_query, tls=parts.scheme == "grpc+https")
+    return StatProbe(security.channel(target, _PROBE_OPTIONS), url)
