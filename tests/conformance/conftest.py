@@ -3,7 +3,8 @@
 Each kind is a ChunkedStore with small chunks (so a few MiB exercise the multi-chunk paths), used
 directly, through a loopback gRPC server, or composed: "cache" puts an empty near tier in front of
 it (writes go through to it, reads are verified read-throughs, then near hits), "substituters" lists
-it first of two members (writes go to the first). ``backing`` is that ChunkedStore, whose objects
+it first of two members (writes go to the first); "s3" keeps it in a real SeaweedFS bucket
+(tests/support/seaweed.py). ``backing`` is that ChunkedStore, whose objects
 the dedup tests count.
 """
 
@@ -21,7 +22,11 @@ from baostore.store.interface import BlobStore
 from baostore.store.objects import file_backend, memory_backend
 from baostore.store.substituters import SubstitutersStore
 
-STORE_KINDS = ("memory", "file", "grpc-memory", "grpc-file", "cache", "substituters")
+from tests.support.seaweed import SeaweedS3, seaweed, unique_prefix
+
+__all__ = ["seaweed"]  # the session fixture, imported so that the "s3" kind can request it
+
+STORE_KINDS = ("memory", "file", "grpc-memory", "grpc-file", "cache", "substituters", "s3")
 TEST_CHUNK_SIZES = ChunkSizes(min=16 << 10, avg=64 << 10, max=256 << 10)
 
 
@@ -40,7 +45,12 @@ def make_backing(kind: str, directory: Path) -> ChunkedStore:
 @pytest.fixture(params=STORE_KINDS)
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
     kind: str = request.param
-    backing = make_backing(kind, tmp_path)
+    if kind == "s3":  # a real SeaweedFS server, one per session; a fresh prefix per test
+        s3: SeaweedS3 = request.getfixturevalue("seaweed")
+        backend = s3.backend(unique_prefix("conformance"))
+        backing = ChunkedStore(backend, chunk_sizes=TEST_CHUNK_SIZES)
+    else:
+        backing = make_backing(kind, tmp_path)
     if kind == "cache":
         near = ChunkedStore(memory_backend(), chunk_sizes=TEST_CHUNK_SIZES)
         yield StoreUnderTest(kind, CacheStore(near, backing, write_to="far"), backing)
@@ -49,7 +59,7 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnd
         other = ChunkedStore(memory_backend(), chunk_sizes=TEST_CHUNK_SIZES)
         yield StoreUnderTest(kind, SubstitutersStore({"backing": backing, "other": other}), backing)
         return
-    if not kind.startswith("grpc-"):
+    if not kind.startswith("grpc-"):  # memory, file, s3
         yield StoreUnderTest(kind, backing, backing)
         return
     from tests.support.grpc_server import serve_in_thread
