@@ -28,6 +28,8 @@ from baostore.cli.transfer import (
     stat_record,
 )
 from baostore.digests import format_digest, parse_digest
+from baostore.grpc.limits import add_serve_limit_options, limits_from_args
+from baostore.grpc.security import add_serve_security_options, server_security_from_args
 from baostore.open import default_store_url, open_store
 from baostore.store.interface import (
     BAO_FORMATS,
@@ -155,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long running calls may finish after a stop signal (default 5)",
     )
+    add_serve_security_options(serve)
+    add_serve_limit_options(serve)
 
     put = commands.add_parser(
         "put",
@@ -256,7 +260,18 @@ def run_serve(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     def announce(address: str) -> None:
         print(f"baostore: serving {url} on {address}", file=sys.stderr, flush=True)
 
-    asyncio.run(serve(store, args.listen, grace=args.grace, on_started=announce))
+    security = server_security_from_args(args)
+    limits = limits_from_args(args)
+    asyncio.run(
+        serve(
+            store,
+            args.listen,
+            grace=args.grace,
+            on_started=announce,
+            security=security,
+            limits=limits,
+        )
+    )
     return EXIT_OK
 
 
