@@ -17,6 +17,9 @@ from tests.adversarial.faults import FAULT_KINDS, Fault, FaultyStore
 # Blobs of different shapes: empty, one group, a few chunks, many chunks.
 BLOBS = [b"", os.urandom(900), os.urandom(40_000), os.urandom(300_000), os.urandom(1_100_000)]
 IN_PROCESS_FAULTS = [kind for kind in FAULT_KINDS if kind != "stall_read"]
+# Lies about where chunks start (the count and total stay right) that one Read of the whole blob
+# never relies on.
+HARMLESS_TO_ONE_READ = ("wrong_chunk_sizes", "swap_chunks")
 
 
 def _stored() -> tuple[BlobStore, list[bytes]]:
@@ -35,13 +38,27 @@ def _true_chunks(store: BlobStore, digest: bytes, blob: bytes) -> set[bytes]:
 
 
 @pytest.mark.parametrize("kind", IN_PROCESS_FAULTS)
-def test_every_fault_is_caught(kind: str) -> None:
-    fault = Fault(kind, target=1, position=7777, amount=3)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [(0, 0), (200_000, 1)],
+    ids=["one Read for the whole blob", "a Read per chunk after a seek"],
+)
+def test_every_fault_is_caught(kind: str, start: int, target: int) -> None:
+    fault = Fault(kind, target=target, position=7777, amount=3)  # type: ignore[arg-type]
     liar = FaultyStore(HONEST, fault, foreign=FOREIGN)
-    with pytest.raises(VerificationError):
+
+    def read() -> bytes:
         reader = open_verified(liar, DIGESTS[-1])
         assert reader is not None
-        reader.read()
+        reader.seek(start)
+        return reader.read()
+
+    if start == 0 and kind in HARMLESS_TO_ONE_READ:
+        # The blob's own Read does not depend on how the chunk list cuts it: the bytes verify.
+        assert read() == BLOBS[-1]
+    else:
+        with pytest.raises(VerificationError):
+            read()
 
 
 @settings(

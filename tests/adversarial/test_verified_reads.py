@@ -145,7 +145,7 @@ def test_failure_is_sticky(source: tuple[BlobStore, bytes]) -> None:
     from tests.adversarial.faults import Fault, FaultyStore
 
     store, digest = source
-    liar = FaultyStore(store, Fault("flip_read", target=1, position=12345))
+    liar = FaultyStore(store, Fault("flip_read", target=0, position=12345))
     reader = open_verified(liar, digest)
     assert reader is not None
     with pytest.raises(VerificationError):
@@ -208,7 +208,7 @@ def test_a_failed_fetch_is_not_a_verification_error_and_a_retry_continues(
     source: tuple[BlobStore, bytes],
 ) -> None:
     store, digest = source
-    flaky = FailingOnce(store, fail_at=3)
+    flaky = FailingOnce(store, fail_at=1)  # the Read of the whole blob; then one per chunk
     reader = open_verified(flaky, digest, ReadOptions(parallelism=1))
     assert reader is not None
     got = bytearray()
@@ -228,6 +228,7 @@ def test_missing_listed_chunk_is_a_store_error(source: tuple[BlobStore, bytes]) 
     absent = ChunkSpan(b"\x09" * 32, 0, layout.spans[0].size)
     lying = replace(layout, spans=(absent, *layout.spans[1:]))
     reader = VerifiedReader(store, lying)
+    reader.seek(1)  # a read after a seek fetches chunk by chunk
     with pytest.raises(StoreError, match="does not have it") as error:
         reader.read(10)
     assert not isinstance(error.value, VerificationError)
@@ -262,3 +263,27 @@ def test_another_format_than_asked_is_rejected(source: tuple[BlobStore, bytes]) 
     assert stat is not None
     with pytest.raises(VerificationError, match="asked for a pre_order bao"):
         layout_from_stat(digest, stat, ReadOptions(bao_format="pre_order"))
+
+
+def test_readahead_stops_at_the_limit(source: tuple[BlobStore, bytes]) -> None:
+    store, digest = source
+    reader = open_verified(store, digest, ReadOptions(parallelism=4))
+    assert reader is not None
+    reader.limit_readahead(4096)
+    assert reader.read(4096) == BLOB[:4096]
+    assert reader.stats.chunks_fetched == 1  # neither the whole blob nor chunks ahead
+
+
+def test_a_sequential_read_takes_one_read_and_fills_the_cache_chunk_by_chunk(
+    source: tuple[BlobStore, bytes],
+) -> None:
+    store, digest = source
+    cache = small_chunk_store()
+    counting = FailingOnce(store, fail_at=0)
+    reader = open_verified(counting, digest, cache=cache)
+    assert reader is not None and reader.read() == BLOB
+    assert counting.reads == 1
+    assert reader.stats.chunks_cached == len(reader.layout.spans)
+    assert set(cache.record_digests()) | set(cache.chunk_digests()) >= {
+        span.digest for span in reader.layout.spans
+    }

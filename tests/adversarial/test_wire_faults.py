@@ -128,13 +128,13 @@ def test_a_lying_server_hands_on_only_true_bytes(
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault("flip_read", target=3, position=12345),
-        Fault("truncate_read", target=2, amount=100),
-        Fault("extend_read", target=1, amount=7),
-        Fault("foreign_chunk", target=4),
+        Fault("flip_read", position=12345),
+        Fault("truncate_read", amount=100),
+        Fault("extend_read", amount=7),
+        Fault("foreign_chunk"),
         Fault("flip_bao", position=999),
         Fault("wrong_size", amount=-1),
-        Fault("swap_chunks", position=2),
+        Fault("drop_chunk", position=2),
     ],
     ids=lambda fault: fault.kind,
 )
@@ -158,7 +158,7 @@ def test_get_from_a_stalling_server_times_out_and_keeps_its_verified_part(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     blob, digest = BLOBS[-1], served.digests[-1]
-    served.lie(Fault("stall_read", target=3, position=2, stall_seconds=STALL_SECONDS))
+    served.lie(Fault("stall_read", position=40, stall_seconds=STALL_SECONDS))
     quick = functools.partialmethod(GrpcBlobStore.__init__, idle_timeout=IDLE_TIMEOUT)
     monkeypatch.setattr(GrpcBlobStore, "__init__", quick)
     target = tmp_path / "out.bin"

@@ -122,6 +122,7 @@ def copy_verified(
 ) -> None:
     """Copy the verified bytes ``[start, end)`` to ``sink`` as they are released (no joining)."""
     reader.seek(start)
+    reader.limit_readahead(end)
     position = start
     while position < end:
         piece = reader.read1(min(COPY_PIECE_SIZE, end - position))

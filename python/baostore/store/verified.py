@@ -10,7 +10,6 @@ the chunks that cover the groups it needs.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import threading
 from collections import deque
@@ -32,10 +31,13 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
+from baostore.store.pieces import Piece, Readahead, SlicedPieces, close_pieces
 
 # A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
 # not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
 PREFETCH_MAX_CHUNK = 8 << 20
+# Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
+STREAM_READAHEAD = 8
 DEFAULT_INLINE_LIMIT = 16 << 10
 DEFAULT_PARALLELISM = 4
 # The verifier holds a whole chunk group before it can release it, so a source may answer with a
@@ -252,6 +254,7 @@ class VerifiedReader(io.RawIOBase):
         self._failure: VerificationError | None = None
         self._stream: _VerifiedStream | None = None
         self._sequential = True
+        self._readahead_end = layout.size
         if layout.inline is not None:
             self._check_inline(layout.inline)
 
@@ -265,6 +268,10 @@ class VerifiedReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._position
+
+    def limit_readahead(self, end: int) -> None:
+        """Nothing past ``end`` will be read: fetch no chunk that starts there ahead of time."""
+        self._readahead_end = max(0, min(end, self.layout.size))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_SET:
@@ -374,7 +381,27 @@ class VerifiedReader(io.RawIOBase):
             )
         return self._executor
 
-    def _open_span(self, span: ChunkSpan) -> tuple[Iterator[bytes], bool]:
+    def _open_whole(self) -> SlicedPieces | None:
+        """One Read for the whole blob, pulled ahead in a thread, when every chunk is needed and
+        the cache holds none: a single stream is much cheaper than a Read per chunk."""
+        spans = self.layout.spans
+        if len(spans) < 2 or self._readahead_end < self.layout.size:
+            return None
+        if self._cache is not None:
+            cache = self._cache
+            if any(self._executor_for_fetch().map(lambda span: cache.has(span.digest), spans)):
+                return None
+        pieces = self._source.read_raw(self.layout.digest)
+        if pieces is None:
+            raise StoreError(f"the source described blob {self.layout.digest.hex()} but lacks it")
+        return SlicedPieces(Readahead(self._counted(pieces), STREAM_READAHEAD))
+
+    def _count_span(self, span: ChunkSpan) -> None:
+        with self._stats_lock:
+            self.stats.chunks_fetched += 1
+            self.stats.fetched_digests.append(span.digest)
+
+    def _open_span(self, span: ChunkSpan) -> tuple[Iterator[Piece], bool]:
         """The pieces of a span and whether they come from the cache (else from the source)."""
         if self._cache is not None:
             cached = self._cache.read_raw(span.digest)
@@ -388,19 +415,17 @@ class VerifiedReader(io.RawIOBase):
                 f"the source lists chunk {span.digest.hex()} at offset {span.offset} "
                 "but does not have it"
             )
-        with self._stats_lock:
-            self.stats.chunks_fetched += 1
-            self.stats.fetched_digests.append(span.digest)
+        self._count_span(span)
         return self._counted(pieces), False
 
-    def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    def _counted(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
         try:
             for piece in pieces:
                 with self._stats_lock:
                     self.stats.bytes_fetched += len(piece)
                 yield piece
         finally:
-            _close(pieces)
+            close_pieces(pieces)
 
     def _store_verified_chunk(self, data: bytes) -> None:
         """A chunk whose every byte verified goes to the cache, keyed by its own digest."""
@@ -436,14 +461,17 @@ class _VerifiedStream:
         self.released_end = start
         self._next_span = self._layout.span_index(start) if start < self._layout.size else 0
         self._fed_until = start
-        self._pieces: Iterator[bytes] | None = None
+        self._pieces: Iterator[Piece] | None = None
         self._span: ChunkSpan | None = None
         self._span_received = 0
         # The pieces of the span being fed, kept for the cache when it is fed whole.
-        self._span_pieces: list[bytes] | None = None
-        self._prefetched: dict[int, Future[tuple[list[bytes], bool]]] = {}
+        self._span_pieces: list[Piece] | None = None
+        self._prefetched: dict[int, Future[tuple[list[Piece], bool]]] = {}
         # Whole chunks fed from their first byte, kept until released_end passes their end.
-        self._unconfirmed: deque[tuple[ChunkSpan, list[bytes]]] = deque()
+        self._unconfirmed: deque[tuple[ChunkSpan, list[Piece]]] = deque()
+        # The single Read of the whole blob, when the window reads all of it (see _open_whole).
+        self._whole: SlicedPieces | None = None
+        self._whole_decided = False
 
     def can_serve(self, position: int) -> bool:
         return self._ready_start <= position <= self.released_end
@@ -454,8 +482,11 @@ class _VerifiedStream:
             future.cancel()
         self._prefetched.clear()
         if self._pieces is not None:
-            _close(self._pieces)
+            close_pieces(self._pieces)
             self._pieces = None
+        if self._whole is not None:
+            self._whole.close()
+            self._whole = None
 
     def read(self, position: int, size: int, readahead: int, *, whole: bool) -> bytes:
         """Verified bytes from ``position``: ``size`` of them (``whole``), or at least one."""
@@ -540,7 +571,7 @@ class _VerifiedStream:
                 )
             self._end_span()
 
-    def _feed(self, data: bytes | memoryview) -> None:
+    def _feed(self, data: Piece) -> None:
         try:
             released = self._verifier.update(data)
         except bao.BaoError as error:
@@ -570,13 +601,24 @@ class _VerifiedStream:
     def _start_span(self, wanted_end: int, readahead: int) -> None:
         index = self._next_span
         span = self._layout.spans[index]
-        self._schedule(index, wanted_end, readahead)
-        future = self._prefetched.pop(index, None)
-        if future is not None:
-            fetched, from_cache = self._await(future, span)
-            pieces: Iterator[bytes] = iter(fetched)
+        if not self._whole_decided:
+            self._whole_decided = True
+            if index == 0 and readahead:
+                self._whole = self._reader._open_whole()
+        pieces: Iterator[Piece]
+        if self._whole is not None:
+            pieces, from_cache = self._whole.span(span.size), False
+            self._reader._count_span(span)
         else:
-            pieces, from_cache = self._reader._open_span(span)
+            self._schedule(index, wanted_end, readahead)
+            future = self._prefetched.pop(index, None)
+            if future is not None:
+                fetched, from_cache = self._await(future, span)
+                pieces = iter(fetched)
+            else:
+                pieces, from_cache = self._reader._open_span(span)
+                if span.size > PREFETCH_MAX_CHUNK:
+                    pieces = Readahead(pieces, STREAM_READAHEAD)
         self._pieces = pieces
         self._span = span
         self._span_received = 0
@@ -598,6 +640,9 @@ class _VerifiedStream:
         self._span = None
         self._span_pieces = None
         self._next_span += 1
+        whole = self._whole
+        if self._next_span == len(self._layout.spans) and whole is not None and whole.has_more():
+            raise VerificationError(f"the blob's Read sent more than its {span.end} bytes")
 
     def _schedule(self, index: int, wanted_end: int, readahead: int) -> None:
         """Fetch ahead: the spans that cover the groups up to ``wanted_end``, plus ``readahead``,
@@ -610,7 +655,7 @@ class _VerifiedStream:
         for later in range(index + 1, min(limit, len(spans))):
             span = spans[later]
             if span.offset >= covering_end:
-                if ahead >= readahead:
+                if ahead >= readahead or span.offset >= self._reader._readahead_end:
                     break
                 ahead += 1
             if later in self._prefetched or span.size > PREFETCH_MAX_CHUNK:
@@ -619,14 +664,14 @@ class _VerifiedStream:
                 self._fetch_whole, span
             )
 
-    def _fetch_whole(self, span: ChunkSpan) -> tuple[list[bytes], bool]:
+    def _fetch_whole(self, span: ChunkSpan) -> tuple[list[Piece], bool]:
         pieces = []
         received = 0
         stream, from_cache = self._reader._open_span(span)
         for piece in stream:
             received += len(piece)
             if received > span.size:
-                _close(stream)
+                close_pieces(stream)
                 raise VerificationError(
                     f"chunk at offset {span.offset} sent more than its {span.size} bytes"
                 )
@@ -635,8 +680,8 @@ class _VerifiedStream:
 
     @staticmethod
     def _await(
-        future: Future[tuple[list[bytes], bool]], span: ChunkSpan
-    ) -> tuple[list[bytes], bool]:
+        future: Future[tuple[list[Piece], bool]], span: ChunkSpan
+    ) -> tuple[list[Piece], bool]:
         try:
             return future.result()
         except StoreError:
@@ -645,15 +690,6 @@ class _VerifiedStream:
             raise StoreError(
                 f"fetching the chunk at offset {span.offset} failed: {error}"
             ) from error
-
-
-def _close(pieces: Iterator[bytes]) -> None:
-    """End a piece stream early (a generator over a gRPC Read cancels its call)."""
-    close = getattr(pieces, "close", None)
-    if callable(close):
-        # A stream still running in a fetch thread (ValueError) ends there on its own.
-        with contextlib.suppress(ValueError):
-            close()
 
 
 def open_verified(
