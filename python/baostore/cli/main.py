@@ -27,6 +27,7 @@ from baostore.cli.transfer import (
     stat_lines,
     stat_record,
 )
+from baostore.config import CONFIG_ENV, DEFAULT_ROOT, ConfigError, open_from_config
 from baostore.digests import format_digest, parse_digest
 from baostore.grpc.limits import add_serve_limit_options, limits_from_args
 from baostore.grpc.security import add_serve_security_options, server_security_from_args
@@ -59,8 +60,11 @@ b3:<base64> is accepted too. Every command works on a store given by URL:
   grpc+http://HOST:PORT                 a `baostore serve` (or Tvix/Snix castore) server
   grpc+unix:///PATH                     the same over a unix socket
 
-The store is --store URL, else $BAOSTORE_URL, else the embedded on-disk store in your user
-data directory ({default}).
+Or --config FILE: a TOML file of named stores composed in tiers (a cache in front of remotes
+tried in turn); --root NAME picks the store to use (default root). See docs/deployment.md.
+
+The store is --store URL, else --config FILE, else $BAOSTORE_URL, else $BAOSTORE_CONFIG, else
+the embedded on-disk store in your user data directory ({default}).
 """
 
 EPILOG = """\
@@ -115,10 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     store_options = argparse.ArgumentParser(add_help=False)
-    store_options.add_argument(
+    store_choice = store_options.add_mutually_exclusive_group()
+    store_choice.add_argument(
         "--store",
         metavar="URL",
         help=f"the store to use (default: ${STORE_ENV}, else the embedded on-disk store)",
+    )
+    store_choice.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"a TOML file of named stores (default: ${CONFIG_ENV} when ${STORE_ENV} is unset)",
+    )
+    store_options.add_argument(
+        "--root",
+        metavar="NAME",
+        help=f"the store of the config file to use (default {DEFAULT_ROOT})",
     )
     progress_options = argparse.ArgumentParser(add_help=False)
     progress_options.add_argument(
@@ -141,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  baostore serve --listen 127.0.0.1:50051\n"
+            "  baostore serve --config /etc/baostore.toml   # a caching proxy, for example\n"
             "  baostore serve --store memory:// --listen unix:/run/baostore.sock"
         ),
     )
@@ -254,6 +270,24 @@ def store_url(option: str | None) -> str:
     return option or os.environ.get(STORE_ENV) or default_store_url()
 
 
+def open_selected_store(args: argparse.Namespace) -> tuple[BlobStore, str]:
+    """The store the options name, and how to name it in messages (``FILE#ROOT`` for a config).
+
+    --store, else --config (with --root), else $BAOSTORE_URL, else $BAOSTORE_CONFIG, else the
+    embedded store. ConfigError (a ValueError) for a bad config or a --root without one.
+    """
+    config = args.config
+    if config is None and args.store is None and not os.environ.get(STORE_ENV):
+        config = os.environ.get(CONFIG_ENV) or None
+    if config is None:
+        if args.root is not None:
+            raise ConfigError("--root NAME picks a store of a config file: give --config FILE")
+        url = store_url(args.store)
+        return open_store(url), url
+    root = args.root or DEFAULT_ROOT
+    return open_from_config(config, root), f"{config}#{root}"
+
+
 def run_serve(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     from baostore.grpc.server import serve
 
@@ -340,13 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "shift-report":  # measures on its own loopback server by default
         return run_shift_report(args)
-    url = store_url(args.store)
     try:
-        store = open_store(url)
+        store, url = open_selected_store(args)
+    except ConfigError as error:
+        return _fail(f"bad store configuration: {error}", EXIT_USAGE)
     except ValueError as error:
         return _fail(f"bad store URL: {error}", EXIT_USAGE)
     except (OSError, StoreError) as error:
-        return _fail(f"cannot open store {url}: {error}", EXIT_ERROR)
+        return _fail(f"cannot open the store: {error}", EXIT_ERROR)
     try:
         with store:
             return COMMANDS[args.command](args, store, url)
