@@ -1,0 +1,192 @@
+"""Server limits: blob size, concurrent calls, idle Put and Read streams, message size."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from baostore.grpc.client import GrpcBlobStore
+from baostore.grpc.limits import MIN_MESSAGE_SIZE, ServerLimits, parse_size
+from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
+from baostore.store.interface import StoreError
+
+from tests.support.grpc_server import serve_in_thread
+from tests.support.serve_process import serve_process
+from tests.support.stores import RecordingStore, small_chunk_memory_store
+
+MIB = 1 << 20
+
+
+def stub_for(url: str) -> tuple[grpc.Channel, blobstore_pb2_grpc.BlobServiceStub]:
+    channel = grpc.insecure_channel(url.removeprefix("grpc+http://"))
+    return channel, blobstore_pb2_grpc.BlobServiceStub(channel)
+
+
+def test_a_put_beyond_the_max_blob_size_is_refused_and_discarded() -> None:
+    backing = small_chunk_memory_store()
+    store = RecordingStore(backing)
+    with serve_in_thread(store, limits=ServerLimits(max_blob_size=100_000)) as url:
+        with GrpcBlobStore.from_url(url) as client:
+            assert client.put(os.urandom(100_000))  # exactly the limit is fine
+            with pytest.raises(StoreError, match="RESOURCE_EXHAUSTED"):
+                client.put(os.urandom(100_001))
+        assert store.aborted.wait(timeout=10)
+    assert backing.object_counts().records == 1
+
+
+def test_an_endless_put_stream_is_stopped_by_the_max_blob_size() -> None:
+    def endless() -> Iterator[blobstore_pb2.BlobChunk]:
+        message = blobstore_pb2.BlobChunk(data=bytes(MIB))
+        while True:
+            yield message
+
+    limits = ServerLimits(max_blob_size=8 * MIB)
+    with serve_in_thread(small_chunk_memory_store(), limits=limits) as url:
+        channel, stub = stub_for(url)
+        with channel, pytest.raises(grpc.RpcError) as failure:
+            stub.Put(endless(), timeout=60)
+    assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_calls_beyond_max_concurrent_streams_are_refused() -> None:
+    release = threading.Event()
+
+    def held_open() -> Iterator[blobstore_pb2.BlobChunk]:
+        yield blobstore_pb2.BlobChunk(data=b"x")
+        release.wait(timeout=30)
+
+    limits = ServerLimits(max_concurrent_streams=2)
+    with serve_in_thread(small_chunk_memory_store(), limits=limits) as url:
+        channel, stub = stub_for(url)
+        with channel:
+            held = [stub.Put.future(held_open(), timeout=60) for _ in range(2)]
+            try:
+                refused = _first_refusal(stub)
+            finally:
+                release.set()
+            assert all(call.result(timeout=30).digest for call in held)
+            # Once the streams ended, calls are served again.
+            with pytest.raises(grpc.RpcError) as absent:
+                stub.Stat(blobstore_pb2.StatBlobRequest(digest=bytes(32)), timeout=10)
+            assert absent.value.code() == grpc.StatusCode.NOT_FOUND
+    assert refused == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def _first_refusal(stub: blobstore_pb2_grpc.BlobServiceStub) -> grpc.StatusCode:
+    """Stat until the server refuses (the held streams need a moment to start)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            stub.Stat(blobstore_pb2.StatBlobRequest(digest=bytes(32)), timeout=10)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                return error.code()
+        time.sleep(0.05)
+    raise AssertionError("the server never refused a call")
+
+
+def test_an_idle_put_stream_is_cancelled() -> None:
+    stop = threading.Event()
+
+    def stalls() -> Iterator[blobstore_pb2.BlobChunk]:
+        yield blobstore_pb2.BlobChunk(data=b"started")
+        stop.wait(timeout=30)
+
+    store = RecordingStore(small_chunk_memory_store())
+    with serve_in_thread(store, limits=ServerLimits(idle_timeout=0.5)) as url:
+        channel, stub = stub_for(url)
+        try:
+            with channel, pytest.raises(grpc.RpcError) as failure:
+                stub.Put(stalls(), timeout=30)
+        finally:
+            stop.set()
+        assert store.aborted.wait(timeout=10)
+    assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "idle" in (failure.value.details() or "")
+
+
+def test_a_read_stream_nobody_takes_is_cancelled() -> None:
+    backing = small_chunk_memory_store()
+    digest = backing.put(os.urandom(32 * MIB))  # far more than flow control sends ahead
+    with serve_in_thread(backing, limits=ServerLimits(idle_timeout=0.5)) as url:
+        channel, stub = stub_for(url)
+        with channel:
+            stream = stub.Read(blobstore_pb2.ReadBlobRequest(digest=digest), timeout=60)
+            next(iter(stream))
+            time.sleep(2.0)  # take nothing for four idle timeouts
+            with pytest.raises(grpc.RpcError) as failure:
+                for _ in stream:
+                    pass
+    assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_messages_beyond_max_message_size_are_refused() -> None:
+    limits = ServerLimits(max_message_size=2 * MIB)
+    with serve_in_thread(small_chunk_memory_store(), limits=limits) as url:
+        channel, stub = stub_for(url)
+        with channel:
+            with pytest.raises(grpc.RpcError) as failure:
+                stub.Put(iter([blobstore_pb2.BlobChunk(data=bytes(3 * MIB))]), timeout=30)
+            assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            # Our own client's 1 MiB messages still pass.
+            reply = stub.Put(iter([blobstore_pb2.BlobChunk(data=bytes(MIB))] * 3), timeout=30)
+            assert len(reply.digest) == 32
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_blob_size": -1},
+        {"max_concurrent_streams": 0},
+        {"idle_timeout": 0.0},
+        {"idle_timeout": float("nan")},
+        {"max_message_size": MIN_MESSAGE_SIZE - 1},
+        {"max_message_size": 1 << 40},
+    ],
+)
+def test_limits_reject_nonsense(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        ServerLimits(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("0", 0), ("4096", 4096), ("64K", 65536), ("4MiB", 4 * MIB), ("16g", 16 << 30)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1.5G", "12 parsecs", "1P"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_serve_command_applies_max_blob_size(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(os.urandom(100_000))
+    with serve_process("memory://", "--max-blob-size", "64K") as (_, address):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "baostore.cli",
+                "put",
+                str(data),
+                "--store",
+                f"grpc+http://{address}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "RESOURCE_EXHAUSTED" in result.stderr and "65536" in result.stderr
