@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from baostore import bao
 from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
+from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
@@ -239,7 +240,8 @@ async def start_server(
     register_alias_descriptors()
     server = aio.server(
         options=limits.channel_options(),
-        interceptors=security.interceptors(),
+        # Tokens are checked before anything is decoded; bad bytes get INVALID_ARGUMENT.
+        interceptors=[*security.interceptors(), DecodeGuard()],
         maximum_concurrent_rpcs=limits.max_concurrent_streams,
     )
     servicer = BlobServicer(store, stat_limit=stat_limit, limits=limits)
