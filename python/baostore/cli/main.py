@@ -332,7 +332,7 @@ def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     if is_untrusted(store):
         run_verified_get(args, store, url)
         return EXIT_OK
-    reader = open_blob(store, args.digest, url, bao_shift=args.shift, bao_format=args.format)
+    reader = open_blob(store, args.digest, url)
     with reader:
         start, end = args.range.within(blob_size(reader))
         enabled = bar_wanted(end - start, enabled=not args.no_progress)

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 from baostore.cli.progress import Advance
 from baostore.digests import format_digest
-from baostore.store.interface import BaoFormat, BlobStore, Stat, StoreError
+from baostore.store.interface import BlobStore, Stat, StoreError
 
 COPY_PIECE_SIZE = 1 << 20
 # The human-readable stat lists this many chunks; --json lists every one.
@@ -65,15 +65,9 @@ def put_stream(store: BlobStore, source: BinaryIO, advance: Advance) -> bytes:
         return writer.close()
 
 
-def open_blob(
-    store: BlobStore, digest: bytes, store_url: str, *, bao_shift: int, bao_format: BaoFormat
-) -> BinaryIO:
-    """The reader ``get`` copies from.
-
-    The shift and format are for verified reading (issue 4), which will open remote blobs here
-    with them; plain stores read their own data.
-    """
-    del bao_shift, bao_format
+def open_blob(store: BlobStore, digest: bytes, store_url: str) -> BinaryIO:
+    """The reader ``get`` copies from a local store, which reads its own data (remote stores are
+    read verified, by baostore.cli.fetch)."""
     reader = store.open_read(digest)
     if reader is None:
         raise BlobNotFoundError(digest, store_url)
