@@ -230,12 +230,14 @@ def test_absent_everywhere() -> None:
 
 
 def test_corrupt_far_fails_the_read_and_leaves_near_clean() -> None:
-    far = FaultyStore(far_store(BLOB), Fault("flip_read", target=5, position=999))
+    # One bit flipped half-way: the chunks before it verify and may stay in near, nothing else.
+    far = FaultyStore(far_store(BLOB), Fault("flip_read", target=0, position=8 * 600_000))
     near = near_store()
     tier = CacheStore(near, far)
     with open_through(tier) as reader, pytest.raises(VerificationError):
         read_all(reader)
     assert not near.has(DIGEST)
+    assert any(True for _ in near.record_digests()), "verified chunks before the flip stay"
     for digest in near.record_digests():
         kept = near.open_read(digest)
         assert kept is not None and bao.hash(kept.read()) == digest
@@ -281,7 +283,7 @@ def test_near_failing_on_lookup_falls_back_to_far() -> None:
 
 
 def test_cache_over_substituters_fills_near_and_fails_over() -> None:
-    dying = FaultyStore(far_store(BLOB), Fault("truncate_read", target=4, amount=10))
+    dying = FaultyStore(far_store(BLOB), Fault("truncate_read", target=0, amount=10))
     remotes = SubstitutersStore({"empty": far_store(), "dying": dying, "good": far_store(BLOB)})
     near = near_store()
     tier = CacheStore(near, remotes)
