@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from baostore.cli import main
-from baostore.cli.fetch import PARTIAL_SUFFIX, partial_path
+from baostore.cli.fetch import PARTIAL_SUFFIX, partial_path, resumable_download
 from baostore.cli.main import EXIT_ERROR, EXIT_OK
+from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError
+from baostore.store.verified import VerifiedReader
 
 from tests.support.grpc_server import serve_in_thread
 from tests.support.stores import RecordingStore, small_chunk_memory_store
@@ -183,3 +185,38 @@ def test_no_resume_starts_over_and_another_blobs_partial_is_left_alone(
     assert target.read_bytes() == BLOB
     assert store.reads == [digest]  # everything fetched again
     assert files_in(tmp_path) == sorted(["out.bin", other.name])
+
+
+def test_ctrl_c_keeps_the_partial_and_progress_counts_verified_bytes(
+    counting: tuple[str, CountingStore, bytes], tmp_path: Path
+) -> None:
+    url, _, digest = counting
+    target = tmp_path / "out.bin"
+    notes: list[str] = []
+    advanced: list[int] = []
+
+    def interrupt_after_two(nbytes: int) -> None:
+        advanced.append(nbytes)
+        if len(advanced) == 2:
+            raise KeyboardInterrupt
+
+    with GrpcBlobStore.from_url(url) as client:
+        reader = client.open_read(digest)
+        assert isinstance(reader, VerifiedReader)
+        with pytest.raises(KeyboardInterrupt):
+            resumable_download(
+                reader, target, resume=True, advance=interrupt_after_two, note=notes.append
+            )
+        partial = partial_path(target, digest)
+        kept = partial.stat().st_size
+        assert kept == sum(advanced) and partial.read_bytes() == BLOB[:kept]
+        assert notes == [
+            f"kept {kept} verified bytes in {partial}; the same get continues from there"
+        ]
+
+        advanced.clear()
+        reader = client.open_read(digest)
+        assert isinstance(reader, VerifiedReader)
+        resumable_download(reader, target, resume=True, advance=advanced.append, note=notes.append)
+    assert target.read_bytes() == BLOB and not partial.exists()
+    assert advanced[0] == kept and sum(advanced) == len(BLOB)  # the bar starts at the kept part
