@@ -110,6 +110,7 @@ def run_seaweed(data_dir: Path) -> Iterator[SeaweedS3]:
             failures.append(failure)
         finally:
             _stop(process)
+            _remove_sockets(ports)
     raise SeaweedError("SeaweedFS did not start:\n" + "\n---\n".join(failures))
 
 
@@ -197,6 +198,9 @@ def _start(
         "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64",
         f"-bucket={BUCKET}",
+        # Sockets weed would otherwise leave in /tmp (the master and admin ones have no flag).
+        f"-filer.localSocket={data_dir / 'filer.sock'}",
+        f"-s3.localSocket={data_dir / 's3.sock'}",
     ]
     environment = os.environ | {
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -254,6 +258,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _remove_sockets(ports: list[int]) -> None:
+    """Unix sockets a stopped weed left in /tmp under the ports it was given."""
+    for port in ports:
+        for leftover in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+            leftover.unlink(missing_ok=True)
 
 
 def _free_ports(count: int) -> list[int]:
