@@ -86,12 +86,17 @@ class BlobLayout:
     bao_format: BaoFormat
     spans: tuple[ChunkSpan, ...]
     inline: bytes | None = None
+    # The verifier that checked the bao, still unused: the first whole-blob window takes it
+    # (building one means checking the bao again, milliseconds for a big blob).
+    _spare: list[Verifier] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def group_size(self) -> int:
         return bao.group_size(self.bao_shift)
 
     def verifier(self, start: int = 0, end: int | None = None) -> Verifier:
+        if start == 0 and end is None and self._spare:
+            return self._spare.pop()
         return bao.Verifier(
             self.digest,
             self.size,
@@ -177,7 +182,8 @@ def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLay
         inline=stat.inline,
     )
     try:
-        layout.verifier()  # checks the bao (and with it the claimed size) against the digest
+        # Checks the bao (and with it the claimed size) against the digest.
+        layout._spare.append(layout.verifier())
     except bao.BaoError as error:
         raise VerificationError(f"the bao does not match the digest: {error}") from error
     return layout
