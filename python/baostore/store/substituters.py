@@ -5,7 +5,9 @@ byte (baostore.store.verified) and moves on to the next member when one lacks th
 (StoreError, a timeout of its own client) or serves data that does not verify — mid-stream too:
 the next member takes over at the offset already handed on, and chunks that verified before the
 failure come from the read's chunk cache instead of being fetched again. Each failure is logged
-as a warning and counted per member in ``failures``.
+as a warning and counted per member in ``failures``. A stall counts as a failure once the
+member's own client gives up on it (``idle_timeout`` of a gRPC store, ``idle_timeout =`` in a
+config file): this store adds no deadline of its own.
 
 A blob is "absent" only when every member says so; when a member that might hold it failed, the
 answer is a StoreError naming each member's failure. Writes go to the first member.
