@@ -40,6 +40,11 @@ MAX_CHUNK_SIZE_LIMIT = 4 << 20  # a chunk must fit one gRPC message (4 MiB budge
 # Finer bao than the stored one needs the data again: rehash only blobs up to this size, above it
 # answer with the stored shift (Stat.bao_shift says so).
 REHASH_LIMIT = 256 << 20
+# A rehash costs CPU for the whole blob and holds its new bao (up to 16 MiB for 256 MiB at shift
+# 0), and the shift is the caller's choice: a server would otherwise hold one per concurrent Stat.
+# Few at a time is no slower on a few cores, and bounds that memory to REHASH_SLOTS baos.
+REHASH_SLOTS = 2
+_rehash_slots = threading.BoundedSemaphore(REHASH_SLOTS)
 READ_BUFFER_SIZE = 64 << 10
 # Uncut data is cut once this much beyond a maximum chunk has gathered: the cutter rescans the
 # unfinished last chunk each time, so the window must be large next to a chunk (<= 25 % rescans
@@ -282,10 +287,11 @@ class ChunkedStore(BlobStore):
         return outboard
 
     def _rehash(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
-        builder = bao.OutboardBuilder(shift, bao_format)
-        for piece in self._iter_data(entry):
-            builder.update(piece)
-        root, outboard = builder.finalize()
+        with _rehash_slots:
+            builder = bao.OutboardBuilder(shift, bao_format)
+            for piece in self._iter_data(entry):
+                builder.update(piece)
+            root, outboard = builder.finalize()
         if root != entry.digest:
             raise StoreError(f"blob {entry.digest.hex()} is corrupt: its chunks hash differently")
         return outboard
