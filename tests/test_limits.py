@@ -112,6 +112,19 @@ def test_an_idle_put_stream_is_cancelled() -> None:
     assert "idle" in (failure.value.details() or "")
 
 
+def test_a_put_stream_of_empty_messages_counts_as_idle() -> None:
+    def empty_forever() -> Iterator[blobstore_pb2.BlobChunk]:
+        while True:
+            yield blobstore_pb2.BlobChunk()
+            time.sleep(0.01)
+
+    with serve_in_thread(small_chunk_memory_store(), limits=ServerLimits(idle_timeout=0.5)) as url:
+        channel, stub = stub_for(url)
+        with channel, pytest.raises(grpc.RpcError) as failure:
+            stub.Put(empty_forever(), timeout=30)
+    assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 def test_a_read_stream_nobody_takes_is_cancelled() -> None:
     backing = small_chunk_memory_store()
     digest = backing.put(os.urandom(32 * MIB))  # far more than flow control sends ahead

@@ -67,14 +67,19 @@ class ServerLimits:
 async def guarded_put_stream(
     requests: AsyncIterator[blobstore_pb2.BlobChunk], limits: ServerLimits, context: Context
 ) -> AsyncIterator[blobstore_pb2.BlobChunk]:
-    """``requests`` as they come, failing the call once it idles or exceeds the blob size."""
+    """``requests`` as they come, failing the call once it idles or exceeds the blob size.
+
+    Only data counts as activity: a stream of empty messages is as idle as a silent one.
+    """
     received = 0
     iterator = aiter(requests)
+    loop = asyncio.get_running_loop()
+    idle_deadline = loop.time() + limits.idle_timeout
     while True:
         try:
             # asyncio.timeout, not wait_for: no extra task, so a cancelled call (the client
             # went away) still raises CancelledError here instead of ending the stream cleanly.
-            async with asyncio.timeout(limits.idle_timeout):
+            async with asyncio.timeout_at(idle_deadline):
                 message = await anext(iterator)
         except StopAsyncIteration:
             return
@@ -83,6 +88,8 @@ async def guarded_put_stream(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"Put stream idle: no data for {limits.idle_timeout:g} s",
             )
+        if message.data:
+            idle_deadline = loop.time() + limits.idle_timeout
         received += len(message.data)
         if received > limits.max_blob_size:
             await context.abort(
