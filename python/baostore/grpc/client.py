@@ -361,27 +361,61 @@ class GrpcBlobWriter(BlobWriter):
 
 
 class _IdleWatchdog:
-    """Cancels ``call`` when ``touch`` has not been called for ``idle_timeout`` seconds."""
+    """Cancels ``call`` when ``touch`` has not been called for ``idle_timeout`` seconds.
+
+    Every watchdog is checked by one shared thread: starting a thread per Read cost as much as a
+    small Read itself (verified reads make one per chunk).
+    """
 
     def __init__(self, call: grpc.RpcContext, idle_timeout: float) -> None:
         self._call = call
-        self._idle_timeout = idle_timeout
+        self.idle_timeout = idle_timeout
         self._last_progress = time.monotonic()
-        self._stopped = threading.Event()
+        self.stopped = False
         self.fired = False
-        self._thread = threading.Thread(target=self._watch, name="grpc-read-watchdog", daemon=True)
-        self._thread.start()
+        _WATCHDOGS.add(self)
 
     def touch(self) -> None:
         self._last_progress = time.monotonic()
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.stopped = True
+
+    def check(self, now: float) -> None:
+        """Cancel the call if it has been idle too long (called by the shared thread)."""
+        if not self.stopped and now - self._last_progress > self.idle_timeout:
+            self.fired = True
+            self.stopped = True
+            self._call.cancel()  # type: ignore[no-untyped-call]
+
+
+class _WatchdogThread:
+    """The thread that checks every live _IdleWatchdog; it runs only while there are some."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watchdogs: set[_IdleWatchdog] = set()
+        self._running = False
+
+    def add(self, watchdog: _IdleWatchdog) -> None:
+        with self._lock:
+            self._watchdogs.add(watchdog)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._watch, name="grpc-read-watchdog", daemon=True).start()
 
     def _watch(self) -> None:
-        interval = min(1.0, self._idle_timeout / 4)
-        while not self._stopped.wait(interval):
-            if time.monotonic() - self._last_progress > self._idle_timeout:
-                self.fired = True
-                self._call.cancel()  # type: ignore[no-untyped-call]
-                return
+        while True:
+            with self._lock:
+                self._watchdogs = {dog for dog in self._watchdogs if not dog.stopped}
+                if not self._watchdogs:
+                    self._running = False
+                    return
+                watchdogs = list(self._watchdogs)
+            time.sleep(min(1.0, min(dog.idle_timeout for dog in watchdogs) / 4))
+            now = time.monotonic()
+            for dog in watchdogs:
+                dog.check(now)
+
+
+_WATCHDOGS = _WatchdogThread()
