@@ -92,6 +92,27 @@ def _first_refusal(stub: blobstore_pb2_grpc.BlobServiceStub) -> grpc.StatusCode:
     raise AssertionError("the server never refused a call")
 
 
+def test_puts_beyond_max_concurrent_puts_wait_their_turn() -> None:
+    release = threading.Event()
+
+    def held_open() -> Iterator[blobstore_pb2.BlobChunk]:
+        yield blobstore_pb2.BlobChunk(data=bytes(MIB))  # a full batch: written at once
+        release.wait(timeout=30)
+
+    store = RecordingStore(small_chunk_memory_store())
+    with serve_in_thread(store, limits=ServerLimits(max_concurrent_puts=1)) as url:
+        channel, stub = stub_for(url)
+        with channel:
+            first = stub.Put.future(held_open(), timeout=60)
+            assert store.written.wait(timeout=30)  # the first Put holds the only slot
+            second = stub.Put.future(iter([blobstore_pb2.BlobChunk(data=b"second")]), timeout=60)
+            time.sleep(1.0)
+            waited = not second.done()
+            release.set()
+            assert first.result(timeout=30).digest and second.result(timeout=30).digest
+    assert waited
+
+
 def test_an_idle_put_stream_is_cancelled() -> None:
     stop = threading.Event()
 
@@ -158,6 +179,7 @@ def test_messages_beyond_max_message_size_are_refused() -> None:
     [
         {"max_blob_size": -1},
         {"max_concurrent_streams": 0},
+        {"max_concurrent_puts": 0},
         {"idle_timeout": 0.0},
         {"idle_timeout": float("nan")},
         {"max_message_size": MIN_MESSAGE_SIZE - 1},

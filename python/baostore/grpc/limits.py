@@ -4,6 +4,9 @@
   servicer then aborts its writer, so nothing of it becomes visible.
 * ``max_concurrent_streams``: calls in progress at once (all methods, health included); gRPC
   refuses the next one with RESOURCE_EXHAUSTED.
+* ``max_concurrent_puts``: Puts stored at once; more wait their turn (not refused, their data
+  held back by flow control). A Put holds at most a maximum chunk plus the cut window plus the
+  chunks in flight (~18 MiB with the default chunk sizes), so this bounds the server's memory.
 * ``idle_timeout``: a Put whose next message does not arrive, or a Read whose next message the
   client does not take, within this many seconds fails with DEADLINE_EXCEEDED.
 * ``max_message_size``: the largest message the server accepts (gRPC answers
@@ -27,6 +30,7 @@ from baostore.proto import blobstore_pb2
 
 DEFAULT_MAX_BLOB_SIZE = 16 << 30  # its stored bao (shift 4) is 64 MiB, held in memory at close
 DEFAULT_MAX_CONCURRENT_STREAMS = 256
+DEFAULT_MAX_CONCURRENT_PUTS = 32
 DEFAULT_IDLE_TIMEOUT = 120.0  # above the client's own 60 s, so a slow client gives up first
 # Our clients send DATA_MESSAGE_SIZE messages: a smaller receive limit would refuse them.
 MIN_MESSAGE_SIZE = DATA_MESSAGE_SIZE + (64 << 10)
@@ -39,6 +43,7 @@ Context = aio.ServicerContext[Any, Any]
 class ServerLimits:
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE
     max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    max_concurrent_puts: int = DEFAULT_MAX_CONCURRENT_PUTS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_message_size: int = MAX_MESSAGE_SIZE
 
@@ -49,6 +54,8 @@ class ServerLimits:
             raise ValueError(
                 f"max concurrent streams must be >= 1, got {self.max_concurrent_streams}"
             )
+        if self.max_concurrent_puts < 1:
+            raise ValueError(f"max concurrent puts must be >= 1, got {self.max_concurrent_puts}")
         if not self.idle_timeout > 0:
             raise ValueError(f"idle timeout must be > 0 seconds, got {self.idle_timeout}")
         if not MIN_MESSAGE_SIZE <= self.max_message_size <= MAX_MESSAGE_SIZE_LIMIT:
@@ -147,6 +154,14 @@ def add_serve_limit_options(parser: argparse.ArgumentParser) -> None:
         help=f"calls served at once; more are refused (default {DEFAULT_MAX_CONCURRENT_STREAMS})",
     )
     group.add_argument(
+        "--max-concurrent-puts",
+        metavar="N",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENT_PUTS,
+        help="Puts stored at once; more wait their turn "
+        f"(default {DEFAULT_MAX_CONCURRENT_PUTS}, ~18 MiB of memory each)",
+    )
+    group.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
         type=float,
@@ -167,6 +182,7 @@ def limits_from_args(args: argparse.Namespace) -> ServerLimits:
     return ServerLimits(
         max_blob_size=args.max_blob_size,
         max_concurrent_streams=args.max_concurrent_streams,
+        max_concurrent_puts=args.max_concurrent_puts,
         idle_timeout=args.idle_timeout,
         max_message_size=args.max_message_size,
     )

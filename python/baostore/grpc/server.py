@@ -55,6 +55,8 @@ class BlobServicer:
     ) -> None:
         self.store = store
         self.limits = limits or ServerLimits()
+        # Each Put holds a writer's buffers (~18 MiB at most): Puts beyond this many wait.
+        self._put_slots = asyncio.Semaphore(self.limits.max_concurrent_puts)
         # Stat answers are fitted below this many bytes (a parameter so tests can lower it).
         self.stat_limit = stat_limit
 
@@ -101,6 +103,12 @@ class BlobServicer:
             _close_iterator(pieces)
 
     async def put(
+        self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
+    ) -> blobstore_pb2.PutBlobResponse:
+        async with self._put_slots:
+            return await self._put(requests, context)
+
+    async def _put(
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
         writer = await _store_call(context, self.store.open_write)
