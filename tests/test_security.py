@@ -273,3 +273,30 @@ def test_serve_command_refuses_a_public_address_without_tls() -> None:
         timeout=60,
     )
     assert result.returncode != 0 and "--insecure-listen" in result.stderr
+
+
+def test_serve_command_with_mutual_tls(tmp_path: Path, pki: Pki) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(os.urandom(50_000))
+    tls = ["--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key)]
+    with serve_process("memory://", *tls, "--tls-client-ca", str(pki.ca)) as (_, address):
+        url = f"grpc+https://{address}?ca={pki.ca}"
+        put = [sys.executable, "-m", "baostore.cli", "put", str(data)]
+        anonymous = subprocess.run([*put, "--store", url], capture_output=True, timeout=60)
+        assert anonymous.returncode == 1
+        with_cert = f"{url}&cert={pki.client.cert}&key={pki.client.key}"
+        accepted = subprocess.run(
+            [*put, "--store", with_cert], capture_output=True, text=True, timeout=60
+        )
+        assert accepted.returncode == 0, accepted.stderr
+        assert accepted.stdout.strip() == bao.hash(data.read_bytes()).hex()
+
+
+def test_serve_command_needs_both_tls_files() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "baostore.cli", "serve", *SERVE_PUBLIC[:2], "--tls-cert", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "--tls-cert and --tls-key go together" in result.stderr
