@@ -433,9 +433,10 @@ class VerifiedReader(io.RawIOBase):
         finally:
             close_pieces(pieces)
 
-    def _store_verified_chunk(self, data: bytes) -> None:
-        """A chunk whose every byte verified goes to the cache, keyed by its own digest."""
-        if self._cache is None:
+    def _store_verified_chunk(self, span: ChunkSpan, data: bytes) -> None:
+        """A chunk whose every byte verified goes to the cache, keyed by its own digest: if the
+        source listed it (true bytes, but cut where the source lied) it is left out."""
+        if self._cache is None or bao.hash(data) != span.digest:
             return
         try:
             self._cache.put(data)
@@ -590,8 +591,8 @@ class _VerifiedStream:
             self._ready.append(released)
             self.released_end += len(released)
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
-            _, pieces = self._unconfirmed.popleft()
-            self._reader._store_verified_chunk(b"".join(pieces))
+            span, pieces = self._unconfirmed.popleft()
+            self._reader._store_verified_chunk(span, b"".join(pieces))
 
     def _finish(self) -> None:
         try:
