@@ -287,3 +287,11 @@ def test_a_sequential_read_takes_one_read_and_fills_the_cache_chunk_by_chunk(
     assert set(cache.record_digests()) | set(cache.chunk_digests()) >= {
         span.digest for span in reader.layout.spans
     }
+
+
+def test_a_source_without_a_bao_is_refused_clearly(source: tuple[BlobStore, bytes]) -> None:
+    store, digest = source
+    stat = store.stat(digest, send_bao=False)
+    assert stat is not None
+    with pytest.raises(VerificationError, match="sent no bao"):
+        layout_from_stat(digest, stat, ReadOptions())

@@ -167,6 +167,11 @@ def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLay
             f"{stat.bao_shift} (groups of {bao.group_size(stat.bao_shift)} bytes); a blob of "
             f"{stat.size} bytes needs no shift above {acceptable}"
         )
+    if not stat.bao and expected_bao:
+        raise VerificationError(
+            f"the source sent no bao for a blob of {stat.size} bytes, so nothing it sends can be "
+            "verified (a server without verified streaming, such as a Tvix/Snix castore?)"
+        )
     if len(stat.bao) != expected_bao:
         raise VerificationError(
             f"the source sent a {len(stat.bao)}-byte bao; a blob of {stat.size} bytes at shift "
