@@ -13,7 +13,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml Cargo.toml Cargo.lock rust-ext/Cargo.toml rust-ext/core/Cargo.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,plot]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install baostore with its dev tools (compiles the extension)
