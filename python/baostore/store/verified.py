@@ -14,7 +14,7 @@ import io
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -38,6 +38,8 @@ from baostore.store.pieces import Piece, Readahead, SlicedPieces, close_pieces
 PREFETCH_MAX_CHUNK = 8 << 20
 # Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
 STREAM_READAHEAD = 8
+# Verified chunks waiting for the cache's writer thread (bounds the memory they hold).
+CACHE_FILL_DEPTH = 8
 DEFAULT_INLINE_LIMIT = 16 << 10
 DEFAULT_PARALLELISM = 4
 # The verifier holds a whole chunk group before it can release it, so a source may answer with a
@@ -266,6 +268,8 @@ class VerifiedReader(io.RawIOBase):
         self._stream: _VerifiedStream | None = None
         self._sequential = True
         self._readahead_end = layout.size
+        self._cache_writer: ThreadPoolExecutor | None = None
+        self._cache_writes: list[Future[None]] = []
         if layout.inline is not None:
             self._check_inline(layout.inline)
 
@@ -324,7 +328,16 @@ class VerifiedReader(io.RawIOBase):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        self.flush_cache()
+        if self._cache_writer is not None:
+            self._cache_writer.shutdown()
+            self._cache_writer = None
         super().close()
+
+    def flush_cache(self) -> None:
+        """Wait until every verified chunk handed to the cache has been written."""
+        writes, self._cache_writes = self._cache_writes, []
+        wait(writes)
 
     # -- verified reading -----------------------------------------------------------------
 
@@ -439,13 +452,26 @@ class VerifiedReader(io.RawIOBase):
             close_pieces(pieces)
 
     def _store_verified_chunk(self, span: ChunkSpan, data: bytes) -> None:
-        """A chunk whose every byte verified goes to the cache, keyed by its own digest: if the
-        source listed it (true bytes, but cut where the source lied) it is left out."""
-        if self._cache is None or bao.hash(data) != span.digest:
+        """Hand a chunk whose every byte verified to the cache's writer thread (so writing it
+        overlaps with fetching and verifying the next ones)."""
+        if self._cache is None:
+            return
+        if self._cache_writer is None:
+            self._cache_writer = ThreadPoolExecutor(1, thread_name_prefix="baostore-cache-fill")
+        writes = [write for write in self._cache_writes if not write.done()]
+        if len(writes) >= CACHE_FILL_DEPTH:
+            wait(writes, return_when=FIRST_COMPLETED)
+        writes.append(self._cache_writer.submit(self._write_to_cache, self._cache, span, data))
+        self._cache_writes = writes
+
+    def _write_to_cache(self, cache: BlobStore, span: ChunkSpan, data: bytes) -> None:
+        """Store a verified chunk under its own digest; one that does not hash to the digest the
+        source listed (true bytes, cut where the chunk list lied) is left out."""
+        if bao.hash(data) != span.digest:
             return
         try:
-            self._cache.put(data)
-        except StoreError:
+            cache.put(data)
+        except (StoreError, OSError):
             return  # a cache that cannot take writes must not fail the read
         with self._stats_lock:
             self.stats.chunks_cached += 1
@@ -598,6 +624,8 @@ class _VerifiedStream:
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
             span, pieces = self._unconfirmed.popleft()
             self._reader._store_verified_chunk(span, b"".join(pieces))
+        if self.released_end == self._layout.size and not self._unconfirmed:
+            self._reader.flush_cache()  # all verified: the cache holds its chunks from now on
 
     def _finish(self) -> None:
         try:
