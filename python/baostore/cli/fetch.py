@@ -83,11 +83,12 @@ def partial_path(target: Path, digest: bytes) -> Path:
 def run_verified_get(args: argparse.Namespace, store: BlobStore, url: str) -> None:
     """``get`` from an untrusted store: the blob (or ``--range``) to ``-o``, verified."""
     options = ReadOptions(bao_shift=args.shift, bao_format=args.format)
-    layout = fetch_layout(store, args.digest, options)
-    if layout is None:
-        raise BlobNotFoundError(args.digest, url)
-    cache = open_cache(args)
+    cache = None
     try:
+        layout = fetch_layout(store, args.digest, options)
+        if layout is None:
+            raise BlobNotFoundError(args.digest, url)
+        cache = open_cache(args)
         with VerifiedReader(store, layout, cache=cache, parallelism=options.parallelism) as reader:
             _get(args, reader, _note)
     except VerificationError as error:
