@@ -650,15 +650,17 @@ class _VerifiedStream:
             pieces, from_cache = self._whole.span(span.size), False
             self._reader._count_span(span)
         else:
-            self._schedule(index, wanted_end, readahead)
             future = self._prefetched.pop(index, None)
-            if future is not None:
-                fetched, from_cache = self._await(future, span)
-                pieces = iter(fetched)
-            else:
+            if future is None:
+                # The chunk needed first asks first; the ones after it are fetched meanwhile.
                 pieces, from_cache = self._reader._open_span(span)
                 if span.size > PREFETCH_MAX_CHUNK:
                     pieces = Readahead(pieces, STREAM_READAHEAD)
+                self._schedule(index, wanted_end, readahead)
+            else:
+                self._schedule(index, wanted_end, readahead)
+                fetched, from_cache = self._await(future, span)
+                pieces = iter(fetched)
         self._pieces = pieces
         self._span = span
         self._span_received = 0
