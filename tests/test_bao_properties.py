@@ -199,6 +199,18 @@ def test_builder_fed_any_pieces_equals_outboard(draw: st.DataObject) -> None:
 
 @EXAMPLES
 @given(st.data())
+def test_hasher_fed_any_pieces_equals_blake3(draw: st.DataObject) -> None:
+    case = draw.draw(cases())
+    hasher = bao.Hasher()
+    for piece in draw.draw(splits(case.data)):
+        hasher.update(piece)
+        assert hasher.size <= len(case.data)
+    assert hasher.size == len(case.data)
+    assert hasher.digest() == blake3(case.data).digest() == bao.hash(case.data)
+
+
+@EXAMPLES
+@given(st.data())
 def test_coarsen_equals_outboard_at_the_coarser_shift(draw: st.DataObject) -> None:
     case = draw.draw(cases())
     coarser = draw.draw(st.integers(case.shift, MAX_TEST_SHIFT + 2))

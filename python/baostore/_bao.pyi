@@ -8,6 +8,7 @@ from typing_extensions import Buffer
 __all__ = [
     "MAX_SHIFT",
     "BaoError",
+    "Hasher",
     "OutboardBuilder",
     "Verifier",
     "cdc_cut_lengths",
@@ -36,6 +37,14 @@ def convert_format(
 def cdc_cut_lengths(
     data: Buffer, min_size: int, avg_size: int, max_size: int, final: bool
 ) -> list[int]: ...
+
+@final
+class Hasher:
+    def __new__(cls) -> Self: ...
+    def update(self, data: Buffer) -> None: ...
+    def digest(self) -> bytes: ...
+    @property
+    def size(self) -> int: ...
 
 @final
 class OutboardBuilder:

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_SHIFT",
     "BaoError",
     "BaoFormat",
+    "Hasher",
     "OutboardBuilder",
     "Verifier",
     "cdc_cut_lengths",
@@ -170,6 +171,28 @@ def cdc_cut_lengths(
         _checked_int("max_size", max_size, 0, _U32_LIMIT),
         bool(final),
     )
+
+
+class Hasher:
+    """Plain BLAKE3 of data fed in pieces (``hash()`` of everything fed, without keeping it)."""
+
+    __slots__ = ("_hasher",)
+
+    def __init__(self) -> None:
+        self._hasher = _bao.Hasher()
+
+    def update(self, data: Buffer) -> None:
+        """Feeds the next bytes."""
+        self._hasher.update(data)
+
+    def digest(self) -> bytes:
+        """The 32-byte digest of everything fed so far; feeding may go on."""
+        return self._hasher.digest()
+
+    @property
+    def size(self) -> int:
+        """Bytes fed so far."""
+        return self._hasher.size
 
 
 class OutboardBuilder:

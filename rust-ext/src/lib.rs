@@ -8,6 +8,7 @@ mod buffer;
 mod builder;
 mod errors;
 mod functions;
+mod hasher;
 mod runs;
 mod verifier;
 
@@ -23,6 +24,7 @@ fn _bao(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(functions::coarsen, module)?)?;
     module.add_function(wrap_pyfunction!(functions::convert_format, module)?)?;
     module.add_function(wrap_pyfunction!(functions::cdc_cut_lengths, module)?)?;
+    module.add_class::<hasher::Hasher>()?;
     module.add_class::<builder::OutboardBuilder>()?;
     module.add_class::<verifier::Verifier>()?;
     Ok(())

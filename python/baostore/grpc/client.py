@@ -268,6 +268,8 @@ class GrpcBlobWriter(BlobWriter):
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PUT_QUEUE_DEPTH)
         self._pending = bytearray()
         self._finished = False
+        # The server's answer is not trusted: the digest is checked against what was sent.
+        self._hasher = bao.Hasher()
         self._future = store._stub.Put.future(self._messages())
 
     def _messages(self) -> Iterator[blobstore_pb2.BlobChunk]:
@@ -290,6 +292,7 @@ class GrpcBlobWriter(BlobWriter):
         self._check_writable()
         view = memoryview(data).cast("B")
         written = len(view)
+        self._hasher.update(view)
         if self._pending:
             fill = DATA_MESSAGE_SIZE - len(self._pending)
             self._pending += view[:fill]
@@ -324,7 +327,13 @@ class GrpcBlobWriter(BlobWriter):
             ) from None
         except grpc.RpcError as error:
             raise self._store._error(error, "Put") from None
-        return check_digest(response.digest)
+        digest = check_digest(response.digest)
+        if digest != self._hasher.digest():
+            raise StoreError(
+                f"server at {self._store.display} answered Put with digest {digest.hex()}, "
+                f"but the {self._hasher.size} bytes sent hash to {self._hasher.digest().hex()}"
+            )
+        return digest
 
     def abort(self) -> None:
         self._finished = True

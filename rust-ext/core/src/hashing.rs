@@ -30,3 +30,46 @@ pub(crate) fn parent_cv(left: &Cv, right: &Cv, is_root: bool) -> Cv {
 pub fn hash(data: &[u8]) -> Hash {
     *blake3::hash(data).as_bytes()
 }
+
+/// Plain BLAKE3 of data fed in pieces: what a writer checks a remote store's answer against.
+#[derive(Clone, Default)]
+pub struct Hasher {
+    inner: blake3::Hasher,
+}
+
+impl Hasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
+    }
+
+    /// The digest of everything fed so far (the hasher can go on).
+    pub fn finalize(&self) -> Hash {
+        *self.inner.finalize().as_bytes()
+    }
+
+    /// Bytes fed so far.
+    pub fn size(&self) -> u64 {
+        self.inner.count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hasher_in_pieces_equals_hash() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut hasher = Hasher::new();
+        for piece in data.chunks(777) {
+            hasher.update(piece);
+        }
+        assert_eq!(hasher.finalize(), hash(&data));
+        assert_eq!(hasher.size(), data.len() as u64);
+    }
+}

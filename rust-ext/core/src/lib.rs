@@ -20,6 +20,6 @@ pub mod cdc;
 pub use coarsen::{coarsen, convert_format};
 pub use error::BaoError;
 pub use format::{group_len, BaoFormat, Hash, MAX_SHIFT};
-pub use hashing::hash;
+pub use hashing::{hash, Hasher};
 pub use outboard::{outboard, outboard_size, OutboardBuilder};
 pub use verifier::Verifier;

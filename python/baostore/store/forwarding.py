@@ -1,0 +1,52 @@
+"""A store that hands every call to another one: the base of wrappers that change one thing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, ChunkMeta, Stat
+
+
+class ForwardingStore(BlobStore):
+    """Forwards everything to ``inner``; subclasses override what they change."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+
+    def has(self, digest: bytes) -> bool:
+        return self.inner.has(digest)
+
+    def stat(
+        self,
+        digest: bytes,
+        *,
+        send_chunks: bool = True,
+        send_bao: bool = True,
+        bao_shift: int | None = None,
+        bao_format: BaoFormat = "pre_order",
+        inline_limit: int = 0,
+    ) -> Stat | None:
+        return self.inner.stat(
+            digest,
+            send_chunks=send_chunks,
+            send_bao=send_bao,
+            bao_shift=bao_shift,
+            bao_format=bao_format,
+            inline_limit=inline_limit,
+        )
+
+    def open_read(self, digest: bytes) -> BinaryIO | None:
+        return self.inner.open_read(digest)
+
+    def open_write(self) -> BlobWriter:
+        return self.inner.open_write()
+
+    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
+        return self.inner.read_raw(digest)
+
+    def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
+        return self.inner.chunks(digest)
+
+    def close(self) -> None:
+        self.inner.close()
