@@ -36,9 +36,12 @@ class _LyingPutStore(ForwardingStore):
 def test_put_with_a_lying_digest_is_refused() -> None:
     data = bytes(range(256)) * 3000
     liar = _LyingPutStore(ChunkedStore(memory_backend()))
-    with serve_in_thread(liar) as url, open_store(url) as remote:
-        with pytest.raises(StoreError, match="hash to"):
-            remote.put(data)
+    with (
+        serve_in_thread(liar) as url,
+        open_store(url) as remote,
+        pytest.raises(StoreError, match="hash to"),
+    ):
+        remote.put(data)
 
 
 def test_put_with_the_true_digest_is_accepted() -> None:
