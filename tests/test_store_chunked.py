@@ -368,3 +368,16 @@ def test_listing_digests() -> None:
     # Foreign objects under the prefixes are not mistaken for ours.
     store.backend.put("chunks/zz/not-hex", b"x")
     assert set(store.chunk_digests()) == chunk_digests
+
+
+def test_put_chunk_stores_one_object_readable_by_digest() -> None:
+    store = ChunkedStore(memory_backend())
+    data = bytes(range(256)) * 9000  # bigger than the default maximum chunk: still one object
+    digest = store.put_chunk(data)
+    assert digest == bao.hash(data)
+    assert store.has(digest)
+    reader = store.open_read(digest)
+    assert reader is not None and reader.read() == data
+    assert store.put_chunk(data) == digest
+    assert store.object_counts().chunks == 1
+    assert list(store.record_digests()) == []

@@ -311,6 +311,12 @@ class ChunkedStore(BlobStore):
     def open_write(self) -> BlobWriter:
         return ChunkedWriter(self)
 
+    def put_chunk(self, data: Buffer) -> bytes:
+        """Store ``data`` as one chunk object, without a record: readable by its digest (has,
+        open_read, read_raw, stat) like a single-chunk blob. fsck lists such chunks as
+        unreferenced, which is what a chunk cache holds."""
+        return self._store_chunk(bytes(data)).digest
+
     def _store_chunk(self, data: bytes) -> ChunkMeta:
         """Hash a chunk and store it under its digest unless it is already there (dedup)."""
         digest = bao.hash(data)

@@ -132,6 +132,12 @@ class BlobStore(ABC):
 
         return pieces()
 
+    def put_chunk(self, data: Buffer) -> bytes:
+        """Store one chunk, readable afterwards by its digest (returned), as a cache tier does with
+        verified chunks. Stores that keep chunks as objects of their own override this to skip
+        what a blob needs (cutting, a record); by default it is a plain ``put``."""
+        return self.put(data)
+
     def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
         """The blob's chunk list (empty: no finer chunking), or None if the blob is absent."""
         stat = self.stat(digest, send_chunks=True, send_bao=False)

@@ -313,7 +313,7 @@ class VerifiedReader(io.RawIOBase):
         if bao.hash(data) != span.digest:
             return
         try:
-            cache.put(data)
+            cache.put_chunk(data)
         except (StoreError, OSError):
             return  # a cache that cannot take writes must not fail the read
         with self._stats_lock:
