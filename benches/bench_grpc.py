@@ -181,7 +181,10 @@ def orchestrate(size: int, work: Path) -> None:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("baostore put failed")
     copy = work / "copy.bin"
-    get = run_child([*cli, "get", digest, "--store", url, "-o", str(copy), "--no-progress"])
+    # --no-cache: the raw baseline keeps no chunk cache either (and the user's stays clean).
+    get = run_child(
+        [*cli, "get", digest, "--store", url, "-o", str(copy), "--no-progress", "--no-cache"]
+    )
     server_rss = server.stop()
     if not filecmp.cmp(source, copy, shallow=False):
         raise SystemExit("the fetched copy differs from the source")
