@@ -1,14 +1,17 @@
 """Object storage backends (memory, local files, S3) behind one small interface, via obstore.
 
-Every write is atomic: obstore's put either stores the whole object or nothing. For local files
-obstore (object_store's LocalFileSystem) writes a staging file ``<key>#<n>`` and renames it into
-place; staging names are never listed and never collide with our keys (hex digests only). It does
-not fsync, so the guarantee covers a killed process, not a power cut.
+Every write is atomic: obstore's put either stores the whole object or nothing. Local files are
+written by us, durably: a staging file ``<key>#<n>`` (a name obstore never lists and that never
+collides with our keys, hex digests only) is written, fsynced, renamed into place, and its
+directory fsynced, so an acknowledged object survives a power cut too, not just a killed process.
+Reads, listing and deletes of local files go through obstore like every other backend.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,6 +94,42 @@ class ObjectBackend:
         return StoreError(f"{self.description}: {operation} {key!r} failed: {error}")
 
 
+class FileObjectBackend(ObjectBackend):
+    """Local files: obstore for reads, our own durable writes (see the module docstring)."""
+
+    def __init__(self, store: ObjectStore, root: Path) -> None:
+        super().__init__(store, root.as_uri())
+        self.root = root
+
+    def put(self, key: str, data: Buffer) -> None:
+        target = self.root / key
+        staging = target.with_name(f"{target.name}#{secrets.randbelow(1 << 62)}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data).cast("B")
+                while view:
+                    view = view[os.write(descriptor, view) :]
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(staging, target)
+            _fsync_directory(target.parent)
+        except OSError as error:
+            staging.unlink(missing_ok=True)
+            raise self._failure("put", key, error) from error
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def memory_backend() -> ObjectBackend:
     """A backend that lives in this process only."""
     return ObjectBackend(MemoryStore(), "memory://")
@@ -106,7 +145,7 @@ def file_backend(directory: str | Path) -> ObjectBackend:
         store = LocalStore(root)
     except Exception as error:
         raise StoreError(f"cannot open file store at {root}: {error}") from error
-    return ObjectBackend(store, root.as_uri())
+    return FileObjectBackend(store, root)
 
 
 def s3_backend(
