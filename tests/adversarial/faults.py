@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Literal
+from typing import Literal
 
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, ChunkMeta, Stat
+from baostore.store.forwarding import ForwardingStore
+from baostore.store.interface import BaoFormat, BlobStore, ChunkMeta, Stat
 
 FaultKind = Literal[
     "flip_read",  # flip one bit of one Read piece
@@ -45,7 +46,7 @@ class Fault:
     stall_seconds: float = 30.0
 
 
-class FaultyStore(BlobStore):
+class FaultyStore(ForwardingStore):
     """Honest ``inner`` store with one fault applied; ``foreign`` supplies other blobs' chunks."""
 
     def __init__(
@@ -55,41 +56,15 @@ class FaultyStore(BlobStore):
         foreign: bytes = b"\xa5" * 4096,
         piece_size: int = 8 << 10,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.piece_size = piece_size
         self.fault = fault
         self.foreign = foreign
         self.reads_started = 0
         self.read_digests: list[bytes] = []
 
-    def has(self, digest: bytes) -> bool:
-        return self.inner.has(digest)
-
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        stat = self.inner.stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
-        return None if stat is None else self._corrupt_stat(stat)
-
-    def open_read(self, digest: bytes) -> BinaryIO | None:
-        return self.inner.open_read(digest)
-
-    def open_write(self) -> BlobWriter:
-        return self.inner.open_write()
+    def adjust_stat(self, digest: bytes, stat: Stat) -> Stat:
+        return self._corrupt_stat(stat)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         pieces = self.inner.read_raw(digest)

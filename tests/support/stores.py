@@ -4,10 +4,10 @@ that records what the server did to its writers."""
 from __future__ import annotations
 
 import threading
-from typing import BinaryIO
 
 from baostore.store.chunked import ChunkedStore, ChunkSizes
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat
+from baostore.store.forwarding import ForwardingStore
+from baostore.store.interface import BlobStore, BlobWriter
 from baostore.store.objects import memory_backend
 from typing_extensions import Buffer
 
@@ -37,40 +37,15 @@ class RecordingWriter(BlobWriter):
         self._store.aborted.set()
 
 
-class RecordingStore(BlobStore):
+class RecordingStore(ForwardingStore):
     """Delegates to ``inner``; ``written`` is set at the first write, ``aborted`` when a writer is
     aborted."""
 
     def __init__(self, inner: BlobStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.written = threading.Event()
         self.aborted = threading.Event()
         self.bytes_written = 0
-
-    def has(self, digest: bytes) -> bool:
-        return self.inner.has(digest)
-
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        return self.inner.stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
-
-    def open_read(self, digest: bytes) -> BinaryIO | None:
-        return self.inner.open_read(digest)
 
     def open_write(self) -> BlobWriter:
         return RecordingWriter(self.inner.open_write(), self)

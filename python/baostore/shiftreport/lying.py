@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat, StoreError
+from baostore.store.forwarding import ForwardingStore
+from baostore.store.interface import BlobStore, BlobWriter, Stat, StoreError
 
 FINE_PIECE_SIZE = 1024  # the BLAKE3 chunk: no chunk group ends inside one
 
 
-class ByteFlippingStore(BlobStore):
+class ByteFlippingStore(ForwardingStore):
     """``inner`` with the byte at ``offset`` of blob ``digest`` inverted; read-only.
 
     ``fine_span``: how many bytes from the bad byte's 1 KiB chunk on are sent in 1 KiB pieces
@@ -30,33 +31,13 @@ class ByteFlippingStore(BlobStore):
     def __init__(self, inner: BlobStore, digest: bytes, offset: int, fine_span: int) -> None:
         if offset < 0:
             raise ValueError(f"the byte to corrupt must be at a non-negative offset, got {offset}")
-        self.inner = inner
+        super().__init__(inner)
         self.digest = digest
         self.offset = offset
         self.fine_span = fine_span
 
-    def has(self, digest: bytes) -> bool:
-        return self.inner.has(digest)
-
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        stat = self.inner.stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
-        if stat is None or digest != self.digest:
+    def adjust_stat(self, digest: bytes, stat: Stat) -> Stat:
+        if digest != self.digest:
             return stat
         inline = None if stat.inline is None else self._flip_inline(stat.inline)
         return replace(stat, chunks=(), inline=inline)

@@ -27,7 +27,7 @@ class ForwardingStore(BlobStore):
         bao_format: BaoFormat = "pre_order",
         inline_limit: int = 0,
     ) -> Stat | None:
-        return self.inner.stat(
+        stat = self.inner.stat(
             digest,
             send_chunks=send_chunks,
             send_bao=send_bao,
@@ -35,6 +35,11 @@ class ForwardingStore(BlobStore):
             bao_format=bao_format,
             inline_limit=inline_limit,
         )
+        return None if stat is None else self.adjust_stat(digest, stat)
+
+    def adjust_stat(self, digest: bytes, stat: Stat) -> Stat:
+        """What ``stat`` answers for a blob ``inner`` has: its answer, unless overridden."""
+        return stat
 
     def open_read(self, digest: bytes) -> BinaryIO | None:
         return self.inner.open_read(digest)
