@@ -8,6 +8,7 @@ per stream stays bounded whatever the blob size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -177,7 +178,11 @@ async def _store_call(context: Context, function: Callable[..., T], *args: Any, 
 def _close_iterator(pieces: Iterator[bytes]) -> None:
     close = getattr(pieces, "close", None)
     if callable(close):
-        close()
+        # A cancelled Read leaves its last next() running in a worker thread; the generator
+        # cannot be closed while it runs ("generator already executing") and is finalized once
+        # that call returns.
+        with contextlib.suppress(ValueError):
+            close()
 
 
 def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any, Any]]:
