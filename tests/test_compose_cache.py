@@ -237,10 +237,12 @@ def test_corrupt_far_fails_the_read_and_leaves_near_clean() -> None:
     with open_through(tier) as reader, pytest.raises(VerificationError):
         read_all(reader)
     assert not near.has(DIGEST)
-    assert any(True for _ in near.record_digests()), "verified chunks before the flip stay"
-    for digest in near.record_digests():
-        kept = near.open_read(digest)
-        assert kept is not None and bao.hash(kept.read()) == digest
+    assert not any(True for _ in near.record_digests()), "no blob was completed in near"
+    kept = list(near.chunk_digests())
+    assert kept, "verified chunks before the flip stay"
+    for digest in kept:
+        data = near.read_chunk(digest)
+        assert data is not None and bao.hash(data) == digest and data in BLOB
 
 
 # -- near failures ------------------------------------------------------------------------
