@@ -34,6 +34,7 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
+from baostore.store.seekable import ReadBasedReader
 from baostore.store.substituters import FailoverReader, SubstitutersStore, read_pieces
 from baostore.store.verified import ReadOptions, VerifiedReader, open_verified
 
@@ -235,7 +236,7 @@ class CacheStore(BlobStore):
         )
 
 
-class FillingReader(io.RawIOBase):
+class FillingReader(ReadBasedReader):
     """A verified reader over far that writes what it hands on, in order, into near.
 
     The near writer receives exactly the bytes ``[0, filled)``; a read that starts past
@@ -267,12 +268,6 @@ class FillingReader(io.RawIOBase):
         """Whether near received and recorded the whole blob."""
         return self._recorded
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def tell(self) -> int:
         return self.verified.tell()
 
@@ -284,15 +279,6 @@ class FillingReader(io.RawIOBase):
         data = self.verified.read(size)
         self._fill(position, data)
         return data
-
-    def readinto(self, buffer: Buffer) -> int:
-        with memoryview(buffer) as view, view.cast("B") as target:
-            data = self.read(len(target))
-            target[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def close(self) -> None:
         if self._writer is not None:

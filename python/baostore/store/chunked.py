@@ -35,6 +35,7 @@ from baostore.store.interface import (
 )
 from baostore.store.objects import ObjectBackend
 from baostore.store.record import BlobRecord, RecordError, decode_record, encode_record
+from baostore.store.seekable import seek_target
 
 MAX_CHUNK_SIZE_LIMIT = 4 << 20  # a chunk must fit one gRPC message (4 MiB budget) on its own
 # Finer bao than the stored one needs the data again: rehash only blobs up to this size, above it
@@ -459,18 +460,8 @@ class ChunkedReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._position + offset
-        elif whence == io.SEEK_END:
-            target = self._size + offset
-        else:
-            raise ValueError(f"invalid whence {whence} (use SEEK_SET, SEEK_CUR or SEEK_END)")
-        if target < 0:
-            raise ValueError(f"negative seek position {target}")
-        self._position = target
-        return target
+        self._position = seek_target(offset, whence, self._position, self._size)
+        return self._position
 
     def readinto(self, buffer: Buffer) -> int:
         self._check_open()

@@ -32,6 +32,7 @@ from baostore.store.interface import (
     check_digest,
 )
 from baostore.store.recent import RecentChunks
+from baostore.store.seekable import ReadBasedReader, seek_target
 from baostore.store.verified import ReadOptions, ReadStats, VerifiedReader, open_verified
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def unavailable_error(digest: bytes, outcomes: list[str]) -> StoreError:
     )
 
 
-class FailoverReader(io.RawIOBase):
+class FailoverReader(ReadBasedReader):
     """A seekable, verified reader over the members of a SubstitutersStore, one at a time.
 
     ``size`` is the blob's verified size. ``member_stats`` lists, for each member used in turn,
@@ -224,28 +225,12 @@ class FailoverReader(io.RawIOBase):
 
     # -- io.RawIOBase ---------------------------------------------------------------------
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def tell(self) -> int:
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._position + offset
-        elif whence == io.SEEK_END:
-            target = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if target < 0:
-            raise ValueError(f"negative seek position {target}")
-        self._position = target
-        return target
+        self._position = seek_target(offset, whence, self._position, self.size)
+        return self._position
 
     def read(self, size: int | None = -1) -> bytes:
         if self.closed:
@@ -263,15 +248,6 @@ class FailoverReader(io.RawIOBase):
                 continue
             self._position += len(data)
             return data
-
-    def readinto(self, buffer: Buffer) -> int:
-        with memoryview(buffer) as view, view.cast("B") as target:
-            data = self.read(len(target))
-            target[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def close(self) -> None:
         if self._current is not None:

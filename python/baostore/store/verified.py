@@ -37,6 +37,7 @@ from baostore.store.layout import (
     spans_from_chunks,
 )
 from baostore.store.pieces import Piece, Readahead, SlicedPieces, close_pieces
+from baostore.store.seekable import seek_target
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
@@ -132,16 +133,7 @@ class VerifiedReader(io.RawIOBase):
         self._readahead_end = max(0, min(end, self.layout.size))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._position + offset
-        elif whence == io.SEEK_END:
-            target = self.layout.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if target < 0:
-            raise ValueError(f"negative seek position {target}")
+        target = seek_target(offset, whence, self._position, self.layout.size)
         self._sequential = target == self._position
         self._position = target
         return target
