@@ -13,7 +13,8 @@ import pytest
 from baostore import bao
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat, StoreError
+from baostore.store.forwarding import ForwardingStore
+from baostore.store.interface import BlobStore, Stat, StoreError
 from baostore.store.objects import memory_backend
 from baostore.store.recent import RecentChunks
 from baostore.store.substituters import FailoverReader, SubstitutersStore
@@ -34,45 +35,7 @@ def chunked_store(*blobs: bytes) -> ChunkedStore:
     return store
 
 
-class Delegating(BlobStore):
-    """Passes everything to ``inner``; subclasses break one part."""
-
-    def __init__(self, inner: BlobStore) -> None:
-        self.inner = inner
-
-    def has(self, digest: bytes) -> bool:
-        return self.inner.has(digest)
-
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        return self.inner.stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
-
-    def open_read(self, digest: bytes) -> BinaryIO | None:
-        return self.inner.open_read(digest)
-
-    def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
-        return self.inner.read_raw(digest)
-
-    def open_write(self) -> BlobWriter:
-        return self.inner.open_write()
-
-
-class Down(Delegating):
+class Down(ForwardingStore):
     """A member that cannot be reached at all."""
 
     def __init__(self, reason: str = "connection refused") -> None:
@@ -89,7 +52,7 @@ class Down(Delegating):
         raise StoreError(self.reason)
 
 
-class DiesAfter(Delegating):
+class DiesAfter(ForwardingStore):
     """Serves ``pieces`` Read pieces (counted over all its streams), then fails everything."""
 
     def __init__(self, inner: BlobStore, pieces: int) -> None:
@@ -153,7 +116,7 @@ class EventLog:
         )
 
 
-class _LoggedMember(Delegating):
+class _LoggedMember(ForwardingStore):
     def __init__(self, inner: BlobStore, name: str, events: list[tuple[str, bytes]]) -> None:
         super().__init__(inner)
         self.name = name
@@ -407,7 +370,7 @@ def test_far_server_stopped_mid_stream() -> None:
     assert_no_verified_chunk_refetched(log, reader)
 
 
-class StallsAfter(Delegating):
+class StallsAfter(ForwardingStore):
     """Its Read streams send ``pieces`` pieces and then nothing until ``release`` is set."""
 
     def __init__(self, inner: BlobStore, pieces: int) -> None:
