@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,12 @@ def test_put_replaces_atomically(tmp_path: Path) -> None:
     backend.put("blobs/cd/cdef", b"second, longer")
     assert backend.get("blobs/cd/cdef") == b"second, longer"
     assert backend.size("blobs/cd/cdef") == len(b"second, longer")
+
+
+def test_put_recreates_a_directory_removed_behind_its_back(tmp_path: Path) -> None:
+    backend = file_backend(tmp_path)
+    backend.put("chunks/ef/ef01", b"one")
+    shutil.rmtree(tmp_path / "chunks" / "ef")
+    backend.put("chunks/ef/ef02", b"two")
+    assert backend.get("chunks/ef/ef02") == b"two"
+    assert backend.get("chunks/ef/ef01") is None

@@ -100,13 +100,14 @@ class FileObjectBackend(ObjectBackend):
     def __init__(self, store: ObjectStore, root: Path) -> None:
         super().__init__(store, root.as_uri())
         self.root = root
+        # Directories known to exist: a mkdir per object would cost as much as its fsync.
+        self._directories: set[Path] = set()
 
     def put(self, key: str, data: Buffer) -> None:
         target = self.root / key
         staging = target.with_name(f"{target.name}#{secrets.randbelow(1 << 62)}")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            descriptor = self._create(staging)
             try:
                 view = memoryview(data).cast("B")
                 while view:
@@ -119,6 +120,18 @@ class FileObjectBackend(ObjectBackend):
         except OSError as error:
             staging.unlink(missing_ok=True)
             raise self._failure("put", key, error) from error
+
+    def _create(self, staging: Path) -> int:
+        """Open a new staging file, making its directory the first time (or if it was removed)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        if staging.parent in self._directories:
+            try:
+                return os.open(staging, flags, 0o644)
+            except FileNotFoundError:
+                self._directories.discard(staging.parent)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        self._directories.add(staging.parent)
+        return os.open(staging, flags, 0o644)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -63,8 +63,10 @@ __all__ = [
 PREFETCH_MAX_CHUNK = 8 << 20
 # Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
 STREAM_READAHEAD = 8
-# Verified chunks waiting for the cache's writer thread (bounds the memory they hold).
+# Verified chunks waiting for the cache's writers (bounds the memory they hold). Several writers,
+# because a durable chunk write mostly waits for the disk (fsync), not for a core.
 CACHE_FILL_DEPTH = 8
+CACHE_FILL_THREADS = 4
 
 
 @dataclass
@@ -287,12 +289,14 @@ class VerifiedReader(io.RawIOBase):
             close_pieces(pieces)
 
     def _store_verified_chunk(self, span: ChunkSpan, data: bytes) -> None:
-        """Hand a chunk whose every byte verified to the cache's writer thread (so writing it
-        overlaps with fetching and verifying the next ones)."""
+        """Hand a chunk whose every byte verified to the cache's writers (so writing it overlaps
+        with fetching and verifying the next ones)."""
         if self._cache is None:
             return
         if self._cache_writer is None:
-            self._cache_writer = ThreadPoolExecutor(1, thread_name_prefix="baostore-cache-fill")
+            self._cache_writer = ThreadPoolExecutor(
+                CACHE_FILL_THREADS, thread_name_prefix="baostore-cache-fill"
+            )
         writes = [write for write in self._cache_writes if not write.done()]
         if len(writes) >= CACHE_FILL_DEPTH:
             wait(writes, return_when=FIRST_COMPLETED)
