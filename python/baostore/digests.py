@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import string
 
 from baostore.store.interface import DIGEST_SIZE, InvalidDigestError, check_digest
@@ -39,7 +38,7 @@ def _parse_base64(text: str, encoded: str) -> bytes:
     alphabet_fixed = padded.replace("-", "+").replace("_", "/")
     try:
         raw = base64.b64decode(alphabet_fixed, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a plain ValueError for non-ASCII text
         raise InvalidDigestError(f"not a digest: {text!r} is not valid base64 after b3:") from None
     if len(raw) != DIGEST_SIZE:
         raise InvalidDigestError(
