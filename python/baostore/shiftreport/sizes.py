@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from fractions import Fraction
 
 # Binary units (KiB, and the short K of dd and ls) and decimal ones (KB), case-insensitive.
 UNITS: dict[str, int] = {
@@ -35,13 +36,11 @@ def parse_size(text: str) -> int:
             "(B, KiB, MiB, GiB, TiB or K, M, G, T: powers of 1024; KB, MB, GB, TB: powers of "
             "1000), for example 8MiB, 500KB or 4096"
         )
-    try:
-        value = Decimal(match.group(1)) * UNITS[unit]
-    except InvalidOperation:  # pragma: no cover - the pattern admits plain decimals only
-        raise ValueError(f"size {text!r} is not a number") from None
-    if value != value.to_integral_value():
-        raise ValueError(f"size {text!r} is not a whole number of bytes ({value})")
-    return int(value)
+    # Exact: Decimal arithmetic would round to its 28-digit context precision.
+    value = Fraction(Decimal(match.group(1))) * UNITS[unit]
+    if value.denominator != 1:
+        raise ValueError(f"size {text!r} is not a whole number of bytes")
+    return value.numerator
 
 
 def format_size(size: float) -> str:
