@@ -55,4 +55,5 @@ def format_size(size: float) -> str:
         unit = larger
     if unit == "B":
         return f"{int(value)} B"
-    return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:.0f} {unit}"
+    # Below 999.5 three figures stay digits; from there .3g would write 1e+03.
+    return f"{value:.3g} {unit}" if abs(value) < 999.5 else f"{value:.0f} {unit}"
