@@ -251,7 +251,10 @@ def _location(where: str, table: dict[str, Any], base: Path) -> str:
     path = table["path"]
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{where} key 'path': expected a directory, got {path!r}")
-    return (base / Path(path).expanduser()).resolve().as_uri()
+    try:
+        return (base / Path(path).expanduser()).resolve().as_uri()
+    except (OSError, RuntimeError, ValueError) as error:  # ~nosuchuser, a NUL, a symlink loop
+        raise ConfigError(f"{where} key 'path': cannot use {path!r}: {error}") from None
 
 
 def _seconds(where: str, table: dict[str, Any], key: str) -> float | None:
