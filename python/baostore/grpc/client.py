@@ -83,7 +83,8 @@ class GrpcBlobStore(BlobStore):
         access (see security.py): ``token_file=PATH``, for https also ``ca=``, ``cert=``, ``key=``.
         """
         parts = urlsplit(url)
-        if parts.fragment or parts.username or parts.password:
+        # Empty userinfo ("grpc+http://@host:1") counts: it would end up in the channel target.
+        if parts.fragment or parts.username is not None or parts.password is not None:
             raise ValueError(f"{url}: gRPC store URLs take no fragment or user")
         read_query, security_query = split_security_query(url, parts.query)
         read_options = _read_options(url, read_query)
