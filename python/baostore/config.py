@@ -46,6 +46,9 @@ from baostore.store.substituters import SubstitutersStore
 
 CONFIG_ENV = "BAOSTORE_CONFIG"
 DEFAULT_ROOT = "root"
+# A year. Far longer timeouts overflow gRPC's deadline: with 1e12 s or inf every call fails at
+# once as timed out.
+MAX_SECONDS = 365 * 24 * 3600
 StoreType = Literal["url", "cache", "substituters"]
 STORE_TYPES: tuple[StoreType, ...] = ("url", "cache", "substituters")
 _KEYS: dict[StoreType, tuple[str, ...]] = {
@@ -261,8 +264,14 @@ def _seconds(where: str, table: dict[str, Any], key: str) -> float | None:
     if key not in table:
         return None
     value = table[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"{where} key {key!r}: expected a positive number of seconds")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_SECONDS
+    ):
+        raise ConfigError(
+            f"{where} key {key!r}: expected a positive number of seconds up to {MAX_SECONDS}"
+        )
     return float(value)
 
 
