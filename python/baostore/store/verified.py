@@ -11,6 +11,7 @@ below ``p`` and fetches only the chunks that cover the groups it needs.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -68,6 +69,8 @@ STREAM_READAHEAD = 8
 CACHE_FILL_DEPTH = 8
 CACHE_FILL_THREADS = 4
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class ReadStats:
@@ -116,6 +119,8 @@ class VerifiedReader(io.RawIOBase):
         self._readahead_end = layout.size
         self._cache_writer: ThreadPoolExecutor | None = None
         self._cache_writes: list[Future[None]] = []
+        # Chunks whose cached copy turned out damaged: fetched from the source from then on.
+        self._damaged_in_cache: set[bytes] = set()
         if layout.inline is not None:
             self._check_inline(layout.inline)
 
@@ -204,7 +209,7 @@ class VerifiedReader(io.RawIOBase):
             return self.layout.inline[start : start + size]
         with self._lock:
             try:
-                data = self._read_from_stream(size, whole)
+                data = self._read_verified_from_stream(size, whole)
             except VerificationError as error:
                 self._failure = error
                 self._drop_stream()
@@ -217,6 +222,28 @@ class VerifiedReader(io.RawIOBase):
         self._position += len(data)
         self._sequential = True
         return data
+
+    def _read_verified_from_stream(self, size: int, whole: bool) -> bytes:
+        """Read through the stream; when what failed to verify came from a damaged cache entry
+        (local rot, not a lie of the source), read again without it. Ends: each retry leaves out
+        at least one more chunk of the finitely many."""
+        while True:
+            try:
+                return self._read_from_stream(size, whole)
+            except VerificationError:
+                stream = self._stream
+                damaged = set() if stream is None else stream.damaged_cached_chunks()
+                if not damaged:
+                    raise
+                self._drop_stream()
+                self._damaged_in_cache |= damaged
+                for digest in damaged:
+                    log.warning(
+                        "chunk cache %r holds a damaged copy of chunk %s; fetching it from %r",
+                        self._cache,
+                        digest.hex(),
+                        self._source,
+                    )
 
     def _read_from_stream(self, size: int, whole: bool) -> bytes:
         stream = self._stream
@@ -264,7 +291,7 @@ class VerifiedReader(io.RawIOBase):
 
     def _open_span(self, span: ChunkSpan) -> tuple[Iterator[Piece], bool]:
         """The pieces of a span and whether they come from the cache (else from the source)."""
-        if self._cache is not None:
+        if self._cache is not None and span.digest not in self._damaged_in_cache:
             cached = self._cache.read_raw(span.digest)
             if cached is not None:
                 with self._stats_lock:
@@ -278,6 +305,27 @@ class VerifiedReader(io.RawIOBase):
             )
         self._count_span(span)
         return self._counted(pieces), False
+
+    def cached_copy_is_damaged(self, span: ChunkSpan) -> bool:
+        """Whether the cache's copy of ``span.digest`` is unusable: bytes that do not hash to it
+        (the cache keys chunks by their locally computed digest, so only damage causes that), or
+        a cache that fails to read it. A true copy is not damaged, whatever the source claims."""
+        cache = self._cache
+        if cache is None or span.digest in self._damaged_in_cache:
+            return False
+        hasher = bao.Hasher()
+        try:
+            pieces = cache.read_raw(span.digest)
+            if pieces is None:
+                return False
+            try:
+                for piece in pieces:
+                    hasher.update(piece)
+            finally:
+                close_pieces(pieces)
+        except (StoreError, OSError):
+            return True
+        return hasher.digest() != span.digest
 
     def _counted(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
         try:
@@ -352,6 +400,18 @@ class _VerifiedStream:
 
     def can_serve(self, position: int) -> bool:
         return self._ready_start <= position <= self.released_end
+
+    def damaged_cached_chunks(self) -> set[bytes]:
+        """After a verification failure: the digests of the chunks between the last verified
+        byte and the chunk being started that the cache holds damaged (whichever the failing
+        bytes came from)."""
+        layout = self._layout
+        if self.released_end >= layout.size:
+            return set()
+        first = layout.span_index(self.released_end)
+        last = min(self._next_span, len(layout.spans) - 1)
+        spans = layout.spans[first : last + 1]
+        return {span.digest for span in spans if self._reader.cached_copy_is_damaged(span)}
 
     def discard(self) -> None:
         """Stop fetching for this window: cancel what is queued, end the open Read."""
