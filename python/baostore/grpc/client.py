@@ -193,10 +193,14 @@ class GrpcBlobStore(BlobStore):
         try:
             if first is None:
                 return
-            yield first.data
+            if first.data:
+                yield first.data
             for message in messages:
-                watchdog.touch()
-                yield message.data
+                # Only data is progress: a server sending empty messages forever must not keep
+                # the watchdog from ending a Read that delivers nothing.
+                if message.data:
+                    watchdog.touch()
+                    yield message.data
         except grpc.RpcError as error:
             raise self._error(error, "Read", watchdog) from None
         finally:
