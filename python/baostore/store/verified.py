@@ -172,9 +172,24 @@ class VerifiedReader(io.RawIOBase):
             self._executor = None
         self.flush_cache()
         if self._cache_writer is not None:
-            self._cache_writer.shutdown()
+            # Its writes are done (flushed): the idle threads end on their own, no join needed.
+            self._cache_writer.shutdown(wait=False)
             self._cache_writer = None
         super().close()
+
+    def __del__(self) -> None:
+        # Garbage collection finalizes a reader nobody closed (it and its stream refer to each
+        # other) in whatever thread it runs in, possibly one inside threading's own locks: no
+        # join, no wait here (close() waits for the cache writes). Writes already handed to the
+        # writers still happen; the fetches are cancelled.
+        if self.closed:
+            return
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.discard()
+        for pool in (self._executor, self._cache_writer):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=pool is self._executor)
 
     def flush_cache(self) -> None:
         """Wait until every verified chunk handed to the cache has been written."""
