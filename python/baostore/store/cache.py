@@ -7,8 +7,9 @@ already holds, from any blob, are not fetched). The bytes handed on are also wri
 into a near writer: once the whole blob has been read, near holds its own record of it (near
 computes its own chunks and bao; nothing far claimed is recorded) and the next read is a near hit.
 A read that skips ahead or stops early leaves no record, only its verified chunks; a later
-``stat`` that finds every chunk of the blob in near records it from them (a client reading chunk
-by chunk through a caching proxy fills near that way).
+``stat`` that finds every chunk of the blob in near records it from them, if far's answer has a
+bao that proves the size (a client reading chunk by chunk through a caching proxy fills near
+that way).
 
 Near is a cache: when it fails to take a write the read goes on, the failure is logged and
 counted in ``near_write_failures``. Writes (``put``/``open_write``) go to near only, as in Tvix's
@@ -34,9 +35,16 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
+from baostore.store.pieces import close_pieces
 from baostore.store.seekable import ReadBasedReader
 from baostore.store.substituters import FailoverReader, SubstitutersStore, read_pieces
-from baostore.store.verified import ReadOptions, VerifiedReader, open_verified
+from baostore.store.verified import (
+    ReadOptions,
+    VerificationError,
+    VerifiedReader,
+    layout_from_stat,
+    open_verified,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,19 +181,20 @@ class CacheStore(BlobStore):
         A client that reads chunk by chunk through this tier (as a verified gRPC client does)
         leaves verified chunks in near but never the blob's record; this adds it from local data
         only, so later Stats are near hits. Far's chunk list only says which chunks to join: near
-        hashes what it joins, and a record that does not come out as ``digest`` is not counted.
+        hashes what it joins, and a record that does not come out as ``digest`` is not counted. Near
+        joins no more than the size far's bao proves.
         """
+        if not _size_is_proven(digest, far_stat):
+            return False
         try:
             if not all(self.near.has(chunk.digest) for chunk in far_stat.chunks):
                 return False
             with self.near.open_write() as writer:
                 for chunk in far_stat.chunks:
                     pieces = self.near.read_raw(chunk.digest)
-                    if pieces is None:
+                    if pieces is None or not _copy_exactly(pieces, chunk.size, writer):
                         writer.abort()
                         return False
-                    for piece in pieces:
-                        writer.write(piece)
                 recorded = writer.close()
         except _NEAR_ERRORS as error:
             self.near_write_failed(digest, error)
@@ -234,6 +243,31 @@ class CacheStore(BlobStore):
             digest.hex(),
             error,
         )
+
+
+def _size_is_proven(digest: bytes, far_stat: Stat) -> bool:
+    """Whether far's size checks out against the digest (its bao does) and its chunk sizes add
+    up to it: far's chunk list then names no more bytes than the blob has, so a lying list cannot
+    make near join more (a 4 MiB answer could name a big blob near holds 100 000 times)."""
+    try:
+        layout_from_stat(digest, far_stat, ReadOptions(bao_format=far_stat.bao_format))
+    except VerificationError:
+        return False
+    return True
+
+
+def _copy_exactly(pieces: Iterator[bytes], size: int, writer: BlobWriter) -> bool:
+    """Write ``pieces`` to ``writer`` if they are exactly ``size`` bytes (stop once past it)."""
+    written = 0
+    try:
+        for piece in pieces:
+            written += len(piece)
+            if written > size:
+                return False
+            writer.write(piece)
+    finally:
+        close_pieces(pieces)
+    return written == size
 
 
 class FillingReader(ReadBasedReader):
