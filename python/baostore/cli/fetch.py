@@ -140,9 +140,9 @@ def resumable_download(
     """The whole blob to ``target`` through its partial file, continuing a verified prefix."""
     _check_target(target)
     partial = partial_path(target, reader.layout.digest)
-    if not resume:
-        partial.unlink(missing_ok=True)
-    with partial.open("ab+") as output:
+    if not resume or partial.is_symlink():
+        partial.unlink(missing_ok=True)  # a symlink is never our partial: not followed, removed
+    with _open_partial(partial) as output:
         kept = verified_partial_prefix(reader.layout, output)
         if kept:
             note(f"resuming {partial.name}: {kept} of {reader.layout.size} bytes verified")
@@ -163,6 +163,14 @@ def resumable_download(
             )
             raise
     partial.replace(target)
+
+
+def _open_partial(partial: Path) -> BinaryIO:
+    """The partial file for appending, created if missing; never through a symlink (one planted
+    in a shared directory would make get truncate and overwrite the file it points to)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(partial, flags, 0o666)
+    return os.fdopen(descriptor, "ab+")
 
 
 def verified_partial_prefix(layout: BlobLayout, partial: BinaryIO) -> int:
