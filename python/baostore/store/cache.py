@@ -184,10 +184,10 @@ class CacheStore(BlobStore):
         hashes what it joins, and a record that does not come out as ``digest`` is not counted. Near
         joins no more than the size far's bao proves.
         """
-        if not _size_is_proven(digest, far_stat):
-            return False
         try:
             if not all(self.near.has(chunk.digest) for chunk in far_stat.chunks):
+                return False
+            if not _size_is_proven(digest, far_stat):
                 return False
             with self.near.open_write() as writer:
                 for chunk in far_stat.chunks:
