@@ -216,6 +216,32 @@ def test_client_security_options_from_the_url(pki: Pki, token_files: tuple[Path,
         ClientSecurity.from_url_query("u", f"ca={pki.ca}", tls=False, environ={})
 
 
+@pytest.mark.parametrize(
+    ("target", "tls", "sent"),
+    [
+        ("127.0.0.1:50051", False, True),
+        ("[::1]:50051", False, True),
+        ("localhost:50051", False, True),
+        ("unix:///run/baostore.sock", False, True),
+        ("cache.example:50051", False, False),
+        ("10.1.2.3:50051", False, False),
+        ("cache.example:50051", True, True),
+    ],
+)
+def test_environment_token_only_travels_encrypted_or_locally(
+    target: str, tls: bool, sent: bool
+) -> None:
+    security = ClientSecurity.from_url_query("u", "", tls=tls, environ={TOKEN_ENV: "tok"})
+    assert security.token_for(target) == (b"tok" if sent else None)
+
+
+def test_token_file_in_the_url_is_sent_as_asked(token_files: tuple[Path, Path]) -> None:
+    security = ClientSecurity.from_url_query(
+        "u", f"token_file={token_files[0]}", tls=False, environ={}
+    )
+    assert security.token_for("cache.example:50051") == WRITE_TOKEN
+
+
 # -- listening ---------------------------------------------------------------------------------
 
 

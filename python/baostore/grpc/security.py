@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import ipaddress
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from baostore.grpc.services import SERVICE_NAMES
 
 CA_ENV = "BAOSTORE_CA"
 TOKEN_ENV = "BAOSTORE_TOKEN"
+_log = logging.getLogger(__name__)
 AUTHORIZATION = "authorization"
 BEARER = "Bearer "
 WRITE_METHODS = frozenset({"Put"})
@@ -274,6 +276,10 @@ class ClientSecurity:
     certificate_chain: bytes | None = None
     private_key: bytes | None = None
     token: bytes | None = None
+    # A token from $BAOSTORE_TOKEN applies to whatever URL is used: it is only sent where it
+    # cannot be read on the way (TLS, loopback, a unix socket). A ?token_file= is an explicit
+    # choice for that one URL and is sent as asked.
+    token_from_environment: bool = False
 
     @classmethod
     def from_url_query(
@@ -313,7 +319,22 @@ class ClientSecurity:
             else None,
             private_key=_read_pem(options["key"], "client key") if "key" in options else None,
             token=token,
+            token_from_environment=token is not None and "token_file" not in options,
         )
+
+    def token_for(self, target: str) -> bytes | None:
+        """The token to send to ``target`` (``HOST:PORT`` or ``unix:...``), if any."""
+        if self.token is None:
+            return None
+        if self.token_from_environment and not self.tls and not is_loopback(target):
+            _log.warning(
+                "not sending $%s to %s: the connection is not encrypted "
+                "(use grpc+https://, or ?token_file= to send it anyway)",
+                TOKEN_ENV,
+                target,
+            )
+            return None
+        return self.token
 
     def channel(self, target: str, options: Sequence[tuple[str, Any]]) -> grpc.Channel:
         """A channel to ``target``: TLS if asked for, the token on every call if there is one."""
@@ -326,9 +347,10 @@ class ClientSecurity:
             channel = grpc.secure_channel(target, credentials, options=options)
         else:
             channel = grpc.insecure_channel(target, options=options)
-        if self.token is None:
+        token = self.token_for(target)
+        if token is None:
             return channel
-        header = (AUTHORIZATION, BEARER + self.token.decode("ascii", errors="replace"))
+        header = (AUTHORIZATION, BEARER + token.decode("ascii", errors="replace"))
         return grpc.intercept_channel(channel, _MetadataInterceptor(header))
 
 
