@@ -13,7 +13,7 @@ from baostore import bao
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.cache import CacheStore, FillingReader
 from baostore.store.chunked import ChunkedStore, ChunkSizes
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat, StoreError
+from baostore.store.interface import BlobStore, BlobWriter, Stat, StatRequest, StoreError
 from baostore.store.objects import memory_backend
 from baostore.store.substituters import SubstitutersStore
 from baostore.store.verified import VerificationError
@@ -50,25 +50,9 @@ class Counting(BlobStore):
         self.calls.append("has")
         return self.inner.has(digest)
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         self.calls.append("stat")
-        return self.inner.stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
+        return self.inner.stat_request(digest, request)
 
     def open_read(self, digest: bytes) -> BinaryIO | None:
         self.calls.append("open_read")
@@ -265,7 +249,7 @@ def test_near_failing_on_write_does_not_fail_reads(
 
 
 class BrokenReads(Counting):
-    def stat(self, digest: bytes, **kwargs: object) -> Stat | None:
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         raise StoreError("I/O error")
 
     def open_read(self, digest: bytes) -> BinaryIO | None:

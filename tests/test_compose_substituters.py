@@ -7,14 +7,14 @@ import logging
 import random
 import threading
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pytest
 from baostore import bao
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.forwarding import ForwardingStore
-from baostore.store.interface import BlobStore, Stat, StoreError
+from baostore.store.interface import BlobStore, Stat, StatRequest, StoreError
 from baostore.store.objects import memory_backend
 from baostore.store.recent import RecentChunks
 from baostore.store.substituters import FailoverReader, SubstitutersStore
@@ -45,7 +45,7 @@ class Down(ForwardingStore):
     def has(self, digest: bytes) -> bool:
         raise StoreError(self.reason)
 
-    def stat(self, digest: bytes, **kwargs: object) -> Stat | None:
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         raise StoreError(self.reason)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
@@ -60,9 +60,9 @@ class DiesAfter(ForwardingStore):
         self.remaining = pieces
         self._lock = threading.Lock()
 
-    def stat(self, digest: bytes, **kwargs: object) -> Stat | None:
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         self._check()
-        return super().stat(digest, **kwargs)  # type: ignore[arg-type]
+        return super().stat_request(digest, request)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         self._check()
@@ -122,9 +122,9 @@ class _LoggedMember(ForwardingStore):
         self.name = name
         self.events = events
 
-    def stat(self, digest: bytes, **kwargs: Any) -> Stat | None:
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         self.events.append((f"stat {self.name}", digest))
-        return self.inner.stat(digest, **kwargs)
+        return self.inner.stat_request(digest, request)
 
     def close(self) -> None:
         self.inner.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import InvalidDigestError, Stat, StoreError
+from baostore.store.interface import InvalidDigestError, Stat, StatRequest, StoreError
 from baostore.store.verified import ReadOptions, VerifiedReader
 from blake3 import blake3
 
@@ -103,7 +103,7 @@ def test_bad_arguments_fail_before_the_call(
 class RejectingStore(RecordingStore):
     """Rejects every Stat as a store would reject a digest it cannot parse."""
 
-    def stat(self, digest: bytes, **options: object) -> Stat | None:
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         raise InvalidDigestError("this store rejects every digest")
 
 

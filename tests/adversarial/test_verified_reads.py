@@ -6,16 +6,14 @@ import io
 import os
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, BinaryIO
 
 import pytest
 from baostore import bao
+from baostore.store.forwarding import ForwardingStore
 from baostore.store.interface import (
     BAO_FORMATS,
     BaoFormat,
     BlobStore,
-    BlobWriter,
-    Stat,
     StoreError,
 )
 from baostore.store.verified import (
@@ -171,25 +169,13 @@ def test_read1_and_readinto_hand_on_what_verified_first(source: tuple[BlobStore,
     assert copied == BLOB
 
 
-class FailingOnce(BlobStore):
+class FailingOnce(ForwardingStore):
     """Delegates to ``inner``; the ``fail_at``-th read_raw breaks after its first piece."""
 
     def __init__(self, inner: BlobStore, fail_at: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.fail_at = fail_at
         self.reads = 0
-
-    def has(self, digest: bytes) -> bool:
-        return self.inner.has(digest)
-
-    def stat(self, digest: bytes, **options: Any) -> Stat | None:
-        return self.inner.stat(digest, **options)
-
-    def open_read(self, digest: bytes) -> BinaryIO | None:
-        return self.inner.open_read(digest)
-
-    def open_write(self) -> BlobWriter:
-        return self.inner.open_write()
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         pieces = self.inner.read_raw(digest)

@@ -75,3 +75,20 @@ def test_inline_tiny_blob(subject: StoreUnderTest) -> None:
     assert stat is not None
     assert stat.inline == PAIR
     assert stat.size == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"bao_shift": 33}, "bao_shift must be in 0..32"),
+        ({"bao_shift": -1}, "bao_shift must be in 0..32"),
+        ({"bao_format": "post_order"}, "bao_format must be one of"),
+        ({"inline_limit": -1}, "inline_limit must not be negative"),
+    ],
+)
+def test_bad_stat_options_are_refused_alike(
+    subject: StoreUnderTest, options: dict[str, object], message: str
+) -> None:
+    digest = subject.store.put(PAIR)
+    with pytest.raises(ValueError, match=message):
+        subject.store.stat(digest, **options)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ import grpc
 from typing_extensions import Buffer
 
 from baostore import bao
-from baostore.grpc.convert import FORMAT_TO_PROTO, response_to_stat
+from baostore.grpc.convert import response_to_stat, stat_request_message
 from baostore.grpc.security import ClientSecurity, split_security_query
 from baostore.grpc.services import (
     CHANNEL_OPTIONS,
@@ -32,11 +32,11 @@ from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
     BAO_FORMATS,
     DEFAULT_BAO_SHIFT,
-    BaoFormat,
     BlobStore,
     BlobWriter,
     InvalidDigestError,
     Stat,
+    StatRequest,
     StoreError,
     check_digest,
 )
@@ -106,54 +106,13 @@ class GrpcBlobStore(BlobStore):
         raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
 
     def has(self, digest: bytes) -> bool:
-        return self._stat(digest, send_chunks=False, send_bao=False) is not None
+        request = StatRequest(send_chunks=False, send_bao=False)
+        return self.stat_request(check_digest(digest), request) is not None
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        return self._stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
-
-    def _stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool,
-        send_bao: bool,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        digest = check_digest(digest)
-        if bao_shift is not None and not 0 <= bao_shift <= bao.MAX_SHIFT:
-            raise ValueError(f"bao_shift must be in 0..{bao.MAX_SHIFT}, got {bao_shift}")
-        if bao_format not in BAO_FORMATS:
-            raise ValueError(f"bao_format must be one of {BAO_FORMATS}, got {bao_format!r}")
-        if inline_limit < 0:
-            raise ValueError(f"inline_limit must not be negative, got {inline_limit}")
-        request = blobstore_pb2.StatBlobRequest(
-            digest=digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=FORMAT_TO_PROTO[bao_format],
-            inline_limit=inline_limit,
-        )
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
+        message = stat_request_message(digest, request)
         try:
-            response = self._stub.Stat(request, timeout=self.timeout)
+            response = self._stub.Stat(message, timeout=self.timeout)
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return None

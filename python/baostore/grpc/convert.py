@@ -13,7 +13,7 @@ from dataclasses import replace
 from baostore import bao
 from baostore.grpc.services import MAX_MESSAGE_SIZE
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BaoFormat, ChunkMeta, Stat
+from baostore.store.interface import BaoFormat, ChunkMeta, Stat, StatRequest
 
 FORMAT_TO_PROTO: dict[BaoFormat, blobstore_pb2.BaoFormat.ValueType] = {
     "pre_order": blobstore_pb2.PRE_ORDER,
@@ -31,6 +31,18 @@ def format_from_proto(value: int) -> BaoFormat:
         return PROTO_TO_FORMAT[value]
     except KeyError:
         raise ValueError(f"unknown bao format {value} (known: 0 = PRE_ORDER, 1 = LEAVES)") from None
+
+
+def stat_request_message(digest: bytes, request: StatRequest) -> blobstore_pb2.StatBlobRequest:
+    """The StatBlobRequest a client sends for ``request``."""
+    return blobstore_pb2.StatBlobRequest(
+        digest=digest,
+        send_chunks=request.send_chunks,
+        send_bao=request.send_bao,
+        bao_shift=request.bao_shift,
+        bao_format=FORMAT_TO_PROTO[request.bao_format],
+        inline_limit=request.inline_limit,
+    )
 
 
 def stat_to_response(stat: Stat) -> blobstore_pb2.StatBlobResponse:

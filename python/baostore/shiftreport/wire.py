@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from baostore.grpc.convert import FORMAT_TO_PROTO
+from baostore.grpc.convert import stat_request_message
 from baostore.grpc.security import ClientSecurity, split_security_query
 from baostore.grpc.services import BAOSTORE_SERVICE, method_path
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BaoFormat, StoreError
+from baostore.store.interface import BaoFormat, StatRequest, StoreError
 
 # The probe accepts answers of any size, so a server that does not fit its answers under the
 # 4 MiB limit is measured too (and shown as not fitting) instead of failing the report.
@@ -44,13 +44,9 @@ class StatProbe:
         self, digest: bytes, *, bao_shift: int, bao_format: BaoFormat, inline_limit: int
     ) -> WireStat:
         """The answer to the Stat a verified reader sends (chunks and bao at ``bao_shift``)."""
-        request = blobstore_pb2.StatBlobRequest(
-            digest=digest,
-            send_chunks=True,
-            send_bao=True,
-            bao_shift=bao_shift,
-            bao_format=FORMAT_TO_PROTO[bao_format],
-            inline_limit=inline_limit,
+        request = stat_request_message(
+            digest,
+            StatRequest(bao_shift=bao_shift, bao_format=bao_format, inline_limit=inline_limit),
         )
         try:
             raw = self._stat(request, timeout=TIMEOUT)

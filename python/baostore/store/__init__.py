@@ -10,6 +10,7 @@ from baostore.store.interface import (
     ChunkMeta,
     InvalidDigestError,
     Stat,
+    StatRequest,
     StoreError,
     check_digest,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ChunkMeta",
     "InvalidDigestError",
     "Stat",
+    "StatRequest",
     "StoreError",
     "check_digest",
 ]

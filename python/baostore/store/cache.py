@@ -28,10 +28,10 @@ from typing import BinaryIO, Literal
 from typing_extensions import Buffer
 
 from baostore.store.interface import (
-    BaoFormat,
     BlobStore,
     BlobWriter,
     Stat,
+    StatRequest,
     StoreError,
     check_digest,
 )
@@ -93,27 +93,10 @@ class CacheStore(BlobStore):
             self._near_read_failed("has", digest, error)
         return self.far.has(digest)
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        digest = check_digest(digest)
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         for tier, store in (("near", self.near), ("far", self.far)):
             try:
-                stat = store.stat(
-                    digest,
-                    send_chunks=send_chunks,
-                    send_bao=send_bao,
-                    bao_shift=bao_shift,
-                    bao_format=bao_format,
-                    inline_limit=inline_limit,
-                )
+                stat = store.stat_request(digest, request)
             except _NEAR_ERRORS as error:
                 if tier == "far":
                     raise
@@ -122,15 +105,7 @@ class CacheStore(BlobStore):
             if stat is None:
                 continue
             if tier == "far" and stat.chunks and self._record_from_near_chunks(digest, stat):
-                local = self.near.stat(
-                    digest,
-                    send_chunks=send_chunks,
-                    send_bao=send_bao,
-                    bao_shift=bao_shift,
-                    bao_format=bao_format,
-                    inline_limit=inline_limit,
-                )
-                return local or stat
+                return self.near.stat_request(digest, request) or stat
             return stat
         return None
 

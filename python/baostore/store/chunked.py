@@ -23,13 +23,13 @@ from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.store.interface import (
-    BAO_FORMATS,
     DEFAULT_BAO_SHIFT,
     BaoFormat,
     BlobStore,
     BlobWriter,
     ChunkMeta,
     Stat,
+    StatRequest,
     StoreError,
     check_digest,
 )
@@ -180,34 +180,20 @@ class ChunkedStore(BlobStore):
         entry = self._lookup(check_digest(digest))
         return None if entry is None else entry.chunks
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        digest = check_digest(digest)
-        shift = self.bao_shift if bao_shift is None else bao_shift
-        _check_shift(shift)
-        if bao_format not in BAO_FORMATS:
-            raise ValueError(f"bao_format must be one of {BAO_FORMATS}, got {bao_format!r}")
-        if inline_limit < 0:
-            raise ValueError(f"inline_limit must be >= 0, got {inline_limit}")
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         entry = self._lookup(digest)
         if entry is None:
             return None
+        shift = self.bao_shift if request.bao_shift is None else request.bao_shift
         used_shift = self._answer_shift(entry, shift)
-        outboard = self._bao(entry, used_shift, bao_format) if send_bao else b""
+        bao_format = request.bao_format
+        outboard = self._bao(entry, used_shift, bao_format) if request.send_bao else b""
         inline = None
-        if inline_limit and entry.size <= inline_limit:
+        if request.inline_limit and entry.size <= request.inline_limit:
             inline = self._read_all(entry)
         return Stat(
             size=entry.size,
-            chunks=entry.chunks if send_chunks else (),
+            chunks=entry.chunks if request.send_chunks else (),
             bao=outboard,
             bao_shift=used_shift,
             bao_format=bao_format,

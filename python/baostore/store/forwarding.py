@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, ChunkMeta, Stat
+from baostore.store.interface import BlobStore, BlobWriter, ChunkMeta, Stat, StatRequest
 
 
 class ForwardingStore(BlobStore):
@@ -17,24 +17,8 @@ class ForwardingStore(BlobStore):
     def has(self, digest: bytes) -> bool:
         return self.inner.has(digest)
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        stat = self.inner.stat(
-            digest,
-            send_chunks=send_chunks,
-            send_bao=send_bao,
-            bao_shift=bao_shift,
-            bao_format=bao_format,
-            inline_limit=inline_limit,
-        )
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
+        stat = self.inner.stat_request(digest, request)
         return None if stat is None else self.adjust_stat(digest, stat)
 
     def adjust_stat(self, digest: bytes, stat: Stat) -> Stat:

@@ -10,9 +10,11 @@ import io
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, final
 
 from typing_extensions import Buffer
+
+from baostore.bao import MAX_SHIFT
 
 DIGEST_SIZE = 32
 DEFAULT_BAO_SHIFT = 4
@@ -63,6 +65,28 @@ class Stat:
     inline: bytes | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class StatRequest:
+    """What a ``stat`` asks for; passed whole between stores, tiers and the wire."""
+
+    send_chunks: bool = True
+    send_bao: bool = True
+    bao_shift: int | None = None  # None: the store's default
+    bao_format: BaoFormat = "pre_order"
+    inline_limit: int = 0
+
+    def checked(self) -> StatRequest:
+        """This request, or ValueError naming the option that is out of range."""
+        shift = self.bao_shift
+        if shift is not None and not (isinstance(shift, int) and 0 <= shift <= MAX_SHIFT):
+            raise ValueError(f"bao_shift must be in 0..{MAX_SHIFT}, got {shift!r}")
+        if self.bao_format not in BAO_FORMATS:
+            raise ValueError(f"bao_format must be one of {BAO_FORMATS}, got {self.bao_format!r}")
+        if self.inline_limit < 0:
+            raise ValueError(f"inline_limit must not be negative, got {self.inline_limit}")
+        return self
+
+
 class BlobWriter(ABC):
     """A blob being written. ``close()`` returns its digest; ``abort()`` discards it."""
 
@@ -92,7 +116,7 @@ class BlobStore(ABC):
     @abstractmethod
     def has(self, digest: bytes) -> bool: ...
 
-    @abstractmethod
+    @final
     def stat(
         self,
         digest: bytes,
@@ -106,7 +130,14 @@ class BlobStore(ABC):
         """Describe a blob, or None if it is absent.
 
         ``bao_shift`` None means the store's default; ``Stat.bao_shift`` says which shift was used.
+        The arguments are checked here, once for every store; stores implement ``stat_request``.
         """
+        request = StatRequest(send_chunks, send_bao, bao_shift, bao_format, inline_limit)
+        return self.stat_request(check_digest(digest), request.checked())
+
+    @abstractmethod
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
+        """``stat`` with a checked 32-byte digest and checked options."""
 
     @abstractmethod
     def open_read(self, digest: bytes) -> BinaryIO | None:

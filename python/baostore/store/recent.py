@@ -17,7 +17,13 @@ from typing import BinaryIO
 from typing_extensions import Buffer
 
 from baostore import bao
-from baostore.store.interface import BaoFormat, BlobStore, BlobWriter, Stat, check_digest
+from baostore.store.interface import (
+    BlobStore,
+    BlobWriter,
+    Stat,
+    StatRequest,
+    check_digest,
+)
 
 DEFAULT_CAPACITY = 64 << 20
 
@@ -48,22 +54,12 @@ class RecentChunks(BlobStore):
         with self._lock:
             return check_digest(digest) in self._blobs
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        del send_chunks, send_bao, bao_shift
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         data = self._get(digest)
         if data is None:
             return None
-        inline = data if inline_limit and len(data) <= inline_limit else None
-        return Stat(size=len(data), bao_format=bao_format, inline=inline)
+        inline = data if request.inline_limit and len(data) <= request.inline_limit else None
+        return Stat(size=len(data), bao_format=request.bao_format, inline=inline)
 
     def open_read(self, digest: bytes) -> BinaryIO | None:
         data = self._get(digest)

@@ -24,10 +24,10 @@ from typing import BinaryIO, TypeVar
 from typing_extensions import Buffer
 
 from baostore.store.interface import (
-    BaoFormat,
     BlobStore,
     BlobWriter,
     Stat,
+    StatRequest,
     StoreError,
     check_digest,
 )
@@ -85,27 +85,8 @@ class SubstitutersStore(BlobStore):
     def has(self, digest: bytes) -> bool:
         return self._first(digest, lambda member: True if member.has(digest) else None) is True
 
-    def stat(
-        self,
-        digest: bytes,
-        *,
-        send_chunks: bool = True,
-        send_bao: bool = True,
-        bao_shift: int | None = None,
-        bao_format: BaoFormat = "pre_order",
-        inline_limit: int = 0,
-    ) -> Stat | None:
-        return self._first(
-            digest,
-            lambda member: member.stat(
-                digest,
-                send_chunks=send_chunks,
-                send_bao=send_bao,
-                bao_shift=bao_shift,
-                bao_format=bao_format,
-                inline_limit=inline_limit,
-            ),
-        )
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
+        return self._first(digest, lambda member: member.stat_request(digest, request))
 
     def open_read(self, digest: bytes) -> BinaryIO | None:
         reader = self.open_verified_read(digest)
