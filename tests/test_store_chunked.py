@@ -381,3 +381,13 @@ def test_put_chunk_stores_one_object_readable_by_digest() -> None:
     assert store.put_chunk(data) == digest
     assert store.object_counts().chunks == 1
     assert list(store.record_digests()) == []
+
+
+def test_put_chunk_with_an_expected_digest_stores_only_that_chunk() -> None:
+    store = ChunkedStore(memory_backend())
+    data = b"a verified chunk" * 1000
+    other = bao.hash(b"what the chunk list claimed")
+    assert store.put_chunk(data, expected_digest=other) == bao.hash(data)
+    assert store.object_counts().chunks == 0
+    assert store.put_chunk(data, expected_digest=bao.hash(data)) == bao.hash(data)
+    assert store.object_counts().chunks == 1

@@ -298,15 +298,19 @@ class ChunkedStore(BlobStore):
     def open_write(self) -> BlobWriter:
         return ChunkedWriter(self)
 
-    def put_chunk(self, data: Buffer) -> bytes:
+    def put_chunk(self, data: Buffer, expected_digest: bytes | None = None) -> bytes:
         """Store ``data`` as one chunk object, without a record: readable by its digest (has,
         open_read, read_raw, stat) like a single-chunk blob. fsck lists such chunks as
-        unreferenced, which is what a chunk cache holds."""
-        return self._store_chunk(bytes(data)).digest
+        unreferenced, which is what a chunk cache holds. Hashed once, also when checked
+        against ``expected_digest``."""
+        return self._store_chunk(bytes(data), expected_digest).digest
 
-    def _store_chunk(self, data: bytes) -> ChunkMeta:
-        """Hash a chunk and store it under its digest unless it is already there (dedup)."""
+    def _store_chunk(self, data: bytes, expected_digest: bytes | None = None) -> ChunkMeta:
+        """Hash a chunk and store it under its digest unless it is already there (dedup) or it
+        is not the chunk the caller expected."""
         digest = bao.hash(data)
+        if expected_digest is not None and digest != expected_digest:
+            return ChunkMeta(digest, len(data))
         key = chunk_key(digest)
         if self.backend.size(key) is None:
             self.backend.put(key, data)

@@ -15,6 +15,7 @@ from typing import BinaryIO, Literal, final
 from typing_extensions import Buffer
 
 from baostore.bao import MAX_SHIFT
+from baostore.bao import hash as bao_hash
 
 DIGEST_SIZE = 32
 DEFAULT_BAO_SHIFT = 4
@@ -163,10 +164,15 @@ class BlobStore(ABC):
 
         return pieces()
 
-    def put_chunk(self, data: Buffer) -> bytes:
+    def put_chunk(self, data: Buffer, expected_digest: bytes | None = None) -> bytes:
         """Store one chunk, readable afterwards by its digest (returned), as a cache tier does with
-        verified chunks. Stores that keep chunks as objects of their own override this to skip
-        what a blob needs (cutting, a record); by default it is a plain ``put``."""
+        verified chunks. With ``expected_digest``, data that hashes to anything else is not
+        stored (the returned digest tells). Stores that keep chunks as objects of their own
+        override this to skip what a blob needs (cutting, a record); by default it is a ``put``."""
+        if expected_digest is not None:
+            digest = bao_hash(data)
+            if digest != expected_digest:
+                return digest
         return self.put(data)
 
     def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:

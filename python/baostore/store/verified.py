@@ -369,10 +369,9 @@ class VerifiedReader(io.RawIOBase):
     def _write_to_cache(self, cache: BlobStore, span: ChunkSpan, data: bytes) -> None:
         """Store a verified chunk under its own digest; one that does not hash to the digest the
         source listed (true bytes, cut where the chunk list lied) is left out."""
-        if bao.hash(data) != span.digest:
-            return
         try:
-            cache.put_chunk(data)
+            if cache.put_chunk(data, expected_digest=span.digest) != span.digest:
+                return
         except (StoreError, OSError):
             return  # a cache that cannot take writes must not fail the read
         with self._stats_lock:
