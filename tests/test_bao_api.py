@@ -332,10 +332,13 @@ def test_garbage_never_panics(
     # Only clear errors: pyo3's PanicException is a BaseException, so it would escape here.
     try:
         verifier = bao.Verifier(root, size, ob, shift, "leaves", start, end)
-        verifier.update(data)
-        verifier.finalize()
+        released = verifier.update(data) + verifier.finalize()
     except bao.BaoError:
         pass
+    else:  # accepted input must be released whole and, for the whole blob, be what root names
+        assert released == data
+        if start == 0 and end in (None, size):
+            assert bao.hash(data) == root
     for call in (
         lambda: bao.coarsen(ob, size, shift, shift + 1, "leaves"),
         lambda: bao.coarsen(ob, size, shift, shift + 2, "pre_order"),

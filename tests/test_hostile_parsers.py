@@ -52,12 +52,18 @@ def test_verifier_on_random_input(
         verifier = bao.Verifier(root, size, outboard, shift, bao_format, start, end)  # type: ignore[arg-type]
     except ValueError:
         return
+    released = bytearray()
     try:
         for piece in data.draw(st.lists(st.binary(max_size=3000), max_size=6)):
-            verifier.update(piece)
-        verifier.finalize()
+            released += verifier.update(piece)
+        released += verifier.finalize()
     except ValueError:
         return
+    # Accepted: then what came out is exactly the blob the root names (or its window).
+    window_end = size if end is None else end
+    assert len(released) == window_end - start
+    if start == 0 and window_end == size:
+        assert bao.hash(released) == root
 
 
 @FUZZ
