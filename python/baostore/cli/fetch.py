@@ -20,7 +20,7 @@ from typing import BinaryIO
 import platformdirs
 
 from baostore.cli.progress import Advance, bar_wanted, transfer_progress
-from baostore.cli.transfer import BlobNotFoundError, ByteRange, atomic_output
+from baostore.cli.transfer import BlobNotFoundError, ByteRange, atomic_output, copy_range
 from baostore.digests import format_digest
 from baostore.open import open_store
 from baostore.store.interface import BlobStore
@@ -34,7 +34,6 @@ from baostore.store.verified import (
 )
 
 PARTIAL_SUFFIX = ".baostore-partial"
-COPY_PIECE_SIZE = 1 << 20
 
 Note = Callable[[str], None]
 
@@ -122,16 +121,8 @@ def copy_verified(
     reader: VerifiedReader, start: int, end: int, sink: BinaryIO, advance: Advance
 ) -> None:
     """Copy the verified bytes ``[start, end)`` to ``sink`` as they are released (no joining)."""
-    reader.seek(start)
     reader.limit_readahead(end)
-    position = start
-    while position < end:
-        piece = reader.read1(min(COPY_PIECE_SIZE, end - position))
-        if not piece:
-            raise VerificationError(f"the blob ended at byte {position}, before {end}")
-        sink.write(piece)
-        position += len(piece)
-        advance(len(piece))
+    copy_range(reader, start, end, sink, advance, read=reader.read1)  # type: ignore[arg-type]
 
 
 def resumable_download(

@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,12 +80,21 @@ def blob_size(reader: BinaryIO) -> int:
     return size
 
 
-def copy_range(reader: BinaryIO, start: int, end: int, sink: BinaryIO, advance: Advance) -> None:
-    """Copy bytes ``[start, end)`` of ``reader`` to ``sink``."""
+def copy_range(
+    reader: BinaryIO,
+    start: int,
+    end: int,
+    sink: BinaryIO,
+    advance: Advance,
+    read: Callable[[int], bytes] | None = None,
+) -> None:
+    """Copy bytes ``[start, end)`` of ``reader`` to ``sink``, with ``read`` (default
+    ``reader.read``; a verified reader's ``read1`` hands on pieces as they are released)."""
+    read = read or reader.read
     reader.seek(start)
     position = start
     while position < end:
-        piece = reader.read(min(COPY_PIECE_SIZE, end - position))
+        piece = read(min(COPY_PIECE_SIZE, end - position))
         if not piece:
             raise StoreError(f"the blob ended at byte {position}, before {end}")
         sink.write(piece)
