@@ -21,7 +21,7 @@ from baostore.store.verified import ReadOptions, VerificationError, VerifiedRead
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.adversarial.conftest import small_chunk_store
+from tests.adversarial.conftest import assert_cache_holds_only_truth, small_chunk_store
 from tests.adversarial.faults import FAULT_KINDS, Fault, FaultKind, FaultyStore
 from tests.support.grpc_server import serve_in_thread
 
@@ -54,19 +54,6 @@ def served() -> Iterator[Served]:
     liar = FaultyStore(honest, Fault("flip_read", target=1 << 30), foreign=FOREIGN)
     with serve_in_thread(liar) as url:
         yield Served(liar, honest, url)
-
-
-def true_pieces(served: Served, digest: bytes, blob: bytes) -> set[bytes]:
-    """The digests a cache may hold after reading ``blob``: its chunks and itself."""
-    chunks = served.honest.chunks(digest) or ()
-    return {chunk.digest for chunk in chunks} | {digest}
-
-
-def assert_cache_holds_only_truth(cache: ChunkedStore, allowed: set[bytes], blob: bytes) -> None:
-    assert set(cache.record_digests()) <= allowed
-    for chunk_digest in cache.chunk_digests():
-        data = cache.read_chunk(chunk_digest)
-        assert data is not None and data in blob
 
 
 @settings(
@@ -122,7 +109,7 @@ def test_a_lying_server_hands_on_only_true_bytes(
         assert "stalled" in str(failure)
     else:
         assert isinstance(failure, VerificationError), failure
-    assert_cache_holds_only_truth(cache, true_pieces(served, digest, blob), blob)
+    assert_cache_holds_only_truth(cache, served.honest, blob)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +135,7 @@ def test_get_of_bad_data_exits_non_zero_and_leaves_no_file(
     assert list(tmp_path.iterdir()) == []  # no output, no partial: the data was proven bad
     cache = open_store((private_user_cache / "baostore" / "chunks").as_uri())
     assert isinstance(cache, ChunkedStore)
-    assert_cache_holds_only_truth(cache, true_pieces(served, digest, blob), blob)
+    assert_cache_holds_only_truth(cache, served.honest, blob)
 
 
 def test_get_from_a_stalling_server_times_out_and_keeps_its_verified_part(
