@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from baostore import bao
+from baostore.cli.failures import fail, os_error_message
 from baostore.cli.fetch import add_cache_options, is_untrusted, run_verified_get
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
@@ -377,32 +378,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         store, url = open_selected_store(args)
     except ConfigError as error:
-        return _fail(f"bad store configuration: {error}", EXIT_USAGE)
+        return fail(f"bad store configuration: {error}", EXIT_USAGE)
     except ValueError as error:
-        return _fail(f"bad store URL: {error}", EXIT_USAGE)
+        return fail(f"bad store URL: {error}", EXIT_USAGE)
     except (OSError, StoreError) as error:
-        return _fail(f"cannot open the store: {error}", EXIT_ERROR)
+        return fail(f"cannot open the store: {error}", EXIT_ERROR)
     try:
         with store:
             return COMMANDS[args.command](args, store, url)
     except BlobNotFoundError as error:
-        return _fail(str(error), EXIT_NOT_FOUND)
+        return fail(str(error), EXIT_NOT_FOUND)
     except InvalidDigestError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     except (StoreError, ValueError) as error:
-        return _fail(str(error), EXIT_ERROR)
+        return fail(str(error), EXIT_ERROR)
     except OSError as error:
-        return _fail(_os_error_message(error), EXIT_ERROR)
+        return fail(os_error_message(error), EXIT_ERROR)
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
-
-
-def _os_error_message(error: OSError) -> str:
-    if error.filename is not None and error.strerror:
-        return f"{error.filename}: {error.strerror}"
-    return str(error)
-
-
-def _fail(message: str, status: int) -> int:
-    print(f"baostore: error: {message}", file=sys.stderr)
-    return status
+        return fail("interrupted", EXIT_INTERRUPTED)

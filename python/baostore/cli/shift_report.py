@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from baostore import bao
+from baostore.cli.failures import fail, os_error_message
 from baostore.digests import format_digest
 from baostore.shiftreport.measure import (
     MeasuredStore,
@@ -198,13 +199,13 @@ def run_shift_report(args: argparse.Namespace) -> int:
         data = _blob_data(args.path, args.size)
         target = open_measured_store(args.store, min(args.shifts))
     except _UsageError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     except ValueError as error:
-        return _fail(f"bad store URL: {error}", EXIT_USAGE)
+        return fail(f"bad store URL: {error}", EXIT_USAGE)
     except OSError as error:
-        return _fail(_os_error_message(error), EXIT_ERROR)
+        return fail(os_error_message(error), EXIT_ERROR)
     except StoreError as error:
-        return _fail(str(error), EXIT_ERROR)
+        return fail(str(error), EXIT_ERROR)
     try:
         report = _measure(data, args, target)
         if args.plot is not None:
@@ -212,9 +213,9 @@ def run_shift_report(args: argparse.Namespace) -> int:
 
             write_plot(report, args.plot)
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        return fail("interrupted", EXIT_INTERRUPTED)
     except (StoreError, ValueError, OSError) as error:
-        return _fail(str(error), EXIT_ERROR)
+        return fail(str(error), EXIT_ERROR)
     finally:
         target.store.close()
     if args.json:
@@ -343,14 +344,3 @@ def _cells(row: ShiftRow, report: Report) -> tuple[str, ...]:
         format_size(row.range_read_bytes),
         f"+{format_size(row.detection_bytes - report.corrupt_offset)}",
     )
-
-
-def _os_error_message(error: OSError) -> str:
-    if error.filename is not None and error.strerror:
-        return f"{error.filename}: {error.strerror}"
-    return str(error)
-
-
-def _fail(message: str, status: int) -> int:
-    print(f"baostore: error: {message}", file=sys.stderr)
-    return status
