@@ -11,7 +11,8 @@ use crate::error::BaoError;
 /// If `!is_final` the last chunk (which may be cut short by the end of `data`) is omitted, so
 /// every returned length is final; the caller keeps the rest and feeds it again with more data.
 /// That is sound because a cut depends only on the bytes before it (and a chunk that reached
-/// `max` is cut there whatever follows).
+/// `max` is cut there whatever follows). Chunks other than the last are at most `max` and at
+/// least `min` rounded down to even (the crate scans two bytes per step from there).
 pub fn cut_lengths(
     data: &[u8],
     min: u32,

@@ -29,7 +29,10 @@ proptest! {
         let lengths = cut_lengths(&data, min, avg, max, true).unwrap();
         prop_assert_eq!(lengths.iter().map(|&l| l as usize).sum::<usize>(), data.len());
         if let Some((_, all_but_last)) = lengths.split_last() {
-            prop_assert!(all_but_last.iter().all(|&l| l >= min && l <= max), "{:?}", lengths);
+            // fastcdc's v2020 scans two bytes per step from min / 2 * 2, so with an odd min a
+            // chunk can end one byte before it: the bound it keeps is min rounded down to even.
+            let floor = min & !1;
+            prop_assert!(all_but_last.iter().all(|&l| l >= floor && l <= max), "{:?}", lengths);
         }
         prop_assert!(lengths.iter().all(|&l| l > 0 && l <= max));
     }
