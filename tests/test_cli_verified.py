@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from baostore.cli import main
-from baostore.cli.fetch import PARTIAL_SUFFIX, partial_path, resumable_download
+from baostore.cli.fetch import resumable_download
 from baostore.cli.main import EXIT_ERROR, EXIT_OK
+from baostore.cli.partial import PARTIAL_SUFFIX, partial_path
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from baostore import bao
 from baostore.cli import main
-from baostore.cli.fetch import partial_path
 from baostore.cli.main import EXIT_OK
+from baostore.cli.partial import partial_path
 
 from tests.adversarial.conftest import small_chunk_store
 from tests.support.grpc_server import serve_in_thread

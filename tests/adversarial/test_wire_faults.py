@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from baostore.cli import main
-from baostore.cli.fetch import partial_path
 from baostore.cli.main import EXIT_ERROR
+from baostore.cli.partial import partial_path
 from baostore.grpc.client import GrpcBlobStore
 from baostore.open import open_store
 from baostore.store.chunked import ChunkedStore

@@ -19,8 +19,15 @@ from typing import BinaryIO
 
 import platformdirs
 
+from baostore.cli.partial import locked_partial, partial_path, publish
 from baostore.cli.progress import Advance, bar_wanted, transfer_progress
-from baostore.cli.transfer import BlobNotFoundError, ByteRange, atomic_output, copy_range
+from baostore.cli.transfer import (
+    BlobNotFoundError,
+    ByteRange,
+    copy_range,
+    is_special_file,
+    output_file,
+)
 from baostore.digests import format_digest
 from baostore.open import open_store
 from baostore.store.interface import BlobStore
@@ -32,8 +39,6 @@ from baostore.store.verified import (
     fetch_layout,
     verified_prefix_length,
 )
-
-PARTIAL_SUFFIX = ".baostore-partial"
 
 Note = Callable[[str], None]
 
@@ -74,11 +79,6 @@ def open_cache(args: argparse.Namespace) -> BlobStore | None:
     return open_store(args.cache or default_cache_url())
 
 
-def partial_path(target: Path, digest: bytes) -> Path:
-    """Where a download of ``digest`` to ``target`` collects (the digest: never another blob's)."""
-    return target.with_name(f"{target.name}.{digest.hex()[:32]}{PARTIAL_SUFFIX}")
-
-
 def run_verified_get(args: argparse.Namespace, store: BlobStore, url: str) -> None:
     """``get`` from an untrusted store: the blob (or ``--range``) to ``-o``, verified."""
     options = ReadOptions(bao_shift=args.shift, bao_format=args.format)
@@ -108,8 +108,8 @@ def _get(args: argparse.Namespace, reader: VerifiedReader, note: Note) -> None:
         if args.output == "-":
             copy_verified(reader, start, end, sys.stdout.buffer, advance)
             sys.stdout.buffer.flush()
-        elif (start, end) != (0, size):
-            with atomic_output(Path(args.output)) as output:
+        elif (start, end) != (0, size) or is_special_file(Path(args.output)):
+            with output_file(Path(args.output)) as output:
                 copy_verified(reader, start, end, output, advance)
         else:
             resumable_download(
@@ -128,22 +128,21 @@ def copy_verified(
 def resumable_download(
     reader: VerifiedReader, target: Path, *, resume: bool, advance: Advance, note: Note
 ) -> None:
-    """The whole blob to ``target`` through its partial file, continuing a verified prefix."""
+    """The whole blob to ``target`` through its partial file, continuing a verified prefix.
+
+    The partial is locked for the whole download and its rename (see baostore.cli.partial), so
+    a second get to the same target refuses instead of adopting a file still being written.
+    """
     _check_target(target)
     partial = partial_path(target, reader.layout.digest)
-    if not resume or partial.is_symlink():
-        partial.unlink(missing_ok=True)  # a symlink is never our partial: not followed, removed
-    with _open_partial(partial) as output:
+    with locked_partial(partial, keep=resume) as output:
         kept = verified_partial_prefix(reader.layout, output)
         if kept:
             note(f"resuming {partial.name}: {kept} of {reader.layout.size} bytes verified")
             advance(kept)
         try:
             copy_verified(reader, kept, reader.layout.size, output, advance)
-            output.flush()
-            os.fsync(output.fileno())
         except VerificationError:
-            output.close()
             partial.unlink(missing_ok=True)
             raise
         except BaseException:
@@ -153,15 +152,7 @@ def resumable_download(
                 "the same get continues from there"
             )
             raise
-    partial.replace(target)
-
-
-def _open_partial(partial: Path) -> BinaryIO:
-    """The partial file for appending, created if missing; never through a symlink (one planted
-    in a shared directory would make get truncate and overwrite the file it points to)."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(partial, flags, 0o666)
-    return os.fdopen(descriptor, "ab+")
+        publish(output, partial, target)
 
 
 def verified_partial_prefix(layout: BlobLayout, partial: BinaryIO) -> int:

@@ -20,10 +20,10 @@ from baostore.cli.shift_report import add_shift_report_command, run_shift_report
 from baostore.cli.transfer import (
     BlobNotFoundError,
     ByteRange,
-    atomic_output,
     blob_size,
     copy_range,
     open_blob,
+    output_file,
     put_stream,
     stat_lines,
     stat_record,
@@ -342,7 +342,7 @@ def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
                 copy_range(reader, start, end, sys.stdout.buffer, advance)
                 sys.stdout.buffer.flush()
             else:
-                with atomic_output(Path(args.output)) as output:
+                with output_file(Path(args.output)) as output:
                     copy_range(reader, start, end, output, advance)
     return EXIT_OK
 

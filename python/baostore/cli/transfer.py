@@ -9,8 +9,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import Any, BinaryIO
 
+from baostore.cli.partial import new_file_mode
 from baostore.cli.progress import Advance
 from baostore.digests import format_digest
 from baostore.store.interface import BlobStore, Stat, StoreError
@@ -114,7 +116,7 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
     temp_path = Path(temp_name)
     try:
         # mkstemp creates 0600; the result should get the usual permissions of a new file.
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as output:
             yield output
             output.flush()
@@ -125,10 +127,26 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+def is_special_file(path: Path) -> bool:
+    """Whether ``path`` is an existing device, FIFO or socket (followed through symlinks): output
+    is written into it, as cat and curl do, never renamed over it (``-o /dev/null``)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return not (S_ISREG(mode) or S_ISDIR(mode))
+
+
+@contextlib.contextmanager
+def output_file(path: Path) -> Iterator[BinaryIO]:
+    """Where ``get`` writes: into a special file as it is, else through ``atomic_output``."""
+    if is_special_file(path):
+        # No O_CREAT: if it vanished since, fail rather than create a file that skipped the rename.
+        with os.fdopen(os.open(path, os.O_WRONLY), "wb") as output:
+            yield output
+    else:
+        with atomic_output(path) as output:
+            yield output
 
 
 def stat_record(digest: bytes, stat: Stat, *, with_bao: bool) -> dict[str, Any]:
