@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from baostore import bao
+from baostore.compose.cache import CacheStore
 from baostore.grpc.client import GrpcBlobStore
-from baostore.store.cache import CacheStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BlobStore
 from baostore.store.objects import file_backend, memory_backend

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.interface import BAO_FORMATS, BaoFormat
-from baostore.store.verified import DEFAULT_PARALLELISM, ReadOptions, VerifiedReader
+from baostore.verify import DEFAULT_PARALLELISM, ReadOptions, VerifiedReader
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_grpc import Server, parse_size

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from baostore import bao
 from baostore.cli import main
-from baostore.cli.main import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from baostore.cli.failures import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 from baostore.cli.progress import MIN_SIZE_FOR_BAR, bar_wanted
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError

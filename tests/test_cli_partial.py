@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from baostore import bao
 from baostore.cli import main
-from baostore.cli.main import EXIT_ERROR, EXIT_OK
+from baostore.cli.failures import EXIT_ERROR, EXIT_OK
 from baostore.cli.partial import partial_path
 from baostore.open import open_store
 from baostore.store.forwarding import ForwardingStore

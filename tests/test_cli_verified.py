@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from baostore.cli import main
+from baostore.cli.failures import EXIT_ERROR, EXIT_OK
 from baostore.cli.fetch import resumable_download
-from baostore.cli.main import EXIT_ERROR, EXIT_OK
 from baostore.cli.partial import PARTIAL_SUFFIX, partial_path
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError
-from baostore.store.verified import VerifiedReader
+from baostore.verify import VerifiedReader
 
 from tests.support.grpc_server import serve_in_thread
 from tests.support.stores import RecordingStore, small_chunk_memory_store

@@ -10,13 +10,13 @@ from typing import BinaryIO
 
 import pytest
 from baostore import bao
+from baostore.compose.cache import CacheStore, FillingReader
+from baostore.compose.substituters import SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
-from baostore.store.cache import CacheStore, FillingReader
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.interface import BlobStore, BlobWriter, Stat, StatRequest, StoreError
 from baostore.store.objects import memory_backend
-from baostore.store.substituters import SubstitutersStore
-from baostore.store.verified import VerificationError
+from baostore.verify import VerificationError
 from typing_extensions import Buffer
 
 from tests.adversarial.faults import Fault, FaultyStore
@@ -238,7 +238,7 @@ def test_near_failing_on_write_does_not_fail_reads(
 ) -> None:
     near = NoRoom(near_store(), budget)
     tier = CacheStore(near, far_store(BLOB))
-    with caplog.at_level(logging.WARNING, logger="baostore.store.cache"):
+    with caplog.at_level(logging.WARNING, logger="baostore.compose.cache"):
         with open_through(tier) as reader:
             assert read_all(reader) == BLOB
         with open_through(tier) as reader:

@@ -11,14 +11,14 @@ from typing import BinaryIO
 
 import pytest
 from baostore import bao
+from baostore.compose.recent import RecentChunks
+from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.forwarding import ForwardingStore
 from baostore.store.interface import BlobStore, Stat, StatRequest, StoreError
 from baostore.store.objects import memory_backend
-from baostore.store.recent import RecentChunks
-from baostore.store.substituters import FailoverReader, SubstitutersStore
-from baostore.store.verified import ReadOptions
+from baostore.verify import ReadOptions
 
 from tests.adversarial.faults import Fault, FaultyStore
 from tests.support.grpc_server import serve_in_thread
@@ -197,7 +197,7 @@ def test_absent_only_when_every_member_says_so() -> None:
 
 def test_a_down_member_is_skipped_and_reported(caplog: pytest.LogCaptureFixture) -> None:
     store = SubstitutersStore({"down": Down(), "up": chunked_store(BLOB)})
-    with caplog.at_level(logging.WARNING, logger="baostore.store.substituters"):
+    with caplog.at_level(logging.WARNING, logger="baostore.compose.substituters"):
         assert store.has(DIGEST)
         reader = store.open_read(DIGEST)
         assert reader is not None
@@ -242,7 +242,7 @@ def test_members_are_required() -> None:
 def test_corrupt_member_is_skipped_and_reported(caplog: pytest.LogCaptureFixture) -> None:
     liar = FaultyStore(chunked_store(BLOB), Fault("flip_read", target=0, position=12_345))
     store = SubstitutersStore({"liar": liar, "honest": chunked_store(BLOB)})
-    with caplog.at_level(logging.WARNING, logger="baostore.store.substituters"):
+    with caplog.at_level(logging.WARNING, logger="baostore.compose.substituters"):
         reader = store.open_verified_read(DIGEST)
         assert reader is not None
         with reader:

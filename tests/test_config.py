@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from baostore import bao
+from baostore.compose.cache import CacheStore
+from baostore.compose.substituters import SubstitutersStore
 from baostore.config import ConfigError, load_config, open_from_config, parse_config
 from baostore.grpc.client import GrpcBlobStore
-from baostore.store.cache import CacheStore
 from baostore.store.chunked import ChunkedStore
-from baostore.store.substituters import SubstitutersStore
 
 ISSUE_EXAMPLE = """
 [stores.near]

@@ -24,7 +24,7 @@ from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.fsck import check_store
 from baostore.store.objects import file_backend
-from baostore.store.verified import open_verified
+from baostore.verify import open_verified
 
 from tests.support.serve_process import serve_process
 

@@ -13,7 +13,7 @@ import pytest
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import InvalidDigestError, Stat, StatRequest, StoreError
-from baostore.store.verified import ReadOptions, VerifiedReader
+from baostore.verify import ReadOptions, VerifiedReader
 from blake3 import blake3
 
 from tests.support.grpc_server import serve_in_thread

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from baostore.compose.cache import WRITE_TARGETS, CacheStore
+from baostore.compose.substituters import SubstitutersStore
 from baostore.config import ConfigError, StoreSpec, build_store, parse_config
-from baostore.store.cache import WRITE_TARGETS, CacheStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BlobStore
-from baostore.store.substituters import SubstitutersStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from baostore import bao
 from baostore.store.interface import BaoFormat, ChunkMeta, Stat
-from baostore.store.layout import (
+from baostore.verify.layout import (
     BlobLayout,
     ChunkSpan,
     ReadOptions,

@@ -11,7 +11,7 @@ from baostore.grpc.client import GrpcBlobStore
 from baostore.open import open_store
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError
-from baostore.store.verified import open_verified
+from baostore.verify import open_verified
 
 from tests.support.grpc_server import serve_in_thread
 from tests.support.seaweed import SeaweedS3, seaweed, unique_prefix

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from baostore.compose.cache import WRITE_TARGETS, CacheStore, WriteTarget
+from baostore.compose.substituters import SubstitutersStore
 from baostore.open import open_store
-from baostore.store.cache import WRITE_TARGETS, CacheStore, WriteTarget
 from baostore.store.interface import BlobStore
-from baostore.store.substituters import SubstitutersStore
 
 CONFIG_ENV = "BAOSTORE_CONFIG"
 DEFAULT_ROOT = "root"

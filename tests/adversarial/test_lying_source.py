@@ -6,7 +6,7 @@ import os
 
 import pytest
 from baostore.store.interface import BAO_FORMATS, BaoFormat, BlobStore, StoreError
-from baostore.store.verified import ReadOptions, VerificationError, open_verified
+from baostore.verify import ReadOptions, VerificationError, open_verified
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from baostore import bao
-from baostore.store.cache import CacheStore
+from baostore.compose.cache import CacheStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.forwarding import ForwardingStore
 from baostore.store.interface import BlobStore, ChunkMeta, Stat

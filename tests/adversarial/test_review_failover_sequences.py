@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import os
 
-from baostore.store.substituters import FailoverReader, SubstitutersStore
-from baostore.store.verified import ReadOptions
+from baostore.compose.substituters import FailoverReader, SubstitutersStore
+from baostore.verify import ReadOptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -12,8 +12,8 @@ import threading
 from typing import Any
 
 import pytest
-from baostore.store import verified
-from baostore.store.verified import open_verified
+from baostore.verify import open_verified
+from baostore.verify import source as chunk_source
 
 from tests.adversarial.conftest import small_chunk_store
 
@@ -41,7 +41,7 @@ def test_finalizing_an_unclosed_reader_never_blocks(monkeypatch: pytest.MonkeyPa
 
     unraisable: list[object] = []
     monkeypatch.setattr(threading.Thread, "join", refuse("Thread.join"))
-    monkeypatch.setattr(verified, "wait", refuse("wait"))
+    monkeypatch.setattr(chunk_source, "wait", refuse("wait"))
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     gc.collect()
     monkeypatch.undo()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from baostore import bao
 from baostore.cli import main
-from baostore.cli.main import EXIT_OK
+from baostore.cli.failures import EXIT_OK
 from baostore.store.chunked import ChunkedStore, chunk_key
 from baostore.store.interface import BlobStore, ChunkMeta, Stat
-from baostore.store.verified import ReadOptions, VerificationError, open_verified
+from baostore.verify import ReadOptions, VerificationError, open_verified
 
 from tests.adversarial.conftest import small_chunk_store
 from tests.adversarial.faults import Fault, FaultyStore

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from baostore import bao
 from baostore.cli import main
-from baostore.cli.main import EXIT_OK
+from baostore.cli.failures import EXIT_OK
 from baostore.cli.partial import partial_path
 
 from tests.adversarial.conftest import small_chunk_store

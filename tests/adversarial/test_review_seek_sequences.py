@@ -7,7 +7,7 @@ import io
 import os
 
 from baostore.store.interface import BAO_FORMATS, BaoFormat, StoreError
-from baostore.store.verified import ReadOptions, VerifiedReader, open_verified
+from baostore.verify import ReadOptions, VerifiedReader, open_verified
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

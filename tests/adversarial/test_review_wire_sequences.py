@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.interface import BAO_FORMATS, BaoFormat, StoreError
-from baostore.store.verified import ReadOptions, VerifiedReader
+from baostore.verify import ReadOptions, VerifiedReader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -16,18 +16,17 @@ from baostore.store.interface import (
     BlobStore,
     StoreError,
 )
-from baostore.store.verified import (
-    MAX_UNASKED_SHIFT,
+from baostore.verify import (
     ChunkSpan,
     ReadOptions,
     VerificationError,
     VerifiedReader,
     fetch_layout,
-    largest_acceptable_shift,
     layout_from_stat,
     open_verified,
     verified_prefix_length,
 )
+from baostore.verify.layout import MAX_UNASKED_SHIFT, largest_acceptable_shift
 
 from tests.adversarial.conftest import SMALL_CHUNKS, small_chunk_store
 

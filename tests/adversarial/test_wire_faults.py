@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from baostore.cli import main
-from baostore.cli.main import EXIT_ERROR
+from baostore.cli.failures import EXIT_ERROR
 from baostore.cli.partial import partial_path
 from baostore.grpc.client import GrpcBlobStore
 from baostore.open import open_store
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BAO_FORMATS, BaoFormat, StoreError
-from baostore.store.verified import ReadOptions, VerificationError, VerifiedReader
+from baostore.verify import ReadOptions, VerificationError, VerifiedReader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

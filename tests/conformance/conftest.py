@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from baostore.compose.cache import CacheStore
+from baostore.compose.substituters import SubstitutersStore
 from baostore.open import open_store
-from baostore.store.cache import CacheStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.interface import BlobStore
 from baostore.store.objects import file_backend, memory_backend
-from baostore.store.substituters import SubstitutersStore
 
 from tests.support.seaweed import SeaweedS3, seaweed, unique_prefix
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import sys
 
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_INTERRUPTED = 130
+
 
 def os_error_message(error: OSError) -> str:
     """``path: reason`` when the error names a file, else the error's own text."""

@@ -31,7 +31,7 @@ from baostore.cli.transfer import (
 from baostore.digests import format_digest
 from baostore.open import open_store
 from baostore.store.interface import BlobStore
-from baostore.store.verified import (
+from baostore.verify import (
     BlobLayout,
     ReadOptions,
     VerificationError,

@@ -18,13 +18,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from baostore.cli.failures import EXIT_OK, EXIT_USAGE
 from baostore.digests import format_digest
 from baostore.store.chunked import ChunkedStore
 from baostore.store.fsck import FsckOptions, FsckReport, StoreChecker
 from baostore.store.interface import BlobStore
 
-EXIT_CLEAN = 0
-EXIT_USAGE = 2
 # Damage was found (and removed, with --repair): as e2fsck, a distinct status scripts can test.
 EXIT_CORRUPT = 4
 # Stores with fewer objects finish before a bar would help.
@@ -90,7 +89,7 @@ def run_fsck(args: argparse.Namespace, store: BlobStore, url: str) -> int:
         print(json.dumps(report.to_json()))
     else:
         print("\n".join(report_lines(report, url)))
-    return EXIT_CORRUPT if report.corrupt else EXIT_CLEAN
+    return EXIT_CORRUPT if report.corrupt else EXIT_OK
 
 
 def report_lines(report: FsckReport, url: str) -> list[str]:

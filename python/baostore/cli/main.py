@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -12,10 +11,19 @@ from pathlib import Path
 from typing import BinaryIO
 
 from baostore import bao
-from baostore.cli.failures import fail, os_error_message
+from baostore.cli.failures import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    os_error_message,
+)
 from baostore.cli.fetch import add_cache_options, is_untrusted, run_verified_get
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
+from baostore.cli.serve import add_serve_command, run_serve
 from baostore.cli.shift_report import add_shift_report_command, run_shift_report
 from baostore.cli.transfer import (
     BlobNotFoundError,
@@ -30,8 +38,6 @@ from baostore.cli.transfer import (
 )
 from baostore.config import CONFIG_ENV, DEFAULT_ROOT, ConfigError, open_from_config
 from baostore.digests import format_digest, parse_digest
-from baostore.grpc.limits import add_serve_limit_options, limits_from_args
-from baostore.grpc.security import add_serve_security_options, server_security_from_args
 from baostore.open import default_store_url, open_store
 from baostore.store.interface import (
     BAO_FORMATS,
@@ -41,13 +47,7 @@ from baostore.store.interface import (
     StoreError,
 )
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_INTERRUPTED = 130
 STORE_ENV = "BAOSTORE_URL"
-DEFAULT_LISTEN = "127.0.0.1:50051"
 
 DESCRIPTION = """\
 baostore: a content-addressed BLAKE3 blob store with verified streaming.
@@ -143,39 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="never draw a progress bar (bars only appear on a terminal, for big transfers)",
     )
 
-    serve = commands.add_parser(
-        "serve",
-        parents=[store_options],
-        formatter_class=formatter,
-        help="serve a store over gRPC",
-        description=(
-            "Serve a store over gRPC as baostore.v1.BlobService, and under the Tvix and Snix\n"
-            "names (tvix.castore.v1.BlobService, snix.castore.v1.BlobService) so their clients\n"
-            "work unchanged. gRPC health and reflection are served too. SIGTERM or Ctrl-C stops\n"
-            "the server gracefully: running calls get --grace seconds to finish."
-        ),
-        epilog=(
-            "examples:\n"
-            "  baostore serve --listen 127.0.0.1:50051\n"
-            "  baostore serve --config /etc/baostore.toml   # a caching proxy, for example\n"
-            "  baostore serve --store memory:// --listen unix:/run/baostore.sock"
-        ),
-    )
-    serve.add_argument(
-        "--listen",
-        metavar="ADDRESS",
-        default=DEFAULT_LISTEN,
-        help=f"HOST:PORT or unix:/PATH to listen on (default {DEFAULT_LISTEN}; port 0 picks one)",
-    )
-    serve.add_argument(
-        "--grace",
-        metavar="SECONDS",
-        type=float,
-        default=5.0,
-        help="how long running calls may finish after a stop signal (default 5)",
-    )
-    add_serve_security_options(serve)
-    add_serve_limit_options(serve)
+    add_serve_command(commands, [store_options])
 
     put = commands.add_parser(
         "put",
@@ -287,27 +255,6 @@ def open_selected_store(args: argparse.Namespace) -> tuple[BlobStore, str]:
         return open_store(url), url
     root = args.root or DEFAULT_ROOT
     return open_from_config(config, root), f"{config}#{root}"
-
-
-def run_serve(args: argparse.Namespace, store: BlobStore, url: str) -> int:
-    from baostore.grpc.server import serve
-
-    def announce(address: str) -> None:
-        print(f"baostore: serving {url} on {address}", file=sys.stderr, flush=True)
-
-    security = server_security_from_args(args)
-    limits = limits_from_args(args)
-    asyncio.run(
-        serve(
-            store,
-            args.listen,
-            grace=args.grace,
-            on_started=announce,
-            security=security,
-            limits=limits,
-        )
-    )
-    return EXIT_OK
 
 
 def run_put(args: argparse.Namespace, store: BlobStore, url: str) -> int:

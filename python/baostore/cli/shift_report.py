@@ -27,7 +27,14 @@ from rich.progress import (
 from rich.table import Table
 
 from baostore import bao
-from baostore.cli.failures import fail, os_error_message
+from baostore.cli.failures import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    os_error_message,
+)
 from baostore.digests import format_digest
 from baostore.shiftreport.measure import (
     MeasuredStore,
@@ -40,10 +47,6 @@ from baostore.shiftreport.measure import (
 from baostore.shiftreport.sizes import format_size, parse_size
 from baostore.store.interface import BAO_FORMATS, BaoFormat, StoreError
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 DEFAULT_SIZE = 64 << 20
 DEFAULT_SHIFTS = range(0, 11)
 

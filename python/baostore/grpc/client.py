@@ -1,6 +1,6 @@
 """GrpcBlobStore: a BlobStore that is a BlobService server somewhere else.
 
-A remote store that is not trusted: ``open_read`` returns a VerifiedReader (baostore.store.verified)
+A remote store that is not trusted: ``open_read`` returns a VerifiedReader (baostore.verify)
 that checks every byte against the digest before handing it on, asking Stat for the bao at the
 shift and format of ``read_options`` and reading chunks (or chunks from ``cache``, when set).
 
@@ -40,7 +40,7 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
-from baostore.store.verified import ReadOptions, open_verified
+from baostore.verify import ReadOptions, open_verified
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_IDLE_TIMEOUT = 60.0

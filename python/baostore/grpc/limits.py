@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 from collections.abc import AsyncIterator
@@ -128,61 +127,3 @@ def parse_size(text: str) -> int:
     if match is None:
         raise ValueError(f"not a size: {text!r} (use for example 4096, 64K, 16G)")
     return int(match.group(1)) << _UNITS[match.group(2).upper()]
-
-
-def _size_argument(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def add_serve_limit_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("limits")
-    group.add_argument(
-        "--max-blob-size",
-        metavar="SIZE",
-        type=_size_argument,
-        default=DEFAULT_MAX_BLOB_SIZE,
-        help="refuse Puts of bigger blobs (default 16G)",
-    )
-    group.add_argument(
-        "--max-concurrent-streams",
-        metavar="N",
-        type=int,
-        default=DEFAULT_MAX_CONCURRENT_STREAMS,
-        help=f"calls served at once; more are refused (default {DEFAULT_MAX_CONCURRENT_STREAMS})",
-    )
-    group.add_argument(
-        "--max-concurrent-puts",
-        metavar="N",
-        type=int,
-        default=DEFAULT_MAX_CONCURRENT_PUTS,
-        help="Puts stored at once; more wait their turn "
-        f"(default {DEFAULT_MAX_CONCURRENT_PUTS}, ~18 MiB of memory each)",
-    )
-    group.add_argument(
-        "--idle-timeout",
-        metavar="SECONDS",
-        type=float,
-        default=DEFAULT_IDLE_TIMEOUT,
-        help="cancel a Put or Read stream that moves no data this long "
-        f"(default {DEFAULT_IDLE_TIMEOUT:g})",
-    )
-    group.add_argument(
-        "--max-message-size",
-        metavar="SIZE",
-        type=_size_argument,
-        default=MAX_MESSAGE_SIZE,
-        help="largest message accepted (default 4M)",
-    )
-
-
-def limits_from_args(args: argparse.Namespace) -> ServerLimits:
-    return ServerLimits(
-        max_blob_size=args.max_blob_size,
-        max_concurrent_streams=args.max_concurrent_streams,
-        max_concurrent_puts=args.max_concurrent_puts,
-        idle_timeout=args.idle_timeout,
-        max_message_size=args.max_message_size,
-    )

@@ -14,7 +14,6 @@ the environment (``BAOSTORE_CA``, ``BAOSTORE_TOKEN``) and opens the channel: TLS
 
 from __future__ import annotations
 
-import argparse
 import hmac
 import ipaddress
 import logging
@@ -206,51 +205,6 @@ def _denying_handler(
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(deny, deserializer, serializer)
     return grpc.unary_unary_rpc_method_handler(deny, deserializer, serializer)
-
-
-def add_serve_security_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("access")
-    group.add_argument("--tls-cert", metavar="PATH", help="serve TLS with this certificate (PEM)")
-    group.add_argument("--tls-key", metavar="PATH", help="the TLS certificate's private key")
-    group.add_argument(
-        "--tls-client-ca",
-        metavar="PATH",
-        help="require client certificates issued by this CA (mutual TLS)",
-    )
-    group.add_argument(
-        "--write-token-file",
-        metavar="PATH",
-        help="Put needs 'authorization: Bearer TOKEN' with the token in this file",
-    )
-    group.add_argument(
-        "--read-token-file",
-        metavar="PATH",
-        help="Stat and Read need this token (or the write token); without it reads are open",
-    )
-    group.add_argument(
-        "--insecure-listen",
-        action="store_true",
-        help="allow listening beyond loopback without TLS (tokens then travel in clear)",
-    )
-
-
-def server_security_from_args(args: argparse.Namespace) -> ServerSecurity:
-    """The ServerSecurity the serve options describe; ValueError for an inconsistent set."""
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    if args.tls_client_ca is not None and args.tls_cert is None:
-        raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
-    tls = None
-    if args.tls_cert is not None:
-        tls = ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
-    return ServerSecurity(
-        tls=tls,
-        write_token=None
-        if args.write_token_file is None
-        else read_token_file(args.write_token_file),
-        read_token=None if args.read_token_file is None else read_token_file(args.read_token_file),
-        insecure_listen=args.insecure_listen,
-    )
 
 
 # -- client ------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from baostore.shiftreport.wire import StatProbe, open_probe
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BaoFormat, BlobStore, StoreError
 from baostore.store.objects import memory_backend
-from baostore.store.verified import ReadOptions, VerificationError, VerifiedReader, open_verified
+from baostore.verify import ReadOptions, VerificationError, VerifiedReader, open_verified
 
 METRICS = (
     "bao_bytes",

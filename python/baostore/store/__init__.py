@@ -1,4 +1,4 @@
-"""Blob stores: the interface, the chunked store over object storage, and compositions."""
+"""Blob stores: the interface, the chunked store over object storage, its records and fsck."""
 
 from baostore.store.interface import (
     BAO_FORMATS,

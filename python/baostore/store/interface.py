@@ -150,7 +150,7 @@ class BlobStore(ABC):
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The stored bytes of a blob or chunk, in pieces, as this store has them, or None.
 
-        Nothing here is verified: verified reading (baostore.store.verified) feeds these pieces
+        Nothing here is verified: verified reading (baostore.verify) feeds these pieces
         through a bao Verifier. Remote stores override this with their cheapest streaming read.
         """
         reader = self.open_read(digest)

@@ -27,6 +27,7 @@ from typing import BinaryIO, Literal
 
 from typing_extensions import Buffer
 
+from baostore.compose.substituters import FailoverReader, SubstitutersStore, read_pieces
 from baostore.store.interface import (
     BlobStore,
     BlobWriter,
@@ -35,16 +36,15 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
-from baostore.store.pieces import close_pieces
 from baostore.store.seekable import ReadBasedReader
-from baostore.store.substituters import FailoverReader, SubstitutersStore, read_pieces
-from baostore.store.verified import (
+from baostore.verify import (
     ReadOptions,
     VerificationError,
     VerifiedReader,
     layout_from_stat,
     open_verified,
 )
+from baostore.verify.pieces import close_pieces
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""Verified reading from an untrusted store.
+"""Verified reading from an untrusted store: the reader.
 
 Nothing the source says is trusted: not the size, not the bao, not the chunk list, not the chunk
-bytes. The layout (size, bao, chunk list) is checked first (baostore.store.layout, re-exported
-here), then every byte goes through a ``Verifier`` in blob order, so only bytes of complete,
-checked chunk groups are ever handed on. A sequential read of a whole blob streams it with one
-Read; seeking is local: a read at offset ``p`` starts a verifier window at the group boundary
-below ``p`` and fetches only the chunks that cover the groups it needs.
+bytes. The layout (size, bao, chunk list) is checked first (layout.py), then every byte goes
+through a ``Verifier`` in blob order, so only bytes of complete, checked chunk groups are ever
+handed on. A sequential read of a whole blob streams it with one Read; seeking is local: a read
+at offset ``p`` starts a verifier window at the group boundary below ``p`` and fetches only the
+chunks that cover the groups it needs (from the source or the chunk cache: source.py).
 """
 
 from __future__ import annotations
@@ -15,72 +15,29 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import BinaryIO
+from concurrent.futures import Future
 
 from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.store.interface import BlobStore, StoreError
-from baostore.store.layout import (
-    DEFAULT_INLINE_LIMIT,
+from baostore.store.seekable import seek_target
+from baostore.verify.layout import (
     DEFAULT_PARALLELISM,
-    MAX_UNASKED_SHIFT,
-    STAT_MESSAGE_LIMIT,
     BlobLayout,
     ChunkSpan,
     ReadOptions,
     VerificationError,
     fetch_layout,
-    largest_acceptable_shift,
-    layout_from_stat,
-    spans_from_chunks,
 )
-from baostore.store.pieces import Piece, Readahead, SlicedPieces, close_pieces
-from baostore.store.seekable import seek_target
-
-__all__ = [
-    "DEFAULT_INLINE_LIMIT",
-    "DEFAULT_PARALLELISM",
-    "MAX_UNASKED_SHIFT",
-    "STAT_MESSAGE_LIMIT",
-    "BlobLayout",
-    "ChunkSpan",
-    "ReadOptions",
-    "ReadStats",
-    "VerificationError",
-    "VerifiedReader",
-    "fetch_layout",
-    "largest_acceptable_shift",
-    "layout_from_stat",
-    "open_verified",
-    "spans_from_chunks",
-    "verified_prefix_length",
-]
+from baostore.verify.pieces import Piece, Readahead, SlicedPieces, close_pieces
+from baostore.verify.source import STREAM_READAHEAD, ChunkSource, ReadStats
 
 # A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
 # not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
 PREFETCH_MAX_CHUNK = 8 << 20
-# Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
-STREAM_READAHEAD = 8
-# Verified chunks waiting for the cache's writers (bounds the memory they hold). Several writers,
-# because a durable chunk write mostly waits for the disk (fsync), not for a core.
-CACHE_FILL_DEPTH = 8
-CACHE_FILL_THREADS = 4
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ReadStats:
-    """What a verified read cost: chunks and bytes from the source, chunks served by the cache."""
-
-    chunks_fetched: int = 0
-    bytes_fetched: int = 0
-    chunks_from_cache: int = 0
-    chunks_cached: int = 0
-    fetched_digests: list[bytes] = field(default_factory=list)
 
 
 class VerifiedReader(io.RawIOBase):
@@ -105,24 +62,20 @@ class VerifiedReader(io.RawIOBase):
     ) -> None:
         super().__init__()
         self.layout = layout
-        self.stats = ReadStats()
-        self._stats_lock = threading.Lock()
-        self._source = source
-        self._cache = cache
-        self._parallelism = max(1, parallelism)
-        self._executor: ThreadPoolExecutor | None = None
+        self.source = ChunkSource(source, layout, cache, parallelism)
         self._lock = threading.Lock()
         self._position = 0
         self._failure: VerificationError | None = None
         self._stream: _VerifiedStream | None = None
         self._sequential = True
         self._readahead_end = layout.size
-        self._cache_writer: ThreadPoolExecutor | None = None
-        self._cache_writes: list[Future[None]] = []
-        # Chunks whose cached copy turned out damaged: fetched from the source from then on.
-        self._damaged_in_cache: set[bytes] = set()
         if layout.inline is not None:
             self._check_inline(layout.inline)
+
+    @property
+    def stats(self) -> ReadStats:
+        """What this read cost so far."""
+        return self.source.stats
 
     # -- io.RawIOBase ---------------------------------------------------------------------
 
@@ -167,34 +120,23 @@ class VerifiedReader(io.RawIOBase):
     def close(self) -> None:
         with self._lock:
             self._drop_stream()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
-        self.flush_cache()
-        if self._cache_writer is not None:
-            # Its writes are done (flushed): the idle threads end on their own, no join needed.
-            self._cache_writer.shutdown(wait=False)
-            self._cache_writer = None
+        self.source.close()
         super().close()
 
     def __del__(self) -> None:
         # Garbage collection finalizes a reader nobody closed (it and its stream refer to each
         # other) in whatever thread it runs in, possibly one inside threading's own locks: no
-        # join, no wait here (close() waits for the cache writes). Writes already handed to the
-        # writers still happen; the fetches are cancelled.
+        # join, no wait here (close() waits for the cache writes).
         if self.closed:
             return
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.discard()
-        for pool in (self._executor, self._cache_writer):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=pool is self._executor)
+        self.source.abandon()
 
     def flush_cache(self) -> None:
         """Wait until every verified chunk handed to the cache has been written."""
-        writes, self._cache_writes = self._cache_writes, []
-        wait(writes)
+        self.source.flush_cache()
 
     # -- verified reading -----------------------------------------------------------------
 
@@ -251,13 +193,13 @@ class VerifiedReader(io.RawIOBase):
                 if not damaged:
                     raise
                 self._drop_stream()
-                self._damaged_in_cache |= damaged
+                self.source.avoid_cached(damaged)
                 for digest in damaged:
                     log.warning(
                         "chunk cache %r holds a damaged copy of chunk %s; fetching it from %r",
-                        self._cache,
+                        self.source.cache,
                         digest.hex(),
-                        self._source,
+                        self.source.source,
                     )
 
     def _read_from_stream(self, size: int, whole: bool) -> bytes:
@@ -267,7 +209,7 @@ class VerifiedReader(io.RawIOBase):
             group = self.layout.group_size
             stream = _VerifiedStream(self, self._position - self._position % group)
             self._stream = stream
-        readahead = self._parallelism if self._sequential else 0
+        readahead = self.source.parallelism if self._sequential else 0
         return stream.read(self._position, size, readahead, whole=whole)
 
     def _drop_stream(self) -> None:
@@ -275,107 +217,11 @@ class VerifiedReader(io.RawIOBase):
             self._stream.discard()
             self._stream = None
 
-    # Used by _VerifiedStream, from the reading thread and from the fetch threads.
-
-    def _executor_for_fetch(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self._parallelism, thread_name_prefix="baostore-fetch"
-            )
-        return self._executor
-
     def _open_whole(self) -> SlicedPieces | None:
-        """One Read for the whole blob, pulled ahead in a thread, when every chunk is needed and
-        the cache holds none: a single stream is much cheaper than a Read per chunk."""
-        spans = self.layout.spans
-        if len(spans) < 2 or self._readahead_end < self.layout.size:
+        """One Read for the whole blob when every chunk is needed (see ChunkSource.open_whole)."""
+        if self._readahead_end < self.layout.size:
             return None
-        if self._cache is not None:
-            cache = self._cache
-            if any(self._executor_for_fetch().map(lambda span: cache.has(span.digest), spans)):
-                return None
-        pieces = self._source.read_raw(self.layout.digest)
-        if pieces is None:
-            raise StoreError(f"the source described blob {self.layout.digest.hex()} but lacks it")
-        return SlicedPieces(Readahead(self._counted(pieces), STREAM_READAHEAD))
-
-    def _count_span(self, span: ChunkSpan) -> None:
-        with self._stats_lock:
-            self.stats.chunks_fetched += 1
-            self.stats.fetched_digests.append(span.digest)
-
-    def _open_span(self, span: ChunkSpan) -> tuple[Iterator[Piece], bool]:
-        """The pieces of a span and whether they come from the cache (else from the source)."""
-        if self._cache is not None and span.digest not in self._damaged_in_cache:
-            cached = self._cache.read_raw(span.digest)
-            if cached is not None:
-                with self._stats_lock:
-                    self.stats.chunks_from_cache += 1
-                return cached, True
-        pieces = self._source.read_raw(span.digest)
-        if pieces is None:
-            raise StoreError(
-                f"the source lists chunk {span.digest.hex()} at offset {span.offset} "
-                "but does not have it"
-            )
-        self._count_span(span)
-        return self._counted(pieces), False
-
-    def cached_copy_is_damaged(self, span: ChunkSpan) -> bool:
-        """Whether the cache's copy of ``span.digest`` is unusable: bytes that do not hash to it
-        (the cache keys chunks by their locally computed digest, so only damage causes that), or
-        a cache that fails to read it. A true copy is not damaged, whatever the source claims."""
-        cache = self._cache
-        if cache is None or span.digest in self._damaged_in_cache:
-            return False
-        hasher = bao.Hasher()
-        try:
-            pieces = cache.read_raw(span.digest)
-            if pieces is None:
-                return False
-            try:
-                for piece in pieces:
-                    hasher.update(piece)
-            finally:
-                close_pieces(pieces)
-        except (StoreError, OSError):
-            return True
-        return hasher.digest() != span.digest
-
-    def _counted(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
-        try:
-            for piece in pieces:
-                with self._stats_lock:
-                    self.stats.bytes_fetched += len(piece)
-                yield piece
-        finally:
-            close_pieces(pieces)
-
-    def _store_verified_chunk(self, span: ChunkSpan, data: bytes) -> None:
-        """Hand a chunk whose every byte verified to the cache's writers (so writing it overlaps
-        with fetching and verifying the next ones)."""
-        if self._cache is None:
-            return
-        if self._cache_writer is None:
-            self._cache_writer = ThreadPoolExecutor(
-                CACHE_FILL_THREADS, thread_name_prefix="baostore-cache-fill"
-            )
-        writes = [write for write in self._cache_writes if not write.done()]
-        if len(writes) >= CACHE_FILL_DEPTH:
-            wait(writes, return_when=FIRST_COMPLETED)
-        writes.append(self._cache_writer.submit(self._write_to_cache, self._cache, span, data))
-        self._cache_writes = writes
-
-    def _write_to_cache(self, cache: BlobStore, span: ChunkSpan, data: bytes) -> None:
-        """Store a verified chunk under its own digest; one that does not hash to the digest the
-        source listed (true bytes, cut where the chunk list lied) is left out."""
-        try:
-            if cache.put_chunk(data, expected_digest=span.digest) != span.digest:
-                return
-        except (StoreError, OSError):
-            return  # a cache that cannot take writes must not fail the read
-        with self._stats_lock:
-            self.stats.chunks_cached += 1
+        return self.source.open_whole()
 
 
 class _VerifiedStream:
@@ -388,6 +234,7 @@ class _VerifiedStream:
 
     def __init__(self, reader: VerifiedReader, start: int) -> None:
         self._reader = reader
+        self._source = reader.source
         self._layout = reader.layout
         self.start = start
         try:
@@ -425,7 +272,7 @@ class _VerifiedStream:
         first = layout.span_index(self.released_end)
         last = min(self._next_span, len(layout.spans) - 1)
         spans = layout.spans[first : last + 1]
-        return {span.digest for span in spans if self._reader.cached_copy_is_damaged(span)}
+        return {span.digest for span in spans if self._source.cached_copy_is_damaged(span)}
 
     def discard(self) -> None:
         """Stop fetching for this window: cancel what is queued, end the open Read."""
@@ -536,9 +383,9 @@ class _VerifiedStream:
             self.released_end += len(released)
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
             span, pieces = self._unconfirmed.popleft()
-            self._reader._store_verified_chunk(span, b"".join(pieces))
+            self._source.keep_verified_chunk(span, b"".join(pieces))
         if self.released_end == self._layout.size and not self._unconfirmed:
-            self._reader.flush_cache()  # all verified: the cache holds its chunks from now on
+            self._source.flush_cache()  # all verified: the cache holds its chunks from now on
 
     def _finish(self) -> None:
         try:
@@ -561,12 +408,12 @@ class _VerifiedStream:
         pieces: Iterator[Piece]
         if self._whole is not None:
             pieces, from_cache = self._whole.span(span.size), False
-            self._reader._count_span(span)
+            self._source.count_span(span)
         else:
             future = self._prefetched.pop(index, None)
             if future is None:
                 # The chunk needed first asks first; the ones after it are fetched meanwhile.
-                pieces, from_cache = self._reader._open_span(span)
+                pieces, from_cache = self._source.open_span(span)
                 if span.size > PREFETCH_MAX_CHUNK:
                     pieces = Readahead(pieces, STREAM_READAHEAD)
                 self._schedule(index, wanted_end, readahead)
@@ -578,7 +425,7 @@ class _VerifiedStream:
         self._span = span
         self._span_received = 0
         keep = (
-            self._reader._cache is not None
+            self._source.cache is not None
             and not from_cache
             and span.offset >= self.start
             and span.size <= PREFETCH_MAX_CHUNK
@@ -605,7 +452,7 @@ class _VerifiedStream:
         spans = self._layout.spans
         group = self._layout.group_size
         covering_end = min(-(-wanted_end // group) * group, self._layout.size)
-        limit = index + 1 + self._reader._parallelism
+        limit = index + 1 + self._source.parallelism
         ahead = 0
         for later in range(index + 1, min(limit, len(spans))):
             span = spans[later]
@@ -615,14 +462,12 @@ class _VerifiedStream:
                 ahead += 1
             if later in self._prefetched or span.size > PREFETCH_MAX_CHUNK:
                 continue
-            self._prefetched[later] = self._reader._executor_for_fetch().submit(
-                self._fetch_whole, span
-            )
+            self._prefetched[later] = self._source.fetch_pool().submit(self._fetch_whole, span)
 
     def _fetch_whole(self, span: ChunkSpan) -> tuple[list[Piece], bool]:
         pieces = []
         received = 0
-        stream, from_cache = self._reader._open_span(span)
+        stream, from_cache = self._source.open_span(span)
         for piece in stream:
             received += len(piece)
             if received > span.size:
@@ -660,32 +505,3 @@ def open_verified(
     if layout is None:
         return None
     return VerifiedReader(source, layout, cache=cache, parallelism=options.parallelism)
-
-
-def verified_prefix_length(layout: BlobLayout, local: BinaryIO) -> int:
-    """How many leading bytes of ``local`` (a partial download) verify against the blob.
-
-    Used to resume: the partial file is re-checked, never trusted; the answer is the end of the
-    last complete group that verified (or the whole blob). Big feeds verify at blake3 speed; where
-    one fails, the groups of that feed are checked one by one to keep the good ones.
-    """
-    local.seek(0)
-    verified = _verify_from(layout, local, 0, 1 << 20)
-    local.seek(verified)
-    return _verify_from(layout, local, verified, layout.group_size)
-
-
-def _verify_from(layout: BlobLayout, local: BinaryIO, start: int, piece_size: int) -> int:
-    """Feed ``local`` (positioned at ``start``) in pieces; return where verification stopped."""
-    if start >= layout.size:
-        return start
-    verifier = layout.verifier(start=start)
-    verified = start
-    try:
-        while piece := local.read(min(piece_size, layout.size - verifier.received - start)):
-            verified += len(verifier.update(piece))
-        if start + verifier.received == layout.size:
-            verified += len(verifier.finalize())
-    except bao.BaoError:
-        pass
-    return verified

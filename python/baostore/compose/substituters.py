@@ -1,7 +1,7 @@
 """Substituters: an ordered list of untrusted stores, tried in turn, with verified failover.
 
 ``has`` and ``stat`` answer from the first member that has the blob. ``open_read`` verifies every
-byte (baostore.store.verified) and moves on to the next member when one lacks the blob, fails
+byte (baostore.verify) and moves on to the next member when one lacks the blob, fails
 (StoreError, a timeout of its own client) or serves data that does not verify — mid-stream too:
 the next member takes over at the offset already handed on, and chunks that verified before the
 failure come from the read's chunk cache instead of being fetched again. Each failure is logged
@@ -23,6 +23,7 @@ from typing import BinaryIO, TypeVar
 
 from typing_extensions import Buffer
 
+from baostore.compose.recent import RecentChunks
 from baostore.store.interface import (
     BlobStore,
     BlobWriter,
@@ -31,9 +32,8 @@ from baostore.store.interface import (
     StoreError,
     check_digest,
 )
-from baostore.store.recent import RecentChunks
 from baostore.store.seekable import ReadBasedReader, seek_target
-from baostore.store.verified import ReadOptions, ReadStats, VerifiedReader, open_verified
+from baostore.verify import ReadOptions, ReadStats, VerifiedReader, open_verified
 
 log = logging.getLogger(__name__)
 

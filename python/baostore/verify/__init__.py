@@ -1,0 +1,39 @@
+"""Verified reading from stores that are not trusted.
+
+* ``layout.py``: a blob's layout (size, bao, chunk list) as a source describes it, checked
+  against the digest before any data is read;
+* ``source.py``: where chunk bytes come from (the chunk cache, else the source) and where
+  verified chunks go;
+* ``reader.py``: ``VerifiedReader``, the seekable file that hands on only verified bytes;
+* ``resume.py``: how much of a partial download verifies;
+* ``pieces.py``: piece streams (read ahead in a thread, cut at chunk boundaries).
+"""
+
+from baostore.verify.layout import (
+    DEFAULT_INLINE_LIMIT,
+    DEFAULT_PARALLELISM,
+    BlobLayout,
+    ChunkSpan,
+    ReadOptions,
+    VerificationError,
+    fetch_layout,
+    layout_from_stat,
+)
+from baostore.verify.reader import VerifiedReader, open_verified
+from baostore.verify.resume import verified_prefix_length
+from baostore.verify.source import ReadStats
+
+__all__ = [
+    "DEFAULT_INLINE_LIMIT",
+    "DEFAULT_PARALLELISM",
+    "BlobLayout",
+    "ChunkSpan",
+    "ReadOptions",
+    "ReadStats",
+    "VerificationError",
+    "VerifiedReader",
+    "fetch_layout",
+    "layout_from_stat",
+    "open_verified",
+    "verified_prefix_length",
+]
