@@ -24,6 +24,34 @@ Example::
     root, ob = outboard(data, shift=4)
     verifier = Verifier(root, len(data), ob, shift=4)
     checked = verifier.update(data) + verifier.finalize()
+
+Windows and proofs (no size ceiling). A *window* is a byte range ``[start, end)`` of a blob,
+answered rounded out to groups (``window()``: start down to a group boundary, end up to one or to
+the size). Its *proof* is what a verifier needs to check the window's groups against the root:
+O(log n) nodes plus the window's own, at any blob size. In ``"pre_order"`` it is the pairs
+(``left CV || right CV``) of every parent that overlaps the window, in pre-order: exactly the
+parents bao-tree's range encoding emits for the window (what iroh-blobs sends for a range
+request), without the data. In ``"leaves"`` it is the chaining values of the window's groups and
+of the subtrees that close the tree left and right of it, left to right. The whole-blob window's
+proof is the whole bao. docs/protocol.md ("Window proofs") defines both byte by byte.
+
+* ``proof_size()`` tells a proof's length, ``window_proof()`` cuts it from a whole bao in memory,
+  ``Verifier.from_proof()`` verifies a window with it.
+* ``"post_order"`` is a *storage* layout (bao-tree's ``PostOrderOutboard``, the same pairs in
+  post-order), never a wire format: ``PostOrderBuilder`` writes it while a blob streams in, in
+  memory independent of the blob's size, and ``ProofPlan`` answers any window's proof at any
+  shift and format from a stored post-order bao by reading O(log n + window) byte ranges of it
+  (plus, for a shift finer than the stored one, the window's stored groups of data to rehash).
+  ``pre_order_to_post_order()`` migrates baos kept in pre-order.
+
+Example (a server holding a post-order bao at shift 4 in an object store)::
+
+    plan = ProofPlan(size, stored_shift=4, shift=0, format="pre_order", start=a, end=b)
+    pieces = [read_object(key, lo, hi) for lo, hi in plan.outboard_ranges]
+    data = read_blob(*plan.data_range) if plan.data_range else None
+    proof = plan.build(digest, pieces, data)            # checked against digest
+    # client:
+    v = Verifier.from_proof(digest, size, proof, shift=0, start=plan.start, end=plan.end)
 """
 
 from __future__ import annotations
@@ -40,7 +68,11 @@ __all__ = [
     "BaoError",
     "BaoFormat",
     "Hasher",
+    "MalformedBaoError",
+    "MismatchError",
     "OutboardBuilder",
+    "PostOrderBuilder",
+    "ProofPlan",
     "Verifier",
     "cdc_cut_lengths",
     "coarsen",
@@ -49,6 +81,11 @@ __all__ = [
     "hash",
     "outboard",
     "outboard_size",
+    "post_order_to_pre_order",
+    "pre_order_to_post_order",
+    "proof_size",
+    "window",
+    "window_proof",
 ]
 
 BaoFormat = Literal["pre_order", "leaves"]
@@ -62,6 +99,19 @@ MAX_THREADS: Final[int] = 256
 
 BaoError = _bao.BaoError
 """Raised on any mismatch, malformed bao or invalid argument; a subclass of ``ValueError``."""
+MismatchError = _bao.MismatchError
+"""A ``BaoError``: data, a bao or a proof does not match the root, or a stream is too short or
+too long for its window (a lie or damage); the message says where."""
+MalformedBaoError = _bao.MalformedBaoError
+"""A ``BaoError``: a bao or proof whose length cannot belong to the claimed size, shift, window."""
+
+window = _bao.window
+proof_size = _bao.proof_size
+window_proof = _bao.window_proof
+pre_order_to_post_order = _bao.pre_order_to_post_order
+post_order_to_pre_order = _bao.post_order_to_pre_order
+PostOrderBuilder = _bao.PostOrderBuilder
+ProofPlan = _bao.ProofPlan
 
 _U64_LIMIT: Final[int] = 1 << 64
 _U32_LIMIT: Final[int] = 1 << 32
@@ -255,6 +305,35 @@ class Verifier:
             _checked_size("start", start),
             None if end is None else _checked_size("end", end),
         )
+
+    @classmethod
+    def from_proof(
+        cls,
+        root: Buffer,
+        size: int,
+        proof: Buffer,
+        shift: int = 4,
+        format: BaoFormat = "pre_order",
+        start: int = 0,
+        end: int | None = None,
+    ) -> Verifier:
+        """A verifier of the window ``[start, end)`` given the window's proof instead of the
+        whole bao (same ``update``/``finalize`` contract). The proof is checked against ``root``
+        here, before any data; the window must be group-aligned (``window()`` rounds one) and
+        not empty unless the blob is. ``MalformedBaoError`` for a proof of the wrong length,
+        ``MismatchError`` for one that does not match (another window's, a flipped bit, a wrong
+        size)."""
+        verifier = cls.__new__(cls)
+        verifier._verifier = _bao.Verifier.from_proof(
+            root,
+            _checked_size("size", size),
+            proof,
+            _checked_shift("shift", shift),
+            _checked_format("format", format),
+            _checked_size("start", start),
+            None if end is None else _checked_size("end", end),
+        )
+        return verifier
 
     def update(self, data: Buffer) -> bytes:
         """Feeds the next bytes; returns those verified by this call, in order."""

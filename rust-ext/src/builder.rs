@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::{detach_if_large, ByteView};
-use crate::errors::{bao_error, no_panic, BaoError};
+use crate::errors::{core_error, no_panic, BaoError};
 use crate::functions::{parse_format, parse_shift};
 
 #[pyclass(module = "baostore._bao")]
@@ -25,7 +25,7 @@ impl OutboardBuilder {
     #[pyo3(signature = (shift=4, format="pre_order"))]
     fn new(shift: u32, format: &str) -> PyResult<Self> {
         let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
-        let builder = no_panic(|| CoreBuilder::new(shift, format))?.map_err(bao_error)?;
+        let builder = no_panic(|| CoreBuilder::new(shift, format))?.map_err(core_error)?;
         Ok(Self {
             builder: Some(builder),
             fed: 0,

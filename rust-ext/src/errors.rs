@@ -1,9 +1,9 @@
-//! The `BaoError` exception and the mapping of core errors and panics onto Python exceptions.
+//! The exception types and the mapping of core errors and panics onto them.
 
 use std::any::Any;
-use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use baostore_core::ErrorKind;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -12,12 +12,34 @@ create_exception!(
     baostore._bao,
     BaoError,
     PyValueError,
-    "A bao mismatch, a malformed bao or an invalid argument."
+    "Data, a bao or a proof that does not verify, or is malformed: the base of MismatchError and \
+     MalformedBaoError (a ValueError)."
+);
+create_exception!(
+    baostore._bao,
+    MismatchError,
+    BaoError,
+    "Data, a bao or a proof does not match the root (or a stream is shorter or longer than its \
+     window): a lie or damage. The message says where (group, blob offset, node)."
+);
+create_exception!(
+    baostore._bao,
+    MalformedBaoError,
+    BaoError,
+    "A bao or proof whose length cannot belong to the claimed size, shift and window."
 );
 
-/// Turns any core error (they all carry a clear message) into a `BaoError`.
-pub fn bao_error(error: impl Display) -> PyErr {
-    BaoError::new_err(error.to_string())
+/// The Python exception for a core error, of the type its kind names.
+pub fn core_error(error: baostore_core::BaoError) -> PyErr {
+    let message = match error.argument_name() {
+        Some(name) => format!("argument '{name}': {}", error.message()),
+        None => error.message().to_owned(),
+    };
+    match error.kind() {
+        ErrorKind::Mismatch => MismatchError::new_err(message),
+        ErrorKind::Malformed => MalformedBaoError::new_err(message),
+        ErrorKind::Argument => BaoError::new_err(message),
+    }
 }
 
 /// Runs core code, turning a panic (a bug: the core is meant never to panic) into a Python

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::{detach_if_large, ByteView};
-use crate::errors::{bao_error, no_panic, BaoError};
+use crate::errors::{core_error, no_panic, BaoError};
 
 /// Parses "pre_order" / "leaves" with the core's own parser (one list of names).
 pub fn parse_format(name: &str) -> PyResult<BaoFormat> {
@@ -44,7 +44,7 @@ pub fn hash<'py>(py: Python<'py>, data: ByteView) -> PyResult<Bound<'py, PyBytes
 #[pyo3(signature = (size, shift=4, format="pre_order"))]
 pub fn outboard_size(size: u64, shift: u32, format: &str) -> PyResult<u64> {
     let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
-    no_panic(|| baostore_core::outboard_size(size, shift, format))?.map_err(bao_error)
+    no_panic(|| baostore_core::outboard_size(size, shift, format))?.map_err(core_error)
 }
 
 /// The root and the bao of `data`, using up to `threads` threads.
@@ -62,7 +62,7 @@ pub fn outboard<'py>(
     let (root, bao) = detach_if_large(py, bytes.len(), || {
         no_panic(|| baostore_core::outboard(bytes, shift, format, threads))
     })?
-    .map_err(bao_error)?;
+    .map_err(core_error)?;
     Ok((PyBytes::new(py, &root), PyBytes::new(py, &bao)))
 }
 
@@ -83,7 +83,7 @@ pub fn coarsen<'py>(
     let coarse = detach_if_large(py, bao.len(), || {
         no_panic(|| baostore_core::coarsen(bao, size, from_shift, to_shift, format))
     })?
-    .map_err(bao_error)?;
+    .map_err(core_error)?;
     Ok(PyBytes::new(py, &coarse))
 }
 
@@ -103,7 +103,7 @@ pub fn convert_format<'py>(
     let converted = detach_if_large(py, bao.len(), || {
         no_panic(|| baostore_core::convert_format(bao, size, shift, from, to))
     })?
-    .map_err(bao_error)?;
+    .map_err(core_error)?;
     Ok(PyBytes::new(py, &converted))
 }
 
@@ -122,5 +122,5 @@ pub fn cdc_cut_lengths(
     detach_if_large(py, bytes.len(), || {
         no_panic(|| cdc::cut_lengths(bytes, min_size, avg_size, max_size, r#final))
     })?
-    .map_err(bao_error)
+    .map_err(core_error)
 }

@@ -9,8 +9,10 @@ mod builder;
 mod errors;
 mod functions;
 mod hasher;
+mod locked;
 mod runs;
 mod verifier;
+mod windows;
 
 use pyo3::prelude::*;
 
@@ -18,6 +20,14 @@ use pyo3::prelude::*;
 fn _bao(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("MAX_SHIFT", baostore_core::MAX_SHIFT)?;
     module.add("BaoError", module.py().get_type::<errors::BaoError>())?;
+    module.add(
+        "MismatchError",
+        module.py().get_type::<errors::MismatchError>(),
+    )?;
+    module.add(
+        "MalformedBaoError",
+        module.py().get_type::<errors::MalformedBaoError>(),
+    )?;
     module.add_function(wrap_pyfunction!(functions::hash, module)?)?;
     module.add_function(wrap_pyfunction!(functions::outboard_size, module)?)?;
     module.add_function(wrap_pyfunction!(functions::outboard, module)?)?;
@@ -27,5 +37,12 @@ fn _bao(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<hasher::Hasher>()?;
     module.add_class::<builder::OutboardBuilder>()?;
     module.add_class::<verifier::Verifier>()?;
+    module.add_function(wrap_pyfunction!(windows::window, module)?)?;
+    module.add_function(wrap_pyfunction!(windows::proof_size, module)?)?;
+    module.add_function(wrap_pyfunction!(windows::window_proof, module)?)?;
+    module.add_function(wrap_pyfunction!(windows::pre_order_to_post_order, module)?)?;
+    module.add_function(wrap_pyfunction!(windows::post_order_to_pre_order, module)?)?;
+    module.add_class::<windows::PostOrderBuilder>()?;
+    module.add_class::<windows::ProofPlan>()?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::{detach_if_large, ByteView};
-use crate::errors::{bao_error, no_panic, BaoError};
+use crate::errors::{core_error, no_panic, BaoError};
 use crate::functions::{parse_format, parse_root, parse_shift};
 use crate::runs::ReleasedRuns;
 
@@ -56,7 +56,36 @@ impl Verifier {
         let verifier = detach_if_large(py, bao.len(), || {
             no_panic(|| CoreVerifier::new(&root, size, bao, shift, format, start, end))
         })?
-        .map_err(bao_error)?;
+        .map_err(core_error)?;
+        Ok(Self {
+            verifier,
+            runs: ReleasedRuns::default(),
+            handed_out: 0,
+            broken: false,
+        })
+    }
+
+    /// A verifier of the window `[start, end)` given the window's proof (see `window_proof`).
+    #[allow(clippy::too_many_arguments)]
+    #[staticmethod]
+    #[pyo3(signature = (root, size, proof, shift=4, format="pre_order", start=0, end=None))]
+    fn from_proof(
+        py: Python<'_>,
+        root: ByteView,
+        size: u64,
+        proof: ByteView,
+        shift: u32,
+        format: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> PyResult<Self> {
+        let root = parse_root(&root)?;
+        let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
+        let proof = proof.as_slice();
+        let verifier = detach_if_large(py, proof.len(), || {
+            no_panic(|| CoreVerifier::from_proof(&root, size, proof, shift, format, start, end))
+        })?
+        .map_err(core_error)?;
         Ok(Self {
             verifier,
             runs: ReleasedRuns::default(),
@@ -82,7 +111,7 @@ impl Verifier {
         self.broken = outcome.is_err();
         if let Err(error) = outcome? {
             self.runs.clear();
-            return Err(bao_error(error));
+            return Err(core_error(error));
         }
         let runs = &self.runs;
         // Released exactly what was fed: an immutable `bytes` argument is those very bytes, so
@@ -102,17 +131,11 @@ impl Verifier {
     /// Returns the remaining verified bytes; raises if the window was not fed completely.
     fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.usable()?;
-        let verifier = &mut self.verifier;
-        let mut released = Vec::new();
-        // Whatever is still pending may be a large subtree to hash: release the GIL for it.
-        let pending = (verifier.received() - verifier.released()) as usize;
-        let outcome = detach_if_large(py, pending, || {
-            no_panic(|| verifier.finalize(&mut released))
-        });
+        let outcome = no_panic(|| self.verifier.finalize());
         self.broken = outcome.is_err();
-        outcome?.map_err(bao_error)?;
-        self.handed_out += released.len() as u64;
-        Ok(PyBytes::new(py, &released))
+        outcome?.map_err(core_error)?;
+        // Every verified byte was returned by update (the last group as soon as it was complete).
+        Ok(PyBytes::new(py, b""))
     }
 
     /// Bytes fed so far.

@@ -35,18 +35,22 @@ fn check_sizes(min: u32, avg: u32, max: u32) -> Result<(), BaoError> {
         if (low..=high).contains(&value) {
             Ok(())
         } else {
-            Err(BaoError::new(format!(
-                "FastCDC {name} size {value} is out of range: expected {low}..={high}"
-            )))
+            Err(BaoError::argument(
+                "sizes",
+                format!("FastCDC {name} size {value} is out of range: expected {low}..={high}"),
+            ))
         }
     };
     in_range("min", min, MINIMUM_MIN, MINIMUM_MAX)?;
     in_range("avg", avg, AVERAGE_MIN, AVERAGE_MAX)?;
     in_range("max", max, MAXIMUM_MIN, MAXIMUM_MAX)?;
     if !(min <= avg && avg <= max) {
-        return Err(BaoError::new(format!(
-            "FastCDC sizes must satisfy min <= avg <= max, got min {min}, avg {avg}, max {max}"
-        )));
+        return Err(BaoError::argument(
+            "sizes",
+            format!(
+                "FastCDC sizes must satisfy min <= avg <= max, got min {min}, avg {avg}, max {max}"
+            ),
+        ));
     }
     Ok(())
 }

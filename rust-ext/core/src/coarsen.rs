@@ -18,7 +18,7 @@ pub fn coarsen(
     let fine = Geometry::new(size, from_shift)?;
     let coarse = Geometry::new(size, to_shift)?;
     if to_shift < from_shift {
-        return Err(BaoError::new(format!(
+        return Err(BaoError::argument("to_shift", format!(
             "cannot coarsen from shift {from_shift} to the finer shift {to_shift}: that needs the data"
         )));
     }

@@ -45,9 +45,66 @@ impl FromStr for BaoFormat {
         match s {
             "pre_order" => Ok(BaoFormat::PreOrder),
             "leaves" => Ok(BaoFormat::Leaves),
-            other => Err(BaoError::new(format!(
-                "unknown bao format {other:?}: expected \"pre_order\" or \"leaves\""
-            ))),
+            other => Err(BaoError::argument(
+                "format",
+                format!("unknown bao format {other:?}: expected \"pre_order\" or \"leaves\""),
+            )),
+        }
+    }
+}
+
+/// How a whole bao is laid out where it is kept: a wire [`BaoFormat`], or `post_order`, the
+/// storage layout that can be written while a blob streams in and read by byte range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Same bytes as [`BaoFormat::PreOrder`].
+    PreOrder,
+    /// bao-tree's `PostOrderOutboard` (no size suffix): every parent above group level as
+    /// `left ‖ right`, in post-order (children before their parent, left before right).
+    PostOrder,
+    /// Same bytes as [`BaoFormat::Leaves`].
+    Leaves,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::PreOrder => "pre_order",
+            Layout::PostOrder => "post_order",
+            Layout::Leaves => "leaves",
+        }
+    }
+}
+
+impl From<BaoFormat> for Layout {
+    fn from(format: BaoFormat) -> Self {
+        match format {
+            BaoFormat::PreOrder => Layout::PreOrder,
+            BaoFormat::Leaves => Layout::Leaves,
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Layout {
+    type Err = BaoError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "post_order" => Ok(Layout::PostOrder),
+            other => other.parse::<BaoFormat>().map(Layout::from).map_err(|_| {
+                BaoError::argument(
+                    "layout",
+                    format!(
+                        "unknown bao layout {other:?}: expected \"pre_order\", \"post_order\" or \"leaves\""
+                    ),
+                )
+            }),
         }
     }
 }
@@ -55,9 +112,10 @@ impl FromStr for BaoFormat {
 /// Bytes in one chunk group at `shift`, or an error for a shift above [`MAX_SHIFT`].
 pub fn group_len(shift: u8) -> Result<u64, BaoError> {
     if shift > MAX_SHIFT {
-        return Err(BaoError::new(format!(
-            "shift {shift} is out of range: expected 0..={MAX_SHIFT}"
-        )));
+        return Err(BaoError::argument(
+            "shift",
+            format!("shift {shift} is out of range: expected 0..={MAX_SHIFT}"),
+        ));
     }
     Ok(CHUNK_LEN << shift)
 }

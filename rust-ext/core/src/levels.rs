@@ -1,10 +1,11 @@
-//! Every node of a group tree, stored level by level, for lookups by (level, index).
+//! The nodes of a group tree that lie inside a window of groups, stored level by level for
+//! lookups by (level, index).
 
-use crate::codec::{decode, for_each_pair};
+use crate::codec::for_each_pair;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
 use crate::hashing::{parent_cv, Cv};
-use crate::tree::{Geometry, PAIR_LEN};
+use crate::tree::{ceil_log2, Geometry, GroupRange, PAIR_LEN};
 
 /// One pairing round: node `i` of the next level covers nodes `2i` and `2i + 1` of this one.
 /// A last node without a partner moves up unchanged, which is exactly how a left-balanced tree
@@ -20,31 +21,76 @@ pub(crate) fn pair_up(level: &[Cv]) -> Vec<Cv> {
         .collect()
 }
 
-/// The nodes of a tree of `groups >= 2` groups: `levels[k][i]` is the chaining value of the
-/// node over groups `[i << k, min((i + 1) << k, groups))`, for every level below the root.
+/// The nodes of a tree of `groups >= 2` groups that lie inside the window of groups
+/// `[first, end)`: entry `(k, i)` is the chaining value of the node over groups
+/// `[i << k, min((i + 1) << k, groups))`, for every level `k` below the root. A node at the right
+/// edge with fewer groups than its level holds stands for the smaller node over the same groups.
 pub(crate) struct Levels {
+    groups: u64,
+    window: GroupRange,
+    /// `levels[k][j]` is entry `(k, lowest_index(k) + j)`.
     levels: Vec<Vec<Cv>>,
 }
 
 impl Levels {
-    /// The nodes of a bao checked against `root`, each parent hashed exactly once.
+    /// Zeroed entries for every node inside `window` (set them before use).
+    pub fn empty(groups: u64, window: GroupRange) -> Self {
+        debug_assert!(groups >= 2 && window.end <= groups);
+        let root_level = ceil_log2(groups);
+        let mut levels = Self {
+            groups,
+            window,
+            levels: Vec::with_capacity(root_level as usize),
+        };
+        for level in 0..root_level {
+            let (low, high) = levels.index_bounds(level);
+            levels
+                .levels
+                .push(vec![[0u8; 32]; high.saturating_sub(low) as usize]);
+        }
+        levels
+    }
+
+    /// Every node of the tree over `group_cvs` (at least two) and the root hash.
+    pub fn build(group_cvs: &[Cv]) -> (Self, Hash) {
+        let groups = group_cvs.len() as u64;
+        let mut levels = Self::empty(groups, GroupRange::new(0, groups));
+        levels.levels[0].copy_from_slice(group_cvs);
+        levels.fill_up();
+        let top = levels.root_level() - 1;
+        let root = parent_cv(levels.cv(top, 0), levels.cv(top, 1), true);
+        (levels, root)
+    }
+
+    /// The entries of `window` from the chaining values of its groups (in order).
+    pub fn from_window_groups(groups: u64, window: GroupRange, group_cvs: &[Cv]) -> Self {
+        debug_assert_eq!(group_cvs.len() as u64, window.len());
+        let mut levels = Self::empty(groups, window);
+        levels.levels[0].copy_from_slice(group_cvs);
+        levels.fill_up();
+        levels
+    }
+
+    /// The nodes of a whole bao checked against `root`, keeping those inside `window`.
     ///
     /// pre_order: every pair is checked top-down against the value its parent vouches for, so
     /// a damaged inner node is caught even where the groups below it are intact; the checked
-    /// pairs then fill the levels directly. leaves: all parents are rebuilt and the root
-    /// compared.
+    /// pairs then fill the entries directly, each parent hashed once. leaves: all parents are
+    /// rebuilt and the root compared.
     pub fn trusted(
         geometry: &Geometry,
         outboard: &[u8],
         format: BaoFormat,
         root: &Hash,
+        window: GroupRange,
     ) -> Result<Self, BaoError> {
         match format {
-            BaoFormat::PreOrder => Self::from_checked_pre_order(geometry, outboard, root),
+            BaoFormat::PreOrder => Self::from_checked_pre_order(geometry, outboard, root, window),
             BaoFormat::Leaves => {
-                let (levels, rebuilt_root) = Self::build(decode(geometry, outboard, format));
+                let cvs = crate::codec::decode(geometry, outboard, format);
+                let (levels, rebuilt_root) = Self::build(&cvs);
                 if rebuilt_root != *root {
-                    return Err(BaoError::new(format!(
+                    return Err(BaoError::mismatch(format!(
                         "leaves bao does not match the root: its {} group hashes rebuild to a different root",
                         geometry.groups
                     )));
@@ -54,31 +100,13 @@ impl Levels {
         }
     }
 
-    /// Builds all levels above `group_cvs` (at least two). Returns them and the root hash.
-    pub fn build(group_cvs: Vec<Cv>) -> (Self, Cv) {
-        debug_assert!(group_cvs.len() >= 2);
-        let mut levels = vec![group_cvs];
-        loop {
-            let top = levels.last().expect("at least one level");
-            if let [left, right] = top.as_slice() {
-                let root = parent_cv(left, right, true);
-                return (Self { levels }, root);
-            }
-            let next = pair_up(top);
-            levels.push(next);
-        }
-    }
-
     fn from_checked_pre_order(
         geometry: &Geometry,
         outboard: &[u8],
         root: &Hash,
+        window: GroupRange,
     ) -> Result<Self, BaoError> {
-        let groups = geometry.groups;
-        let root_level = 64 - (groups - 1).leading_zeros();
-        let mut levels: Vec<Vec<Cv>> = (0..root_level)
-            .map(|level| vec![[0u8; 32]; groups.div_ceil(1 << level) as usize])
-            .collect();
+        let mut levels = Self::empty(geometry.groups, window);
         // Pre-order visits a node's left subtree right after it, and its right subtree after
         // that, so the values vouched for by parents pop off a stack in visiting order.
         let mut expected: Vec<Cv> = vec![*root];
@@ -91,7 +119,7 @@ impl Levels {
             let want = expected.pop().expect("one expected value per parent");
             if parent_cv(left, right, pair_index == 0) != want {
                 let offset = pair_index * PAIR_LEN;
-                failure = Some(BaoError::new(format!(
+                failure = Some(BaoError::mismatch(format!(
                     "pre_order bao node {pair_index} (bao bytes {offset}..{}, groups {}..{}, blob bytes {}..{}) does not match {}",
                     offset + PAIR_LEN,
                     parent.start,
@@ -108,21 +136,12 @@ impl Levels {
             if parent.left > 1 {
                 expected.push(*left);
             }
-            // The left child is a full subtree of `left` (a power of two) groups.
-            let left_level = parent.left.trailing_zeros();
-            levels[left_level as usize][(parent.start >> left_level) as usize] = *left;
-            // The right child may be a partial right-edge node: it then also stands for the
-            // entries above it, up to the left child's level, that cover the same groups.
-            let right_start = parent.start + parent.left;
-            let right_level = 64 - (parent.right() - 1).leading_zeros();
-            for level in right_level..=left_level {
-                levels[level as usize][(right_start >> level) as usize] = *right;
-            }
+            levels.set_children(parent.start, parent.count, left, right);
             pair_index += 1;
         });
         match failure {
             Some(error) => Err(error),
-            None => Ok(Self { levels }),
+            None => Ok(levels),
         }
     }
 
@@ -131,9 +150,69 @@ impl Levels {
         self.levels.len() as u32
     }
 
-    /// Chaining value of node `index` at `level` (below the root level).
+    /// Chaining value of node `index` at `level` (below the root level, inside the window).
     pub fn cv(&self, level: u32, index: u64) -> &Cv {
-        &self.levels[level as usize][index as usize]
+        let (low, _) = self.index_bounds(level);
+        &self.levels[level as usize][(index - low) as usize]
+    }
+
+    /// Chaining value of the node over groups `[start, start + count)` (inside the window).
+    pub fn node_cv(&self, start: u64, count: u64) -> &Cv {
+        let level = ceil_log2(count);
+        self.cv(level, start >> level)
+    }
+
+    /// Records the children of the parent over `[start, start + count)`: the node over its
+    /// first `left_groups(count)` groups is `left`, the rest is `right`.
+    pub fn set_children(&mut self, start: u64, count: u64, left: &Cv, right: &Cv) {
+        let left_count = crate::tree::left_groups(count);
+        self.set_node(start, left_count, left);
+        self.set_node(start + left_count, count - left_count, right);
+    }
+
+    /// Records the node over groups `[start, start + count)` if it lies inside the window, at
+    /// every level whose entry stands for it.
+    pub fn set_node(&mut self, start: u64, count: u64, cv: &Cv) {
+        if start < self.window.start || start + count > self.window.end {
+            return;
+        }
+        let mut level = ceil_log2(count);
+        while level < self.root_level()
+            && start.trailing_zeros() >= level
+            && (start + (1u64 << level)).min(self.groups) == start + count
+        {
+            let (low, _) = self.index_bounds(level);
+            self.levels[level as usize][((start >> level) - low) as usize] = *cv;
+            level += 1;
+        }
+    }
+
+    /// Computes every entry above level 0 from the entries below it.
+    fn fill_up(&mut self) {
+        for level in 1..self.root_level() {
+            let (low, high) = self.index_bounds(level);
+            let groups_below = self.groups.div_ceil(1u64 << (level - 1));
+            for index in low..high {
+                let left = *self.cv(level - 1, 2 * index);
+                let cv = if 2 * index + 1 < groups_below {
+                    parent_cv(&left, self.cv(level - 1, 2 * index + 1), false)
+                } else {
+                    left
+                };
+                self.levels[level as usize][(index - low) as usize] = cv;
+            }
+        }
+    }
+
+    /// The indices `[low, high)` of the entries at `level` that lie inside the window.
+    fn index_bounds(&self, level: u32) -> (u64, u64) {
+        let low = self.window.start.div_ceil(1u64 << level);
+        let high = if self.window.end == self.groups {
+            self.groups.div_ceil(1u64 << level)
+        } else {
+            self.window.end >> level
+        };
+        (low, high.max(low))
     }
 }
 
@@ -150,7 +229,7 @@ mod tests {
     fn levels_agree_with_recursive_root() {
         for groups in 2..40u8 {
             let cvs = cvs(groups);
-            let (levels, root) = Levels::build(cvs.clone());
+            let (levels, root) = Levels::build(&cvs);
             assert_eq!(root, root_of(&cvs, true));
             assert!(1u64 << levels.root_level() >= groups as u64);
             assert!(1u64 << (levels.root_level() - 1) < groups as u64);
@@ -163,9 +242,35 @@ mod tests {
             let cvs = cvs(groups);
             let (root, bao) = encode(&cvs, BaoFormat::PreOrder);
             let geometry = Geometry::new(groups as u64 * 1024, 0).unwrap();
-            let checked = Levels::trusted(&geometry, &bao, BaoFormat::PreOrder, &root).unwrap();
-            let (built, _) = Levels::build(cvs);
+            let all = GroupRange::new(0, groups as u64);
+            let checked =
+                Levels::trusted(&geometry, &bao, BaoFormat::PreOrder, &root, all).unwrap();
+            let (built, _) = Levels::build(&cvs);
             assert_eq!(checked.levels, built.levels, "{groups} groups");
+        }
+    }
+
+    #[test]
+    fn window_entries_equal_the_same_entries_of_the_whole_tree() {
+        for groups in 2..40u64 {
+            let cvs: Vec<Cv> = (0..groups as u8).map(|i| [i; 32]).collect();
+            let (whole, _) = Levels::build(&cvs);
+            for first in 0..groups {
+                for end in first + 1..=groups {
+                    let window = GroupRange::new(first, end);
+                    let part = Levels::from_window_groups(
+                        groups,
+                        window,
+                        &cvs[first as usize..end as usize],
+                    );
+                    for level in 0..part.root_level() {
+                        let (low, high) = part.index_bounds(level);
+                        for index in low..high {
+                            assert_eq!(part.cv(level, index), whole.cv(level, index));
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ fn outboard_split(
 ) -> Result<(Hash, Vec<u8>), BaoError> {
     let geometry = Geometry::new(data.len() as u64, shift)?;
     if threads == 0 {
-        return Err(BaoError::new("threads must be at least 1"));
+        return Err(BaoError::argument("threads", "threads must be at least 1"));
     }
     let min_bytes_per_thread = min_bytes_per_thread.max(1);
     let split = Split {

@@ -55,6 +55,32 @@ impl Geometry {
         self.group_start(end_group).min(self.size)
     }
 
+    /// The groups of the group-aligned byte window `[start, end)` (`end` may be the size).
+    pub fn group_range(&self, start: u64, end: u64) -> GroupRange {
+        let end_group = if end >= self.size {
+            self.groups
+        } else {
+            end / self.group_len
+        };
+        GroupRange::new((start / self.group_len).min(end_group), end_group)
+    }
+
+    /// Byte range of the node over groups `[start, start + count)`.
+    pub fn byte_range(&self, start: u64, count: u64) -> (u64, u64) {
+        (self.group_start(start), self.groups_end(start + count))
+    }
+
+    /// Index of the pair of the parent over the bytes `[start, end)` (group-aligned, more than one
+    /// group) in a post-order bao of this blob: the parents before it in post-order are those
+    /// of the complete subtrees left of it (`s - popcount(s)` for its first group `s`) and
+    /// those below it (its groups less two).
+    pub fn post_order_index(&self, start: u64, end: u64) -> u64 {
+        let first = start / self.group_len;
+        let count = end.div_ceil(self.group_len) - first;
+        debug_assert!(count >= 2);
+        first - u64::from(first.count_ones()) + count - 2
+    }
+
     /// Errors unless `outboard` has exactly the length this geometry needs in `format`.
     pub fn check_outboard_len(
         &self,
@@ -64,7 +90,7 @@ impl Geometry {
     ) -> Result<(), BaoError> {
         let expected = self.outboard_len(format);
         if outboard.len() as u64 != expected {
-            return Err(BaoError::new(format!(
+            return Err(BaoError::malformed(format!(
                 "{format} bao is {} bytes but a blob of {} bytes at shift {shift} ({} groups) needs {expected}",
                 outboard.len(),
                 self.size,
@@ -73,6 +99,35 @@ impl Geometry {
         }
         Ok(())
     }
+}
+
+/// A range of groups `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GroupRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl GroupRange {
+    pub fn new(start: u64, end: u64) -> Self {
+        debug_assert!(start <= end);
+        Self { start, end }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the groups `[start, start + count)` share at least one group with this range.
+    pub fn overlaps(&self, start: u64, count: u64) -> bool {
+        start < self.end && start + count > self.start
+    }
+}
+
+/// The smallest `k` with `2^k >= count` (0 for 1): the level of a node over `count` groups.
+pub(crate) fn ceil_log2(count: u64) -> u32 {
+    debug_assert!(count >= 1);
+    64 - (count - 1).leading_zeros()
 }
 
 /// Groups in the left subtree of a node over `count > 1` groups: the largest power of two
@@ -110,6 +165,59 @@ pub(crate) fn for_each_parent_pre_order(groups: u64, mut visit: impl FnMut(Paren
         visit(Parent { start, count, left });
         stack.push((start + left, count - left));
         stack.push((start, left));
+    }
+}
+
+/// Calls `visit` with every parent of a tree of `groups` groups that shares a group with
+/// `window`, in pre-order, and the parent's index in the pre-order of all parents.
+pub(crate) fn for_each_parent_overlapping(
+    groups: u64,
+    window: GroupRange,
+    mut visit: impl FnMut(Parent, u64),
+) {
+    let mut stack = vec![(0u64, groups, 0u64)];
+    while let Some((start, count, index)) = stack.pop() {
+        if count < 2 || !window.overlaps(start, count) {
+            continue;
+        }
+        let left = left_groups(count);
+        visit(Parent { start, count, left }, index);
+        // The left subtree's parents follow this one; the right's follow the left's.
+        stack.push((start + left, count - left, index + left));
+        stack.push((start, left, index + 1));
+    }
+}
+
+/// How many parents of a tree of `groups` groups share a group with `window` (not empty):
+/// all parents less those left of it and those right of it, in O(log groups).
+pub(crate) fn parents_overlapping(groups: u64, window: GroupRange) -> u64 {
+    debug_assert!(window.start < window.end && window.end <= groups);
+    // The parents left of the window are those of the complete subtrees that tile its left.
+    let left_of = window.start - u64::from(window.start.count_ones());
+    (groups - 1) - left_of - parents_from(groups, window.end)
+}
+
+/// Parents of a tree of `groups` groups that lie entirely at or after group `first`.
+fn parents_from(groups: u64, first: u64) -> u64 {
+    let (mut count, mut first) = (groups, first);
+    loop {
+        if first == 0 {
+            return count - 1;
+        }
+        if first >= count || count < 2 {
+            return 0;
+        }
+        let left = left_groups(count);
+        if first >= left {
+            // The node and its left subtree start before `first`: only the right subtree counts.
+            first -= left;
+            count -= left;
+        } else {
+            // All of the right subtree, and within the complete left subtree the parents of the
+            // complete subtrees that tile [first, left).
+            let tail = left - first;
+            return (count - left - 1) + tail - u64::from(tail.count_ones());
+        }
     }
 }
 
@@ -151,6 +259,40 @@ mod tests {
         let geometry = Geometry::new(u64::MAX, 0).unwrap();
         assert_eq!(geometry.groups, (u64::MAX >> 10) + 1);
         assert!(Geometry::new(1, 33).is_err());
+    }
+
+    #[test]
+    fn counted_overlapping_parents_equal_the_walked_ones() {
+        for groups in 1..80u64 {
+            for start in 0..groups {
+                for end in start + 1..=groups {
+                    let window = GroupRange::new(start, end);
+                    let mut walked = 0;
+                    for_each_parent_overlapping(groups, window, |_, _| walked += 1);
+                    assert_eq!(
+                        parents_overlapping(groups, window),
+                        walked,
+                        "{groups} {start}..{end}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn overlapping_walk_gives_pre_order_indices() {
+        for groups in 1..70u64 {
+            let mut all = Vec::new();
+            for_each_parent_pre_order(groups, |p| all.push((p.start, p.count)));
+            for start in 0..groups {
+                let mut seen = Vec::new();
+                for_each_parent_overlapping(groups, GroupRange::new(start, start + 1), |p, i| {
+                    assert_eq!(all[i as usize], (p.start, p.count));
+                    seen.push(i);
+                });
+                assert!(seen.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
     }
 
     #[test]

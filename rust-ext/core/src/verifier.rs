@@ -5,6 +5,7 @@ use crate::format::{BaoFormat, Hash};
 use crate::hashing::{hash, subtree_cv};
 use crate::levels::Levels;
 use crate::tree::Geometry;
+use crate::window::levels_from_proof;
 
 /// Largest subtree hashed in one call (unless a single group is bigger). Big enough for full
 /// SIMD speed, small enough to release verified bytes of a huge feed in steady steps.
@@ -18,7 +19,8 @@ const MAX_SUBTREE_BYTES: u64 = 4 << 20;
 pub struct Verifier {
     geometry: Geometry,
     root: Hash,
-    /// Every node below the root; `None` for a one-group blob, whose only node is the root.
+    /// The nodes below the root inside the window; `None` for a one-group blob, whose only
+    /// node is the root.
     levels: Option<Levels>,
     window_start: u64,
     window_end: u64,
@@ -31,6 +33,8 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier of the window `[start, end)` (group-aligned; `end` defaults to the size)
+    /// given the whole bao, which is checked against `root` first.
     pub fn new(
         root: &Hash,
         size: u64,
@@ -44,17 +48,61 @@ impl Verifier {
         let end = end.unwrap_or(size);
         check_window(&geometry, shift, start, end)?;
         geometry.check_outboard_len(outboard, shift, format)?;
+        let window = geometry.group_range(start, end);
         let levels = if geometry.groups >= 2 {
-            Some(Levels::trusted(&geometry, outboard, format, root)?)
+            Some(Levels::trusted(&geometry, outboard, format, root, window)?)
         } else {
-            if size == 0 && hash(&[]) != *root {
-                return Err(BaoError::new(
-                    "root does not match the empty blob (size 0 claimed)",
-                ));
-            }
+            check_single_group_root(size, root)?;
             None
         };
-        Ok(Self {
+        Ok(Self::with_levels(geometry, root, levels, start, end))
+    }
+
+    /// A verifier of the window `[start, end)` (group-aligned, not empty unless the blob is;
+    /// `end` defaults to the size) given the window's proof, which is checked against `root`
+    /// first (see [`crate::window`] for the proof formats).
+    pub fn from_proof(
+        root: &Hash,
+        size: u64,
+        proof: &[u8],
+        shift: u8,
+        format: BaoFormat,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Self, BaoError> {
+        let geometry = Geometry::new(size, shift)?;
+        let end = end.unwrap_or(size);
+        check_window(&geometry, shift, start, end)?;
+        if start == end && size != 0 {
+            return Err(BaoError::argument(
+                "end",
+                format!("window [{start}, {end}) is empty: a proof covers at least one group"),
+            ));
+        }
+        let window = geometry.group_range(start, end);
+        let levels = if geometry.groups >= 2 {
+            Some(levels_from_proof(&geometry, window, proof, format, root)?)
+        } else {
+            if !proof.is_empty() {
+                return Err(BaoError::malformed(format!(
+                    "{format} proof is {} bytes, but a blob of one group ({size} bytes) has an empty proof",
+                    proof.len()
+                )));
+            }
+            check_single_group_root(size, root)?;
+            None
+        };
+        Ok(Self::with_levels(geometry, root, levels, start, end))
+    }
+
+    fn with_levels(
+        geometry: Geometry,
+        root: &Hash,
+        levels: Option<Levels>,
+        start: u64,
+        end: u64,
+    ) -> Self {
+        Self {
             geometry,
             root: *root,
             levels,
@@ -64,7 +112,7 @@ impl Verifier {
             pending: Vec::new(),
             received: 0,
             failed: None,
-        })
+        }
     }
 
     /// Feeds the next bytes of the window and appends the bytes of every group they complete
@@ -91,13 +139,12 @@ impl Verifier {
     }
 
     /// Ends the stream: an error if fewer than `end - start` bytes came. All verified bytes have
-    /// already been handed out by `update` (the last group as soon as `end` was reached), so
-    /// `out` only grows here if that ever changes.
-    pub fn finalize(&mut self, _out: &mut Vec<u8>) -> Result<(), BaoError> {
+    /// already been handed out by `update` (the last group as soon as `end` was reached).
+    pub fn finalize(&mut self) -> Result<(), BaoError> {
         self.ensure_not_failed()?;
         let result = if self.received < self.window_len() {
             let at = self.window_start + self.received;
-            Err(BaoError::new(format!(
+            Err(BaoError::mismatch(format!(
                 "stream too short: it ended at blob offset {at} (group {}), {} bytes before the end of the window [{}, {})",
                 at / self.geometry.group_len,
                 self.window_end - at,
@@ -127,7 +174,7 @@ impl Verifier {
 
     fn ensure_not_failed(&self) -> Result<(), BaoError> {
         match &self.failed {
-            Some(error) => Err(BaoError::new(format!("verifier already failed: {error}"))),
+            Some(error) => Err(error.context("verifier already failed")),
             None => Ok(()),
         }
     }
@@ -142,7 +189,7 @@ impl Verifier {
     fn feed<R: FnMut(&[u8])>(&mut self, mut data: &[u8], release: &mut R) -> Result<(), BaoError> {
         let room = self.window_len() - self.received;
         if data.len() as u64 > room {
-            return Err(BaoError::new(format!(
+            return Err(BaoError::mismatch(format!(
                 "stream too long: the window [{}, {}) holds {} bytes, but {} bytes arrived (byte at blob offset {} is past its end)",
                 self.window_start,
                 self.window_end,
@@ -262,7 +309,7 @@ impl Verifier {
         let first = self.first_group();
         if level == 0 {
             let start = self.verified_to;
-            return BaoError::new(format!(
+            return BaoError::mismatch(format!(
                 "data does not match the bao at group {first} (blob bytes {start}..{}, stream offset {})",
                 start + bytes.len() as u64,
                 start - self.window_start
@@ -288,19 +335,32 @@ fn check_window(geometry: &Geometry, shift: u8, start: u64, end: u64) -> Result<
     let size = geometry.size;
     let group_len = geometry.group_len;
     if start > end || end > size {
-        return Err(BaoError::new(format!(
-            "window [{start}, {end}) is not a range inside the blob of {size} bytes"
-        )));
+        return Err(BaoError::argument(
+            "end",
+            format!("window [{start}, {end}) is not a range inside the blob of {size} bytes"),
+        ));
     }
     if !start.is_multiple_of(group_len) {
-        return Err(BaoError::new(format!(
-            "window start {start} is not on a group boundary (group = {group_len} bytes at shift {shift})"
-        )));
+        return Err(BaoError::argument(
+            "start",
+            format!("window start {start} is not on a group boundary (group = {group_len} bytes at shift {shift}); round windows with window()"),
+        ));
     }
     if !end.is_multiple_of(group_len) && end != size {
-        return Err(BaoError::new(format!(
-            "window end {end} is neither on a group boundary (group = {group_len} bytes at shift {shift}) nor the blob size {size}"
-        )));
+        return Err(BaoError::argument(
+            "end",
+            format!("window end {end} is neither on a group boundary (group = {group_len} bytes at shift {shift}) nor the blob size {size}; round windows with window()"),
+        ));
+    }
+    Ok(())
+}
+
+/// A blob of one group has no bao: only the empty blob's root can be checked before its data.
+fn check_single_group_root(size: u64, root: &Hash) -> Result<(), BaoError> {
+    if size == 0 && hash(&[]) != *root {
+        return Err(BaoError::mismatch(
+            "root does not match the empty blob (size 0 claimed)",
+        ));
     }
     Ok(())
 }

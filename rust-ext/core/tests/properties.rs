@@ -49,7 +49,7 @@ proptest! {
             };
             prop_assert_eq!(released.len(), complete);
         }
-        verifier.finalize(&mut released).unwrap();
+        verifier.finalize().unwrap();
         prop_assert!(released == data);
     }
 
@@ -77,7 +77,7 @@ proptest! {
                 .unwrap();
             prop_assert_eq!(verifier.released(), released.len() as u64);
         }
-        verifier.finalize(&mut released).unwrap();
+        verifier.finalize().unwrap();
         prop_assert!(released == data);
     }
 
@@ -167,7 +167,7 @@ proptest! {
         long.push(0);
         prop_assert!(verifier.update(&long, &mut out).is_err());
         prop_assert!(verifier.update(&[], &mut out).is_err());
-        prop_assert!(verifier.finalize(&mut out).is_err());
+        prop_assert!(verifier.finalize().is_err());
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn verify(
         Verifier::new(root, size, bao, shift, format, 0, None).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     verifier.update(data, &mut out).map_err(|e| e.to_string())?;
-    verifier.finalize(&mut out).map_err(|e| e.to_string())?;
+    verifier.finalize().map_err(|e| e.to_string())?;
     Ok(out)
 }
 

@@ -101,6 +101,6 @@ pub fn run_verifier(
         }
         assert_eq!(verifier.released(), released.len() as u64);
     }
-    let error = verifier.finalize(&mut released).err();
+    let error = verifier.finalize().err();
     Run { released, error }
 }
