@@ -13,10 +13,17 @@ from pathlib import Path
 import pytest
 from baostore import bao
 from baostore.cli import main
-from baostore.cli.failures import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from baostore.cli.failures import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, exit_status
 from baostore.cli.progress import MIN_SIZE_FOR_BAR, bar_wanted
+from baostore.errors import (
+    InvalidDigestError,
+    InvalidRequestError,
+    NotFoundError,
+    StoreError,
+    UnavailableError,
+    VerificationError,
+)
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import StoreError
 from blake3 import blake3
 
 from tests.support.grpc_server import serve_in_thread
@@ -277,3 +284,18 @@ def test_put_with_a_progress_bar(
     path.write_bytes(data)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert put(path, server_url, capsys) == blake3(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFoundError("gone"), EXIT_NOT_FOUND),
+        (InvalidRequestError("bad shift"), EXIT_USAGE),
+        (InvalidDigestError("bad digest"), EXIT_USAGE),
+        (UnavailableError("down"), EXIT_ERROR),
+        (VerificationError("lied"), EXIT_ERROR),
+        (StoreError("broken"), EXIT_ERROR),
+    ],
+)
+def test_a_failed_store_operation_exits_by_its_kind(error: StoreError, status: int) -> None:
+    assert exit_status(error) == status

@@ -10,9 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from baostore.errors import (
+    DataLossError,
+    InvalidDigestError,
+    InvalidRequestError,
+    NotFoundError,
+    StalledError,
+    StoreError,
+    UnavailableError,
+    VerificationError,
+)
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import InvalidDigestError, Stat, StatRequest, StoreError
+from baostore.store.interface import Stat, StatRequest
 from baostore.verify import ReadOptions, VerifiedReader
 from blake3 import blake3
 
@@ -100,22 +110,54 @@ def test_bad_arguments_fail_before_the_call(
         client.stat(digest, bao_format="post_order")  # type: ignore[arg-type]
 
 
-class RejectingStore(RecordingStore):
-    """Rejects every Stat as a store would reject a digest it cannot parse."""
+class FailingStore(RecordingStore):
+    """Fails every Stat with ``error``, as a store with that trouble would."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(small_chunk_memory_store())
+        self.error = error
 
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
-        raise InvalidDigestError("this store rejects every digest")
+        raise self.error
 
 
-def test_server_invalid_argument_becomes_invalid_digest_error() -> None:
-    store = RejectingStore(small_chunk_memory_store())
+@pytest.mark.parametrize(
+    ("raised", "received"),
+    [
+        (InvalidDigestError("this store rejects every digest"), InvalidRequestError),
+        (InvalidRequestError("no such option here"), InvalidRequestError),
+        (UnavailableError("the far store is down"), UnavailableError),
+        (StalledError("the far store stopped sending"), StalledError),
+        (DataLossError("a record is damaged"), DataLossError),
+        # A proxy whose far store lied: to its client that is data it could not deliver.
+        (VerificationError("far sent a bad chunk"), DataLossError),
+        (StoreError("the disk is full"), StoreError),
+        # A store's own ValueError is its failure, not the client's: never INVALID_ARGUMENT.
+        (ValueError("a bug in the store"), StoreError),
+        (RuntimeError("another bug"), StoreError),
+    ],
+)
+def test_a_store_error_keeps_its_kind_across_the_wire(
+    raised: Exception, received: type[StoreError]
+) -> None:
     with (
-        serve_in_thread(store) as url,
+        serve_in_thread(FailingStore(raised)) as url,
         GrpcBlobStore.from_url(url) as client,
-        pytest.raises(InvalidDigestError) as error,
+        pytest.raises(StoreError) as error,
     ):
         client.stat(b"\x02" * 32)
-    assert "rejects every digest" in str(error.value)
+    assert type(error.value) is received
+    assert error.value.kind is received.kind
+    if received not in (UnavailableError, StalledError):
+        assert str(raised) in str(error.value)
+
+
+def test_a_store_that_says_not_found_is_an_absent_blob() -> None:
+    with (
+        serve_in_thread(FailingStore(NotFoundError("gone since"))) as url,
+        GrpcBlobStore.from_url(url) as client,
+    ):
+        assert client.stat(b"\x02" * 32) is None
 
 
 def test_unreachable_server_is_a_clear_store_error() -> None:

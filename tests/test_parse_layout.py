@@ -14,12 +14,12 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 from baostore import bao
+from baostore.errors import VerificationError
 from baostore.store.interface import BaoFormat, ChunkMeta, Stat
 from baostore.verify.layout import (
     BlobLayout,
     ChunkSpan,
     ReadOptions,
-    VerificationError,
     layout_from_stat,
     spans_from_chunks,
 )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 
+from baostore.errors import ErrorKind, StoreError
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_INTERRUPTED = 130
+# A failed store operation exits EXIT_ERROR unless its kind has a status of its own.
+_EXIT_OF_KIND = {ErrorKind.NOT_FOUND: EXIT_NOT_FOUND, ErrorKind.INVALID_REQUEST: EXIT_USAGE}
 
 
 def os_error_message(error: OSError) -> str:
@@ -22,3 +26,9 @@ def fail(message: str, status: int) -> int:
     """Print ``baostore: error: message`` to stderr and return ``status`` to exit with."""
     print(f"baostore: error: {message}", file=sys.stderr)
     return status
+
+
+def exit_status(error: StoreError) -> int:
+    """The exit status for a failed store operation: 3 for not found, 2 for an invalid request
+    (a bad digest or option), 1 for anything else."""
+    return _EXIT_OF_KIND.get(error.kind, EXIT_ERROR)

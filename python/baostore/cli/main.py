@@ -14,9 +14,9 @@ from baostore import bao
 from baostore.cli.failures import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
-    EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_USAGE,
+    exit_status,
     fail,
     os_error_message,
 )
@@ -333,11 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with store:
             return COMMANDS[args.command](args, store, url)
-    except BlobNotFoundError as error:
-        return fail(str(error), EXIT_NOT_FOUND)
-    except InvalidDigestError as error:
-        return fail(str(error), EXIT_USAGE)
-    except (StoreError, ValueError) as error:
+    except StoreError as error:
+        return fail(str(error), exit_status(error))
+    except ValueError as error:
         return fail(str(error), EXIT_ERROR)
     except OSError as error:
         return fail(os_error_message(error), EXIT_ERROR)

@@ -15,14 +15,15 @@ from typing import Any, BinaryIO
 from baostore.cli.partial import new_file_mode
 from baostore.cli.progress import Advance
 from baostore.digests import format_digest
-from baostore.store.interface import BlobStore, Stat, StoreError
+from baostore.errors import DataLossError, NotFoundError
+from baostore.store.interface import BlobStore, Stat
 
 COPY_PIECE_SIZE = 1 << 20
 # The human-readable stat lists this many chunks; --json lists every one.
 MAX_CHUNKS_SHOWN = 8
 
 
-class BlobNotFoundError(StoreError):
+class BlobNotFoundError(NotFoundError):
     """The store has no blob with the digest asked for."""
 
     def __init__(self, digest: bytes, store_url: str) -> None:
@@ -98,7 +99,7 @@ def copy_range(
     while position < end:
         piece = read(min(COPY_PIECE_SIZE, end - position))
         if not piece:
-            raise StoreError(f"the blob ended at byte {position}, before {end}")
+            raise DataLossError(f"the blob ended at byte {position}, before {end}")
         sink.write(piece)
         position += len(piece)
         advance(len(piece))

@@ -24,6 +24,7 @@ from typing import BinaryIO, TypeVar
 from typing_extensions import Buffer
 
 from baostore.compose.recent import RecentChunks
+from baostore.errors import UnavailableError
 from baostore.store.interface import (
     BlobStore,
     BlobWriter,
@@ -147,8 +148,8 @@ class SubstitutersStore(BlobStore):
         return None
 
 
-def unavailable_error(digest: bytes, outcomes: list[str]) -> StoreError:
-    return StoreError(
+def unavailable_error(digest: bytes, outcomes: list[str]) -> UnavailableError:
+    return UnavailableError(
         f"blob {digest.hex()} is unavailable: no substituter could serve it ("
         + "; ".join(outcomes)
         + ")"

@@ -22,22 +22,28 @@ import grpc
 from typing_extensions import Buffer
 
 from baostore import bao
+from baostore.errors import (
+    ErrorKind,
+    StalledError,
+    StoreError,
+    VerificationError,
+    error_of_kind,
+)
 from baostore.grpc.convert import response_to_stat, stat_request_message
 from baostore.grpc.security import ClientSecurity, split_security_query
 from baostore.grpc.services import (
     CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
 )
+from baostore.grpc.status import kind_of
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
     BAO_FORMATS,
     DEFAULT_BAO_SHIFT,
     BlobStore,
     BlobWriter,
-    InvalidDigestError,
     Stat,
     StatRequest,
-    StoreError,
     check_digest,
 )
 from baostore.verify import ReadOptions, open_verified
@@ -114,7 +120,7 @@ class GrpcBlobStore(BlobStore):
         try:
             response = self._stub.Stat(message, timeout=self.timeout)
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
+            if kind_of(error.code()) is ErrorKind.NOT_FOUND:
                 return None
             raise self._error(error, "Stat") from None
         try:
@@ -137,7 +143,7 @@ class GrpcBlobStore(BlobStore):
             first = next(messages, None)
         except grpc.RpcError as error:
             watchdog.stop()
-            if error.code() == grpc.StatusCode.NOT_FOUND:
+            if kind_of(error.code()) is ErrorKind.NOT_FOUND:
                 return None
             raise self._error(error, "Read", watchdog) from None
         return self._read_stream(call, messages, first, watchdog)
@@ -178,25 +184,25 @@ class GrpcBlobStore(BlobStore):
 
     def _error(
         self, error: grpc.RpcError, method: str, watchdog: _IdleWatchdog | None = None
-    ) -> Exception:
-        """A store exception for a failed call."""
-        code = error.code()
-        details = error.details() or code.name
+    ) -> StoreError:
+        """The store error for a failed call: of the kind its status code stands for."""
         if watchdog is not None and watchdog.fired:
-            return StoreError(
+            return StalledError(
                 f"{method} from {self.display} stalled: no data for {self.idle_timeout:g} s"
             )
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            return InvalidDigestError(f"{self.display} rejected {method}: {details}")
-        if code == grpc.StatusCode.UNAVAILABLE:
+        code = error.code()
+        details = error.details() or code.name
+        kind = kind_of(code)
+        if kind is ErrorKind.INVALID_REQUEST:
+            message = f"{self.display} rejected {method}: {details}"
+        elif kind is ErrorKind.UNAVAILABLE:
             # gRPC's details chain every layer; the last one ("Connection refused") is the news.
-            reason = details.rsplit(": ", 1)[-1]
-            return StoreError(f"cannot reach server at {self.display} ({reason})")
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return StoreError(
-                f"server at {self.display} did not answer {method} within {self.timeout:g} s"
-            )
-        return StoreError(f"{method} at {self.display} failed ({code.name}): {details}")
+            message = f"cannot reach server at {self.display} ({details.rsplit(': ', 1)[-1]})"
+        elif kind is ErrorKind.STALLED:
+            message = f"server at {self.display} did not answer {method} within {self.timeout:g} s"
+        else:
+            message = f"{method} at {self.display} failed ({code.name}): {details}"
+        return error_of_kind(kind, message)
 
     def __repr__(self) -> str:
         return f"GrpcBlobStore({self.display!r})"
@@ -247,7 +253,7 @@ class GrpcBlobWriter(BlobWriter):
             try:
                 data = self._queue.get(timeout=self._store.idle_timeout)
             except queue.Empty:
-                raise StoreError("Put abandoned: no data and no close() in time") from None
+                raise StalledError("Put abandoned: no data and no close() in time") from None
             if data is _END_OF_PUT:
                 return
             yield blobstore_pb2.BlobChunk(data=data)
@@ -285,7 +291,7 @@ class GrpcBlobWriter(BlobWriter):
             response = self._future.result(timeout=self._store.timeout)
         except grpc.FutureTimeoutError:
             self._future.cancel()  # type: ignore[no-untyped-call]
-            raise StoreError(
+            raise StalledError(
                 f"server at {self._store.display} did not confirm Put within "
                 f"{self._store.timeout:g} s"
             ) from None
@@ -293,7 +299,7 @@ class GrpcBlobWriter(BlobWriter):
             raise self._store._error(error, "Put") from None
         digest = check_digest(response.digest)
         if digest != self._hasher.digest():
-            raise StoreError(
+            raise VerificationError(
                 f"server at {self._store.display} answered Put with digest {digest.hex()}, "
                 f"but the {self._hasher.size} bytes sent hash to {self._hasher.digest().hex()}"
             )
@@ -320,7 +326,7 @@ class GrpcBlobWriter(BlobWriter):
             except queue.Full:
                 if time.monotonic() > deadline:
                     self.abort()
-                    raise StoreError(
+                    raise StalledError(
                         f"Put to {self._store.display} stalled: nothing sent for "
                         f"{self._store.idle_timeout:g} s"
                     ) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from baostore import bao
+from baostore.errors import StoreError
 from baostore.grpc.services import MAX_MESSAGE_SIZE
 from baostore.proto import blobstore_pb2
 from baostore.store.interface import BaoFormat, ChunkMeta, Stat, StatRequest
@@ -86,7 +87,7 @@ def fit_stat(stat: Stat, limit: int = MAX_MESSAGE_SIZE) -> Stat:
         return coarsened
     coarsened = _coarsen_to_fit(replace(stat, chunks=()), limit)
     if coarsened is None:
-        raise ValueError(f"a Stat answer for a blob of {stat.size} bytes cannot fit {limit} bytes")
+        raise StoreError(f"a Stat answer for a blob of {stat.size} bytes cannot fit {limit} bytes")
     return coarsened
 
 

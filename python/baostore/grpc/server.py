@@ -20,7 +20,13 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from baostore import bao
+from baostore.errors import (
+    ErrorKind,
+    InvalidDigestError,
+    InvalidRequestError,
+    NotFoundError,
+    StoreError,
+)
 from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
 from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
@@ -32,8 +38,9 @@ from baostore.grpc.services import (
     SERVICE_NAMES,
     register_alias_descriptors,
 )
+from baostore.grpc.status import status_of
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BlobStore, InvalidDigestError, StoreError, check_digest
+from baostore.store.interface import BlobStore, check_digest
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +72,18 @@ class BlobServicer:
         self, request: blobstore_pb2.StatBlobRequest, context: Context
     ) -> blobstore_pb2.StatBlobResponse:
         digest = await _valid_digest(request.digest, context)
-        shift = request.bao_shift if request.HasField("bao_shift") else None
-        if shift is not None and shift > bao.MAX_SHIFT:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"bao_shift {shift} is out of range (0..{bao.MAX_SHIFT})",
-            )
         try:
             bao_format = format_from_proto(request.bao_format)
         except ValueError as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await _abort(context, InvalidRequestError(str(error)))
+        # The options are checked by the store's stat, like any caller's.
         stat = await _store_call(
             context,
             self.store.stat,
             digest,
             send_chunks=request.send_chunks,
             send_bao=request.send_bao,
-            bao_shift=shift,
+            bao_shift=request.bao_shift if request.HasField("bao_shift") else None,
             bao_format=bao_format,
             inline_limit=min(request.inline_limit, MAX_INLINE_SIZE),
         )
@@ -157,22 +159,31 @@ async def _valid_digest(digest: bytes, context: Context) -> bytes:
     try:
         return check_digest(digest)
     except InvalidDigestError as error:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        await _abort(context, error)
 
 
 async def _not_found(context: Context, digest: bytes) -> NoReturn:
-    await context.abort(grpc.StatusCode.NOT_FOUND, f"blob {digest.hex()} not found")
+    await _abort(context, NotFoundError(f"blob {digest.hex()} not found"))
 
 
 async def _store_call(context: Context, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking store call in a thread, mapping store errors to status codes."""
+    """Run a blocking store call in a thread; a failure ends the call with the status of its
+    kind (baostore.grpc.status). Only a request the store refused as invalid is the client's
+    fault: any other failure, a plain ValueError of a broken store included, is INTERNAL."""
     try:
         return await asyncio.to_thread(function, *args, **kwargs)
-    except (InvalidDigestError, ValueError) as error:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
     except StoreError as error:
-        log.warning("store error: %s", error)
-        await context.abort(grpc.StatusCode.INTERNAL, f"store error: {error}")
+        if error.kind not in (ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND):
+            log.warning("store error: %s", error)
+        await _abort(context, error)
+    except Exception as error:
+        log.exception("store call failed")
+        await _abort(context, error)
+
+
+async def _abort(context: Context, error: Exception) -> NoReturn:
+    """End the call with the status of ``error``'s kind, its text as the details."""
+    await context.abort(status_of(error), str(error) or type(error).__name__)
 
 
 def _close_iterator(pieces: Iterator[bytes]) -> None:

@@ -22,6 +22,7 @@ from typing import BinaryIO
 from typing_extensions import Buffer
 
 from baostore import bao
+from baostore.errors import DataLossError
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BaoFormat,
@@ -30,7 +31,6 @@ from baostore.store.interface import (
     ChunkMeta,
     Stat,
     StatRequest,
-    StoreError,
     check_digest,
 )
 from baostore.store.objects import ObjectBackend
@@ -228,16 +228,16 @@ class ChunkedStore(BlobStore):
         return _digests_under(self.backend, CHUNK_PREFIX)
 
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
-        """The bytes of one chunk object, or None; StoreError if not ``expected_size`` long."""
+        """The bytes of one chunk object, or None; DataLossError if not ``expected_size`` long."""
         data = self.backend.get(chunk_key(check_digest(digest)))
         if data is not None and expected_size is not None and len(data) != expected_size:
-            raise StoreError(
+            raise DataLossError(
                 f"chunk {digest.hex()} holds {len(data)} bytes, the record says {expected_size}"
             )
         return data
 
     def read_record(self, digest: bytes) -> BlobRecord | None:
-        """The blob's record, or None; StoreError (caused by a RecordError) if it is damaged."""
+        """The blob's record, or None; DataLossError (caused by a RecordError) if it is damaged."""
         digest = check_digest(digest)
         raw = self.backend.get(record_key(digest))
         if raw is None:
@@ -245,7 +245,7 @@ class ChunkedStore(BlobStore):
         try:
             return decode_record(raw)
         except RecordError as error:
-            raise StoreError(f"corrupt record for blob {digest.hex()}: {error}") from error
+            raise DataLossError(f"corrupt record for blob {digest.hex()}: {error}") from error
 
     def _lookup(self, digest: bytes) -> _Entry | None:
         record = self.read_record(digest)
@@ -280,14 +280,18 @@ class ChunkedStore(BlobStore):
                 builder.update(piece)
             root, outboard = builder.finalize()
         if root != entry.digest:
-            raise StoreError(f"blob {entry.digest.hex()} is corrupt: its chunks hash differently")
+            raise DataLossError(
+                f"blob {entry.digest.hex()} is corrupt: its chunks hash differently"
+            )
         return outboard
 
     def _iter_data(self, entry: _Entry) -> Iterator[bytes]:
         for piece in entry.pieces():
             data = self.read_chunk(piece.digest, piece.size)
             if data is None:
-                raise StoreError(f"blob {entry.digest.hex()}: chunk {piece.digest.hex()} missing")
+                raise DataLossError(
+                    f"blob {entry.digest.hex()}: chunk {piece.digest.hex()} missing"
+                )
             yield data
 
     def _read_all(self, entry: _Entry) -> bytes:
@@ -491,7 +495,7 @@ class ChunkedReader(io.RawIOBase):
             piece = self._pieces[index]
             data = self._store.read_chunk(piece.digest, piece.size)
             if data is None:
-                raise StoreError(
+                raise DataLossError(
                     f"blob {self._digest.hex()}: chunk {piece.digest.hex()} is missing"
                 )
             self._loaded = data

@@ -16,19 +16,14 @@ from typing_extensions import Buffer
 
 from baostore.bao import MAX_SHIFT
 from baostore.bao import hash as bao_hash
+from baostore.errors import InvalidDigestError as InvalidDigestError
+from baostore.errors import InvalidRequestError
+from baostore.errors import StoreError as StoreError
 
 DIGEST_SIZE = 32
 DEFAULT_BAO_SHIFT = 4
 BaoFormat = Literal["pre_order", "leaves"]
 BAO_FORMATS: tuple[BaoFormat, ...] = ("pre_order", "leaves")
-
-
-class StoreError(Exception):
-    """A store could not complete an operation (I/O failure, unreachable remote, ...)."""
-
-
-class InvalidDigestError(ValueError):
-    """A digest that is not 32 bytes (or not parseable)."""
 
 
 def check_digest(digest: bytes) -> bytes:
@@ -77,14 +72,16 @@ class StatRequest:
     inline_limit: int = 0
 
     def checked(self) -> StatRequest:
-        """This request, or ValueError naming the option that is out of range."""
+        """This request, or InvalidRequestError naming the option that is out of range."""
         shift = self.bao_shift
         if shift is not None and not (isinstance(shift, int) and 0 <= shift <= MAX_SHIFT):
-            raise ValueError(f"bao_shift must be in 0..{MAX_SHIFT}, got {shift!r}")
+            raise InvalidRequestError(f"bao_shift must be in 0..{MAX_SHIFT}, got {shift!r}")
         if self.bao_format not in BAO_FORMATS:
-            raise ValueError(f"bao_format must be one of {BAO_FORMATS}, got {self.bao_format!r}")
+            raise InvalidRequestError(
+                f"bao_format must be one of {BAO_FORMATS}, got {self.bao_format!r}"
+            )
         if self.inline_limit < 0:
-            raise ValueError(f"inline_limit must not be negative, got {self.inline_limit}")
+            raise InvalidRequestError(f"inline_limit must not be negative, got {self.inline_limit}")
         return self
 
 

@@ -9,13 +9,13 @@
 * ``pieces.py``: piece streams (read ahead in a thread, cut at chunk boundaries).
 """
 
+from baostore.errors import VerificationError
 from baostore.verify.layout import (
     DEFAULT_INLINE_LIMIT,
     DEFAULT_PARALLELISM,
     BlobLayout,
     ChunkSpan,
     ReadOptions,
-    VerificationError,
     fetch_layout,
     layout_from_stat,
 )

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from baostore import bao
 from baostore.bao import Verifier
+from baostore.errors import VerificationError
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BaoFormat,
     BlobStore,
     ChunkMeta,
     Stat,
-    StoreError,
     check_digest,
 )
 
@@ -30,10 +30,6 @@ DEFAULT_PARALLELISM = 4
 # message limit (or up to groups of 1024 << MAX_UNASKED_SHIFT bytes, 16 MiB, which is cheap).
 STAT_MESSAGE_LIMIT = 4 << 20
 MAX_UNASKED_SHIFT = 14
-
-
-class VerificationError(StoreError):
-    """Data from an untrusted source did not verify against the blob's digest."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing_extensions import Buffer
 
 from baostore import bao
+from baostore.errors import VerificationError
 from baostore.store.interface import BlobStore, StoreError
 from baostore.store.seekable import seek_target
 from baostore.verify.layout import (
@@ -27,7 +28,6 @@ from baostore.verify.layout import (
     BlobLayout,
     ChunkSpan,
     ReadOptions,
-    VerificationError,
     fetch_layout,
 )
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces, close_pieces

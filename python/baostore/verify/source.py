@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from baostore import bao
+from baostore.errors import DataLossError
 from baostore.store.interface import BlobStore, StoreError
 from baostore.verify.layout import BlobLayout, ChunkSpan
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces, close_pieces
@@ -78,7 +79,9 @@ class ChunkSource:
                 return None
         pieces = self.source.read_raw(self.layout.digest)
         if pieces is None:
-            raise StoreError(f"the source described blob {self.layout.digest.hex()} but lacks it")
+            raise DataLossError(
+                f"the source described blob {self.layout.digest.hex()} but lacks it"
+            )
         return SlicedPieces(Readahead(self._counted(pieces), STREAM_READAHEAD))
 
     def count_span(self, span: ChunkSpan) -> None:
@@ -97,7 +100,7 @@ class ChunkSource:
                 return cached, True
         pieces = self.source.read_raw(span.digest)
         if pieces is None:
-            raise StoreError(
+            raise DataLossError(
                 f"the source lists chunk {span.digest.hex()} at offset {span.offset} "
                 "but does not have it"
             )
