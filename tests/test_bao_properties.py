@@ -222,7 +222,7 @@ def test_coarsen_equals_outboard_at_the_coarser_shift(draw: st.DataObject) -> No
 def test_coarsen_to_a_finer_shift_is_an_error() -> None:
     data = random_bytes(1, 10_000)
     _, ob = bao.outboard(data, 2)
-    with pytest.raises(bao.BaoError):
+    with pytest.raises(ValueError, match="to_shift"):
         bao.coarsen(ob, len(data), 2, 1)
 
 

@@ -1,13 +1,15 @@
 # Hand-written stub of the native module built from rust-ext/ (checked by mypy.stubtest).
-# The documented API is the facade `baostore.bao`; this module is private.
+# Its classes and functions are the public API, re-exported by the facade `baostore.bao`;
+# their docstrings live in the Rust source.
 
 from collections.abc import Sequence
-from typing import Final, Self, final
+from typing import Final, Literal, Self, TypeAlias, final
 
 from typing_extensions import Buffer
 
 __all__ = [
     "MAX_SHIFT",
+    "MAX_THREADS",
     "BaoError",
     "Hasher",
     "MalformedBaoError",
@@ -19,6 +21,7 @@ __all__ = [
     "cdc_cut_lengths",
     "coarsen",
     "convert_format",
+    "group_size",
     "hash",
     "outboard",
     "outboard_size",
@@ -29,26 +32,44 @@ __all__ = [
     "window_proof",
 ]
 
+_Format: TypeAlias = Literal["pre_order", "leaves"]
+_Layout: TypeAlias = Literal["pre_order", "post_order", "leaves"]
+
 MAX_SHIFT: Final[int]
+MAX_THREADS: Final[int]
 
 class BaoError(ValueError): ...
 class MismatchError(BaoError): ...
 class MalformedBaoError(BaoError): ...
 
+def group_size(shift: int) -> int: ...
 def hash(data: Buffer) -> bytes: ...
-def outboard_size(size: int, shift: int = 4, format: str = "pre_order") -> int: ...
+def outboard_size(size: int, shift: int = 4, format: _Format = "pre_order") -> int: ...
 def outboard(
-    data: Buffer, shift: int = 4, format: str = "pre_order", threads: int = 1
+    data: Buffer, shift: int = 4, format: _Format = "pre_order", threads: int = 1
 ) -> tuple[bytes, bytes]: ...
 def coarsen(
-    outboard: Buffer, size: int, from_shift: int, to_shift: int, format: str = "pre_order"
+    outboard: Buffer, size: int, from_shift: int, to_shift: int, format: _Format = "pre_order"
 ) -> bytes: ...
 def convert_format(
-    outboard: Buffer, size: int, shift: int, from_format: str, to_format: str
+    outboard: Buffer, size: int, shift: int, from_format: _Format, to_format: _Format
 ) -> bytes: ...
 def cdc_cut_lengths(
     data: Buffer, min_size: int, avg_size: int, max_size: int, final: bool
 ) -> list[int]: ...
+def window(size: int, shift: int, start: int, end: int) -> tuple[int, int]: ...
+def proof_size(size: int, shift: int, format: _Format, start: int, end: int) -> int: ...
+def window_proof(
+    outboard: Buffer,
+    size: int,
+    shift: int,
+    format: _Format,
+    start: int,
+    end: int,
+    layout: _Layout | None = None,
+) -> bytes: ...
+def pre_order_to_post_order(outboard: Buffer, size: int, shift: int) -> bytes: ...
+def post_order_to_pre_order(outboard: Buffer, size: int, shift: int) -> bytes: ...
 
 @final
 class Hasher:
@@ -60,8 +81,16 @@ class Hasher:
 
 @final
 class OutboardBuilder:
-    def __new__(cls, shift: int = 4, format: str = "pre_order") -> Self: ...
+    def __new__(cls, shift: int = 4, format: _Format = "pre_order") -> Self: ...
     def update(self, data: Buffer) -> None: ...
+    def finalize(self) -> tuple[bytes, bytes]: ...
+    @property
+    def size(self) -> int: ...
+
+@final
+class PostOrderBuilder:
+    def __new__(cls, shift: int = 4) -> Self: ...
+    def update(self, data: Buffer) -> bytes: ...
     def finalize(self) -> tuple[bytes, bytes]: ...
     @property
     def size(self) -> int: ...
@@ -74,7 +103,7 @@ class Verifier:
         size: int,
         outboard: Buffer,
         shift: int = 4,
-        format: str = "pre_order",
+        format: _Format = "pre_order",
         start: int = 0,
         end: int | None = None,
     ) -> Self: ...
@@ -84,38 +113,19 @@ class Verifier:
         size: int,
         proof: Buffer,
         shift: int = 4,
-        format: str = "pre_order",
+        format: _Format = "pre_order",
         start: int = 0,
         end: int | None = None,
     ) -> Verifier: ...
     def update(self, data: Buffer) -> bytes: ...
+    def check(self, data: Buffer) -> int: ...
     def finalize(self) -> bytes: ...
     @property
     def received(self) -> int: ...
     @property
     def released(self) -> int: ...
-
-def window(size: int, shift: int, start: int, end: int) -> tuple[int, int]: ...
-def proof_size(size: int, shift: int, format: str, start: int, end: int) -> int: ...
-def window_proof(
-    outboard: Buffer,
-    size: int,
-    shift: int,
-    format: str,
-    start: int,
-    end: int,
-    layout: str | None = None,
-) -> bytes: ...
-def pre_order_to_post_order(outboard: Buffer, size: int, shift: int) -> bytes: ...
-def post_order_to_pre_order(outboard: Buffer, size: int, shift: int) -> bytes: ...
-
-@final
-class PostOrderBuilder:
-    def __new__(cls, shift: int = 4) -> Self: ...
-    def update(self, data: Buffer) -> bytes: ...
-    def finalize(self) -> tuple[bytes, bytes]: ...
     @property
-    def size(self) -> int: ...
+    def verified(self) -> int: ...
 
 @final
 class ProofPlan:
@@ -124,7 +134,7 @@ class ProofPlan:
         size: int,
         stored_shift: int,
         shift: int,
-        format: str,
+        format: _Format,
         start: int,
         end: int,
         max_gap: int = 4096,

@@ -1,11 +1,11 @@
 //! Borrowing the bytes of any buffer-protocol object without copying them.
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyMemoryView;
 
-use crate::errors::BaoError;
+use crate::args::type_name;
 
 /// Inputs at least this long are processed with the GIL released (as blake3-py and hashlib do):
 /// below it, releasing and re-acquiring the GIL costs more than the work.
@@ -62,15 +62,7 @@ fn contiguous(buffer: PyBuffer<u8>) -> PyResult<ByteView> {
 }
 
 fn not_contiguous() -> PyErr {
-    BaoError::new_err("buffer is not C-contiguous: pass bytes(view) or a contiguous copy")
-}
-
-fn type_name(object: &Bound<'_, PyAny>) -> String {
-    object
-        .get_type()
-        .name()
-        .map(|name| name.to_string())
-        .unwrap_or_else(|_| "an unknown type".to_owned())
+    PyValueError::new_err("buffer is not C-contiguous: pass bytes(view) or a contiguous copy")
 }
 
 /// Runs `work` with the GIL released when `len` (the input size) makes that worthwhile.

@@ -1,54 +1,81 @@
 //! `OutboardBuilder`: an outboard computed from data fed in pieces.
 
 use baostore_core::OutboardBuilder as CoreBuilder;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::args;
 use crate::buffer::{detach_if_large, ByteView};
-use crate::errors::{core_error, no_panic, BaoError};
-use crate::functions::{parse_format, parse_shift};
+use crate::errors::{core_error, no_panic};
+use crate::locked::Locked;
 
-#[pyclass(module = "baostore._bao")]
+/// Computes `outboard()` of data fed in pieces of any size, without keeping the data.
+///
+/// `update()` as often as needed, then `finalize()` once for `(root, bao)`.
+#[pyclass(frozen, module = "baostore._bao")]
 pub struct OutboardBuilder {
+    state: Locked<State>,
+}
+
+struct State {
     /// `None` once finalized (or after a panic in the core left it unusable).
     builder: Option<CoreBuilder>,
     fed: u64,
 }
 
-fn finalized() -> PyErr {
-    BaoError::new_err("OutboardBuilder was already finalized")
+/// The error for a builder used after `finalize()`.
+pub fn finalized(class: &str) -> PyErr {
+    PyValueError::new_err(format!("{class} was already finalized"))
 }
 
 #[pymethods]
 impl OutboardBuilder {
     #[new]
     #[pyo3(signature = (shift=4, format="pre_order"))]
-    fn new(shift: u32, format: &str) -> PyResult<Self> {
-        let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
+    fn new(#[pyo3(from_py_with = args::shift)] shift: u8, format: &str) -> PyResult<Self> {
+        let format = args::format("format", format)?;
         let builder = no_panic(|| CoreBuilder::new(shift, format))?.map_err(core_error)?;
         Ok(Self {
-            builder: Some(builder),
-            fed: 0,
+            state: Locked::new(State {
+                builder: Some(builder),
+                fed: 0,
+            }),
         })
     }
 
     /// Feeds the next bytes of the blob.
-    fn update(&mut self, py: Python<'_>, data: ByteView) -> PyResult<()> {
+    fn update(&self, py: Python<'_>, data: ByteView) -> PyResult<()> {
         let bytes = data.as_slice();
-        // Taken out while it works so that a panicking core leaves it unusable, not half-fed.
-        let mut builder = self.builder.take().ok_or_else(finalized)?;
-        detach_if_large(py, bytes.len(), || no_panic(|| builder.update(bytes)))?;
-        self.fed = builder.size();
-        self.builder = Some(builder);
-        Ok(())
+        let mut state = self.state.lock(py)?;
+        let builder = state
+            .builder
+            .as_mut()
+            .ok_or_else(|| finalized("OutboardBuilder"))?;
+        let outcome = detach_if_large(py, bytes.len(), || {
+            no_panic(|| {
+                builder.update(bytes);
+                builder.size()
+            })
+        });
+        match outcome {
+            Ok(fed) => state.fed = fed,
+            Err(_) => state.builder = None, // half-fed after a core panic: unusable
+        }
+        outcome.map(|_| ())
     }
 
-    /// The root and the bao of everything fed; the builder cannot be used afterwards.
+    /// `(root, bao)` of everything fed, equal to `outboard()` of it; only once.
     fn finalize<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let builder = self.builder.take().ok_or_else(finalized)?;
+        let builder = self
+            .state
+            .lock(py)?
+            .builder
+            .take()
+            .ok_or_else(|| finalized("OutboardBuilder"))?;
         // Cheap (the pending chaining values only): not worth releasing the GIL.
         let (root, bao) = no_panic(|| builder.finalize())?;
         Ok((PyBytes::new(py, &root), PyBytes::new(py, &bao)))
@@ -56,7 +83,7 @@ impl OutboardBuilder {
 
     /// Bytes fed so far.
     #[getter]
-    fn size(&self) -> u64 {
-        self.fed
+    fn size(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.state.lock(py)?.fed)
     }
 }

@@ -12,8 +12,8 @@ create_exception!(
     baostore._bao,
     BaoError,
     PyValueError,
-    "Data, a bao or a proof that does not verify, or is malformed: the base of MismatchError and \
-     MalformedBaoError (a ValueError)."
+    "Data, a bao or a proof that does not verify or is malformed: the base of MismatchError and \
+     MalformedBaoError, and a ValueError. Bad arguments raise plain ValueError or TypeError."
 );
 create_exception!(
     baostore._bao,
@@ -29,7 +29,8 @@ create_exception!(
     "A bao or proof whose length cannot belong to the claimed size, shift and window."
 );
 
-/// The Python exception for a core error, of the type its kind names.
+/// The Python exception for a core error, of the type its kind names; a bad argument is a
+/// `ValueError` that names it.
 pub fn core_error(error: baostore_core::BaoError) -> PyErr {
     let message = match error.argument_name() {
         Some(name) => format!("argument '{name}': {}", error.message()),
@@ -38,7 +39,7 @@ pub fn core_error(error: baostore_core::BaoError) -> PyErr {
     match error.kind() {
         ErrorKind::Mismatch => MismatchError::new_err(message),
         ErrorKind::Malformed => MalformedBaoError::new_err(message),
-        ErrorKind::Argument => BaoError::new_err(message),
+        ErrorKind::Argument => PyValueError::new_err(message),
     }
 }
 

@@ -1,37 +1,20 @@
 //! The module-level functions: hashing, outboards, their conversions and CDC cut points.
 
-use baostore_core::{cdc, BaoFormat, Hash, MAX_SHIFT};
+use baostore_core::cdc;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::args;
 use crate::buffer::{detach_if_large, ByteView};
-use crate::errors::{core_error, no_panic, BaoError};
+use crate::errors::{core_error, no_panic};
 
-/// Parses "pre_order" / "leaves" with the core's own parser (one list of names).
-pub fn parse_format(name: &str) -> PyResult<BaoFormat> {
-    name.parse::<BaoFormat>().map_err(|_| {
-        BaoError::new_err(format!(
-            "unknown bao format {name:?}: expected \"pre_order\" or \"leaves\""
-        ))
-    })
+/// The size in bytes of a chunk group at `shift`: `1024 << shift`.
+#[pyfunction]
+pub fn group_size(#[pyo3(from_py_with = args::shift)] shift: u8) -> PyResult<u64> {
+    no_panic(|| baostore_core::group_len(shift))?.map_err(core_error)
 }
 
-/// Checks a shift against the core's range (group = 1024 << shift bytes).
-pub fn parse_shift(shift: u32) -> PyResult<u8> {
-    u8::try_from(shift)
-        .ok()
-        .filter(|&shift| shift <= MAX_SHIFT)
-        .ok_or_else(|| BaoError::new_err(format!("shift {shift} is out of range 0..={MAX_SHIFT}")))
-}
-
-/// A root digest: exactly 32 bytes.
-pub fn parse_root(root: &ByteView) -> PyResult<Hash> {
-    let bytes = root.as_slice();
-    Hash::try_from(bytes)
-        .map_err(|_| BaoError::new_err(format!("root must be 32 bytes, got {}", bytes.len())))
-}
-
-/// The plain BLAKE3 digest of `data`.
+/// The plain 32-byte BLAKE3 digest of `data` (the root of its bao at every shift).
 #[pyfunction]
 pub fn hash<'py>(py: Python<'py>, data: ByteView) -> PyResult<Bound<'py, PyBytes>> {
     let bytes = data.as_slice();
@@ -42,22 +25,26 @@ pub fn hash<'py>(py: Python<'py>, data: ByteView) -> PyResult<Bound<'py, PyBytes
 /// The length in bytes of the bao of a `size`-byte blob.
 #[pyfunction]
 #[pyo3(signature = (size, shift=4, format="pre_order"))]
-pub fn outboard_size(size: u64, shift: u32, format: &str) -> PyResult<u64> {
-    let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
+pub fn outboard_size(
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
+    format: &str,
+) -> PyResult<u64> {
+    let format = args::format("format", format)?;
     no_panic(|| baostore_core::outboard_size(size, shift, format))?.map_err(core_error)
 }
 
-/// The root and the bao of `data`, using up to `threads` threads.
+/// `(root, bao)` of `data`; `threads > 1` hashes large inputs on several cores.
 #[pyfunction]
 #[pyo3(signature = (data, shift=4, format="pre_order", threads=1))]
 pub fn outboard<'py>(
     py: Python<'py>,
     data: ByteView,
-    shift: u32,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
     format: &str,
-    threads: usize,
+    #[pyo3(from_py_with = args::threads)] threads: usize,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-    let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
+    let format = args::format("format", format)?;
     let bytes = data.as_slice();
     let (root, bao) = detach_if_large(py, bytes.len(), || {
         no_panic(|| baostore_core::outboard(bytes, shift, format, threads))
@@ -66,19 +53,21 @@ pub fn outboard<'py>(
     Ok((PyBytes::new(py, &root), PyBytes::new(py, &bao)))
 }
 
-/// The bao at `to_shift` made from the bao at `from_shift`, without the data.
+/// The bao at `to_shift` (>= `from_shift`) made from the bao at `from_shift`.
+///
+/// Needs no data: groups pair up into their parents. `outboard` is checked for its length only;
+/// a wrong bao gives a wrong coarser bao, which any `Verifier` then rejects.
 #[pyfunction]
 #[pyo3(signature = (outboard, size, from_shift, to_shift, format="pre_order"))]
 pub fn coarsen<'py>(
     py: Python<'py>,
     outboard: ByteView,
-    size: u64,
-    from_shift: u32,
-    to_shift: u32,
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::from_shift)] from_shift: u8,
+    #[pyo3(from_py_with = args::to_shift)] to_shift: u8,
     format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let (from_shift, to_shift) = (parse_shift(from_shift)?, parse_shift(to_shift)?);
-    let format = parse_format(format)?;
+    let format = args::format("format", format)?;
     let bao = outboard.as_slice();
     let coarse = detach_if_large(py, bao.len(), || {
         no_panic(|| baostore_core::coarsen(bao, size, from_shift, to_shift, format))
@@ -87,18 +76,18 @@ pub fn coarsen<'py>(
     Ok(PyBytes::new(py, &coarse))
 }
 
-/// The same bao in another format.
+/// The same bao (same blob, same shift) in `to_format`.
 #[pyfunction]
 pub fn convert_format<'py>(
     py: Python<'py>,
     outboard: ByteView,
-    size: u64,
-    shift: u32,
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
     from_format: &str,
     to_format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let shift = parse_shift(shift)?;
-    let (from, to) = (parse_format(from_format)?, parse_format(to_format)?);
+    let from = args::format("from_format", from_format)?;
+    let to = args::format("to_format", to_format)?;
     let bao = outboard.as_slice();
     let converted = detach_if_large(py, bao.len(), || {
         no_panic(|| baostore_core::convert_format(bao, size, shift, from, to))
@@ -107,15 +96,17 @@ pub fn convert_format<'py>(
     Ok(PyBytes::new(py, &converted))
 }
 
-/// FastCDC 2020 chunk lengths of `data`; without `final` the last, possibly cut-short, chunk
-/// is left out.
+/// FastCDC 2020 chunk lengths of `data`, in order (they sum to `len(data)` if `final`).
+///
+/// Without `final` the last chunk, which the end of `data` may have cut short, is left out:
+/// every length returned is final, and the caller feeds the rest again with more data.
 #[pyfunction]
 pub fn cdc_cut_lengths(
     py: Python<'_>,
     data: ByteView,
-    min_size: u32,
-    avg_size: u32,
-    max_size: u32,
+    #[pyo3(from_py_with = args::min_size)] min_size: u32,
+    #[pyo3(from_py_with = args::avg_size)] avg_size: u32,
+    #[pyo3(from_py_with = args::max_size)] max_size: u32,
     r#final: bool,
 ) -> PyResult<Vec<u32>> {
     let bytes = data.as_slice();

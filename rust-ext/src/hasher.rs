@@ -6,35 +6,39 @@ use pyo3::types::PyBytes;
 
 use crate::buffer::{detach_if_large, ByteView};
 use crate::errors::no_panic;
+use crate::locked::Locked;
 
-#[pyclass(module = "baostore._bao")]
-#[derive(Default)]
+/// Plain BLAKE3 of data fed in pieces (`hash()` of everything fed, without keeping it).
+#[pyclass(frozen, module = "baostore._bao")]
 pub struct Hasher {
-    hasher: CoreHasher,
+    hasher: Locked<CoreHasher>,
 }
 
 #[pymethods]
 impl Hasher {
     #[new]
     fn new() -> Self {
-        Self::default()
+        Self {
+            hasher: Locked::new(CoreHasher::new()),
+        }
     }
 
     /// Feeds the next bytes.
-    fn update(&mut self, py: Python<'_>, data: ByteView) -> PyResult<()> {
+    fn update(&self, py: Python<'_>, data: ByteView) -> PyResult<()> {
         let bytes = data.as_slice();
-        let hasher = &mut self.hasher;
+        let mut hasher = self.hasher.lock(py)?;
+        let hasher = &mut *hasher;
         detach_if_large(py, bytes.len(), || no_panic(|| hasher.update(bytes)))
     }
 
-    /// The digest of everything fed so far.
-    fn digest<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.hasher.finalize())
+    /// The 32-byte digest of everything fed so far; feeding may go on.
+    fn digest<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.hasher.lock(py)?.finalize()))
     }
 
     /// Bytes fed so far.
     #[getter]
-    fn size(&self) -> u64 {
-        self.hasher.size()
+    fn size(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.hasher.lock(py)?.size())
     }
 }

@@ -1,9 +1,12 @@
 //! `baostore._bao`: the thin PyO3 binding of `baostore-core`.
 //!
-//! It only converts arguments (any C-contiguous buffer, borrowed without a copy), releases the
-//! GIL for inputs of 2 KiB and more, and maps core errors onto `BaoError`. The Python facade
-//! `baostore.bao` documents the API.
+//! It checks and converts arguments (any C-contiguous buffer, borrowed without a copy; ints
+//! named in their errors), releases the GIL for inputs of 2 KiB and more, and maps core errors
+//! onto `MismatchError` / `MalformedBaoError` (both `BaoError`) and bad arguments onto
+//! `ValueError`. Its classes are the public types (re-exported by `baostore.bao`): frozen, with
+//! a lock inside, so threads may share them with the GIL released.
 
+mod args;
 mod buffer;
 mod builder;
 mod errors;
@@ -19,6 +22,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _bao(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("MAX_SHIFT", baostore_core::MAX_SHIFT)?;
+    module.add("MAX_THREADS", args::MAX_THREADS)?;
     module.add("BaoError", module.py().get_type::<errors::BaoError>())?;
     module.add(
         "MismatchError",
@@ -28,6 +32,7 @@ fn _bao(module: &Bound<'_, PyModule>) -> PyResult<()> {
         "MalformedBaoError",
         module.py().get_type::<errors::MalformedBaoError>(),
     )?;
+    module.add_function(wrap_pyfunction!(functions::group_size, module)?)?;
     module.add_function(wrap_pyfunction!(functions::hash, module)?)?;
     module.add_function(wrap_pyfunction!(functions::outboard_size, module)?)?;
     module.add_function(wrap_pyfunction!(functions::outboard, module)?)?;

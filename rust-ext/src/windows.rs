@@ -4,9 +4,10 @@ use baostore_core::{Layout, PostOrderBuilder as CoreBuilder, ProofPlan as CorePl
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::args;
 use crate::buffer::{detach_if_large, ByteView};
-use crate::errors::{core_error, no_panic, BaoError};
-use crate::functions::{parse_format, parse_root, parse_shift};
+use crate::builder::finalized;
+use crate::errors::{core_error, no_panic};
 use crate::locked::Locked;
 
 /// Parses "pre_order" / "post_order" / "leaves" with the core's parser.
@@ -14,35 +15,52 @@ fn parse_layout(name: &str) -> PyResult<Layout> {
     name.parse::<Layout>().map_err(core_error)
 }
 
-/// The window `[start, end)` rounded out to groups at `shift`.
+/// The window `[start, end)` of a `size`-byte blob rounded out to groups at `shift`: start down
+/// to a group boundary, end up to one or to the size. ValueError for an empty or reversed
+/// window or one past the end (the empty blob has the one window `(0, 0)`).
 #[pyfunction]
-pub fn window(size: u64, shift: u32, start: u64, end: u64) -> PyResult<(u64, u64)> {
-    let shift = parse_shift(shift)?;
+pub fn window(
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
+    #[pyo3(from_py_with = args::start)] start: u64,
+    #[pyo3(from_py_with = args::end)] end: u64,
+) -> PyResult<(u64, u64)> {
     no_panic(|| baostore_core::window(size, shift, start, end))?.map_err(core_error)
 }
 
-/// The length in bytes of the proof of the window `[start, end)` (rounded out to groups).
+/// The length in bytes of the proof of the window `[start, end)` (rounded out to groups) in
+/// `format`: O(log n) plus the window's own nodes; 0 for a blob of one group.
 #[pyfunction]
-pub fn proof_size(size: u64, shift: u32, format: &str, start: u64, end: u64) -> PyResult<u64> {
-    let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
+pub fn proof_size(
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
+    format: &str,
+    #[pyo3(from_py_with = args::start)] start: u64,
+    #[pyo3(from_py_with = args::end)] end: u64,
+) -> PyResult<u64> {
+    let format = args::format("format", format)?;
     no_panic(|| baostore_core::proof_size(size, shift, format, start, end))?.map_err(core_error)
 }
 
-/// The proof of the window `[start, end)` from the whole bao `outboard` (in `layout`).
+/// The proof in `format` of the window `[start, end)` (rounded out to groups) of a blob, cut
+/// from its whole bao `outboard` at the same `shift`, laid out in `layout` ("pre_order",
+/// "post_order" or "leaves"; default: `format`). The bao is not checked against the root (the
+/// verifier checks the proof). O(log n + window), but O(n) from "leaves", whose parents have to
+/// be rebuilt.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (outboard, size, shift, format, start, end, layout=None))]
 pub fn window_proof<'py>(
     py: Python<'py>,
     outboard: ByteView,
-    size: u64,
-    shift: u32,
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
     format: &str,
-    start: u64,
-    end: u64,
+    #[pyo3(from_py_with = args::start)] start: u64,
+    #[pyo3(from_py_with = args::end)] end: u64,
     layout: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let (shift, format) = (parse_shift(shift)?, parse_format(format)?);
+    let format = args::format("format", format)?;
     let layout = match layout {
         Some(name) => parse_layout(name)?,
         None => Layout::from(format),
@@ -61,15 +79,15 @@ pub fn window_proof<'py>(
     Ok(PyBytes::new(py, &proof))
 }
 
-/// A pre_order bao rewritten in the post_order layout.
+/// A pre_order bao rewritten in the post_order storage layout (same pairs, post-order): how a
+/// store kept in pre-order is migrated. Checked for its length only.
 #[pyfunction]
 pub fn pre_order_to_post_order<'py>(
     py: Python<'py>,
     outboard: ByteView,
-    size: u64,
-    shift: u32,
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let shift = parse_shift(shift)?;
     let bao = outboard.as_slice();
     let post = detach_if_large(py, bao.len(), || {
         no_panic(|| baostore_core::pre_order_to_post_order(bao, size, shift))
@@ -78,15 +96,14 @@ pub fn pre_order_to_post_order<'py>(
     Ok(PyBytes::new(py, &post))
 }
 
-/// A post_order bao rewritten in the pre_order layout.
+/// A post_order bao rewritten in the pre_order layout. Checked for its length only.
 #[pyfunction]
 pub fn post_order_to_pre_order<'py>(
     py: Python<'py>,
     outboard: ByteView,
-    size: u64,
-    shift: u32,
+    #[pyo3(from_py_with = args::size)] size: u64,
+    #[pyo3(from_py_with = args::shift)] shift: u8,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let shift = parse_shift(shift)?;
     let bao = outboard.as_slice();
     let pre = detach_if_large(py, bao.len(), || {
         no_panic(|| baostore_core::post_order_to_pre_order(bao, size, shift))
@@ -95,40 +112,57 @@ pub fn post_order_to_pre_order<'py>(
     Ok(PyBytes::new(py, &pre))
 }
 
-/// Streams a blob's post_order bao while the blob is fed.
+/// Writes a blob's bao in the post_order storage layout while the blob is fed, in memory
+/// independent of its size (O(log n)): what a store does during a Put.
+///
+/// `update(data)` returns the pairs (64 bytes each: left CV ‖ right CV) of the parents that
+/// the bytes fed so far complete, in bao-tree's PostOrderOutboard order; `finalize()` returns
+/// `(root, rest)`, the root hash and the remaining pairs (the right edge of the tree, ending
+/// with the root's). All returned pairs concatenated are the post_order bao. The last full
+/// group is held back until more data shows it is not the last.
 #[pyclass(frozen, module = "baostore._bao")]
 pub struct PostOrderBuilder {
-    /// `None` once finalized.
-    builder: Locked<Option<CoreBuilder>>,
+    state: Locked<BuilderState>,
 }
 
-fn finalized() -> PyErr {
-    BaoError::new_err("PostOrderBuilder was already finalized")
+struct BuilderState {
+    /// `None` once finalized (or after a panic in the core left it unusable).
+    builder: Option<CoreBuilder>,
+    fed: u64,
 }
 
 #[pymethods]
 impl PostOrderBuilder {
     #[new]
     #[pyo3(signature = (shift=4))]
-    fn new(shift: u32) -> PyResult<Self> {
-        let shift = parse_shift(shift)?;
+    fn new(#[pyo3(from_py_with = args::shift)] shift: u8) -> PyResult<Self> {
         let builder = no_panic(|| CoreBuilder::new(shift))?.map_err(core_error)?;
         Ok(Self {
-            builder: Locked::new(Some(builder)),
+            state: Locked::new(BuilderState {
+                builder: Some(builder),
+                fed: 0,
+            }),
         })
     }
 
     /// Feeds the next bytes; returns the pairs of the parents completed since the last call.
     fn update<'py>(&self, py: Python<'py>, data: ByteView) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = data.as_slice();
-        let mut guard = self.builder.lock(py)?;
-        let builder = guard.as_mut().ok_or_else(finalized)?;
+        let mut state = self.state.lock(py)?;
+        let builder = state
+            .builder
+            .as_mut()
+            .ok_or_else(|| finalized("PostOrderBuilder"))?;
         let mut pairs = Vec::new();
         let outcome = detach_if_large(py, bytes.len(), || {
-            no_panic(|| builder.update(bytes, &mut pairs))
+            no_panic(|| {
+                builder.update(bytes, &mut pairs);
+                builder.size()
+            })
         });
-        if outcome.is_err() {
-            *guard = None; // half-fed after a core panic: unusable
+        match outcome {
+            Ok(fed) => state.fed = fed,
+            Err(_) => state.builder = None, // half-fed after a core panic: unusable
         }
         outcome?;
         Ok(PyBytes::new(py, &pairs))
@@ -140,7 +174,12 @@ impl PostOrderBuilder {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let builder = self.builder.lock(py)?.take().ok_or_else(finalized)?;
+        let builder = self
+            .state
+            .lock(py)?
+            .builder
+            .take()
+            .ok_or_else(|| finalized("PostOrderBuilder"))?;
         let mut pairs = Vec::new();
         let root = no_panic(|| builder.finalize(&mut pairs))?;
         Ok((PyBytes::new(py, &root), PyBytes::new(py, &pairs)))
@@ -149,13 +188,18 @@ impl PostOrderBuilder {
     /// Bytes fed so far.
     #[getter]
     fn size(&self, py: Python<'_>) -> PyResult<u64> {
-        let guard = self.builder.lock(py)?;
-        Ok(guard.as_ref().map_or(0, CoreBuilder::size))
+        Ok(self.state.lock(py)?.fed)
     }
 }
 
-/// What to read from a stored post_order bao (and which blob bytes to rehash) to answer a
-/// window proof, and the step that builds the proof from those pieces.
+/// The plan for a window proof answered from a bao stored in the post_order layout: which byte
+/// ranges of the stored bao to read and, for a proof at a shift finer than the stored one,
+/// which blob bytes (whole stored groups) to rehash; `build()` then makes the proof.
+///
+/// `ProofPlan(size, stored_shift, shift, format, start, end, max_gap=4096)`: the window
+/// `[start, end)` is rounded out to groups at `shift` (`start`/`end` say which window the
+/// proof answers); stored pieces less than `max_gap` bytes apart are read as one range. Time
+/// and memory are O(log n + window), independent of the blob's size.
 #[pyclass(frozen, module = "baostore._bao")]
 pub struct ProofPlan {
     plan: CorePlan,
@@ -168,16 +212,15 @@ impl ProofPlan {
     #[pyo3(signature = (size, stored_shift, shift, format, start, end, max_gap=4096))]
     fn new(
         py: Python<'_>,
-        size: u64,
-        stored_shift: u32,
-        shift: u32,
+        #[pyo3(from_py_with = args::size)] size: u64,
+        #[pyo3(from_py_with = args::stored_shift)] stored_shift: u8,
+        #[pyo3(from_py_with = args::shift)] shift: u8,
         format: &str,
-        start: u64,
-        end: u64,
-        max_gap: u64,
+        #[pyo3(from_py_with = args::start)] start: u64,
+        #[pyo3(from_py_with = args::end)] end: u64,
+        #[pyo3(from_py_with = args::max_gap)] max_gap: u64,
     ) -> PyResult<Self> {
-        let (stored_shift, shift) = (parse_shift(stored_shift)?, parse_shift(shift)?);
-        let format = parse_format(format)?;
+        let format = args::format("format", format)?;
         // Planning walks the window's parents: as much work as the proof is long.
         let work = baostore_core::proof_size(size, shift, format, start, end)
             .map_or(0, |len| len as usize);
@@ -222,7 +265,10 @@ impl ProofPlan {
         self.plan.proof_len()
     }
 
-    /// The proof from the pieces read (one per range, in order) and the data to rehash.
+    /// The proof, from the bytes read for `outboard_ranges` (one piece per range, in order) and
+    /// the blob bytes of `data_range` (None when it is None). Every pair is checked top-down
+    /// against `root` first, rehashed groups included: a damaged store raises MismatchError,
+    /// never returns a wrong proof. ValueError for pieces or data of the wrong number or length.
     #[pyo3(signature = (root, pieces, data=None))]
     fn build<'py>(
         &self,
@@ -231,7 +277,7 @@ impl ProofPlan {
         pieces: Vec<ByteView>,
         data: Option<ByteView>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let root = parse_root(&root)?;
+        let root = args::root(&root)?;
         let slices: Vec<&[u8]> = pieces.iter().map(ByteView::as_slice).collect();
         let data = data.as_ref().map(ByteView::as_slice);
         let work =

@@ -48,7 +48,9 @@ fn streamed_post_order(pieces: &[&[u8]], shift: u8) -> ([u8; 32], Vec<u8>) {
 /// from its own decoder run over the encoded stream.
 fn bao_tree_range_parents(data: &[u8], shift: u8, start: u64, end: u64) -> Vec<u8> {
     let outboard = PreOrderMemOutboard::create(data, BlockSize::from_chunk_log(shift));
-    let ranges = ChunkRanges::from(ChunkNum(start / 1024)..ChunkNum(end.div_ceil(1024)));
+    // bao-tree counts the empty blob as one (empty) chunk.
+    let end_chunk = end.div_ceil(1024).max(start / 1024 + 1);
+    let ranges = ChunkRanges::from(ChunkNum(start / 1024)..ChunkNum(end_chunk));
     let mut encoded = Vec::new();
     encode_ranges_validated(data, &outboard, &ranges, &mut encoded).unwrap();
     let tree = BaoTree::new(data.len() as u64, BlockSize::from_chunk_log(shift));
