@@ -128,7 +128,7 @@ def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLay
         raise VerificationError(f"the source claims a negative size {stat.size}")
     try:
         expected_bao = bao.outboard_size(stat.size, stat.bao_shift, stat.bao_format)
-    except (bao.BaoError, OverflowError) as error:
+    except ValueError as error:  # a size out of range is a bad argument to the bao module
         raise VerificationError(f"the source claims an impossible size {stat.size}") from error
     acceptable = largest_acceptable_shift(stat.size, options.bao_shift, stat.bao_format)
     if stat.bao_shift > acceptable:
