@@ -3,6 +3,7 @@
 # their docstrings live in the Rust source.
 
 from collections.abc import Sequence
+from os import PathLike
 from typing import Final, Literal, Self, TypeAlias, final
 
 from typing_extensions import Buffer
@@ -21,8 +22,11 @@ __all__ = [
     "cdc_cut_lengths",
     "coarsen",
     "convert_format",
+    "decode_bao_cli_outboard",
+    "encode_bao_cli_outboard",
     "group_size",
     "hash",
+    "hash_file",
     "outboard",
     "outboard_size",
     "post_order_to_pre_order",
@@ -57,6 +61,9 @@ def convert_format(
 def cdc_cut_lengths(
     data: Buffer, min_size: int, avg_size: int, max_size: int, final: bool
 ) -> list[int]: ...
+def hash_file(path: str | PathLike[str], threads: int | None = None) -> bytes: ...
+def encode_bao_cli_outboard(outboard: Buffer, size: int) -> bytes: ...
+def decode_bao_cli_outboard(data: Buffer) -> tuple[int, bytes]: ...
 def window(size: int, shift: int, start: int, end: int) -> tuple[int, int]: ...
 def proof_size(size: int, shift: int, format: _Format, start: int, end: int) -> int: ...
 def window_proof(

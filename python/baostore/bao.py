@@ -24,6 +24,10 @@ length cannot be right raises ``MalformedBaoError``; both are ``BaoError``, a ``
 say what and where (group, blob offset, node). A bad argument raises ``ValueError`` (``TypeError``
 for the wrong type) naming the argument.
 
+Files and the ``bao`` CLI: ``hash_file()`` hashes a file as ``b3sum`` does (memory-mapped,
+multithreaded); ``encode_bao_cli_outboard()`` / ``decode_bao_cli_outboard()`` convert between a
+shift-0 ``pre_order`` bao and the ``bao`` CLI's outboard file (8-byte little-endian size first).
+
 This module is a thin re-export of the native ``baostore._bao``: its classes and functions are the
 public types, documented in their docstrings and typed in ``_bao.pyi``.
 
@@ -80,8 +84,11 @@ from baostore._bao import (
     cdc_cut_lengths,
     coarsen,
     convert_format,
+    decode_bao_cli_outboard,
+    encode_bao_cli_outboard,
     group_size,
     hash,
+    hash_file,
     outboard,
     outboard_size,
     post_order_to_pre_order,
@@ -107,8 +114,11 @@ __all__ = [
     "cdc_cut_lengths",
     "coarsen",
     "convert_format",
+    "decode_bao_cli_outboard",
+    "encode_bao_cli_outboard",
     "group_size",
     "hash",
+    "hash_file",
     "outboard",
     "outboard_size",
     "post_order_to_pre_order",

@@ -62,6 +62,15 @@ int_args! {
     max_size -> u32: "max_size" in 0, u32::MAX as u64;
 }
 
+/// `threads=None` (one per core) or a thread count.
+pub fn optional_threads(object: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if object.is_none() {
+        Ok(None)
+    } else {
+        threads(object).map(Some)
+    }
+}
+
 /// `end=None` (the blob size) or an offset.
 pub fn optional_end(object: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
     if object.is_none() {

@@ -115,3 +115,43 @@ pub fn cdc_cut_lengths(
     })?
     .map_err(core_error)
 }
+
+/// The BLAKE3 digest of the file at `path`, as `b3sum` computes it: memory-mapped (small and
+/// non-regular files are read), on up to `threads` threads (None: one per core). OSError for a
+/// missing or unreadable file or a directory. The GIL is released throughout.
+#[pyfunction]
+#[pyo3(signature = (path, threads=None))]
+pub fn hash_file<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    #[pyo3(from_py_with = args::optional_threads)] threads: Option<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let digest =
+        py.allow_threads(|| no_panic(|| baostore_core::hash_file(&path, threads.unwrap_or(0))))??;
+    Ok(PyBytes::new(py, &digest))
+}
+
+/// The `bao` CLI's outboard (`bao encode --outboard`) of a `size`-byte blob: the size as 8
+/// little-endian bytes, then the blob's shift-0 pre_order bao `outboard` (length checked).
+#[pyfunction]
+pub fn encode_bao_cli_outboard<'py>(
+    py: Python<'py>,
+    outboard: ByteView,
+    #[pyo3(from_py_with = args::size)] size: u64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let encoded = no_panic(|| baostore_core::encode_bao_cli_outboard(outboard.as_slice(), size))?
+        .map_err(core_error)?;
+    Ok(PyBytes::new(py, &encoded))
+}
+
+/// `(size, outboard)` from a `bao` CLI outboard: the size it states and its shift-0 pre_order
+/// bao. `MalformedBaoError` unless the length is exactly what that size needs.
+#[pyfunction]
+pub fn decode_bao_cli_outboard<'py>(
+    py: Python<'py>,
+    data: ByteView,
+) -> PyResult<(u64, Bound<'py, PyBytes>)> {
+    let (size, outboard) = no_panic(|| baostore_core::decode_bao_cli_outboard(data.as_slice()))?
+        .map_err(core_error)?;
+    Ok((size, PyBytes::new(py, outboard)))
+}

@@ -39,6 +39,15 @@ fn _bao(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(functions::coarsen, module)?)?;
     module.add_function(wrap_pyfunction!(functions::convert_format, module)?)?;
     module.add_function(wrap_pyfunction!(functions::cdc_cut_lengths, module)?)?;
+    module.add_function(wrap_pyfunction!(functions::hash_file, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        functions::encode_bao_cli_outboard,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        functions::decode_bao_cli_outboard,
+        module
+    )?)?;
     module.add_class::<hasher::Hasher>()?;
     module.add_class::<builder::OutboardBuilder>()?;
     module.add_class::<verifier::Verifier>()?;

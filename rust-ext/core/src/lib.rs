@@ -9,6 +9,7 @@
 mod coarsen;
 mod codec;
 mod error;
+mod file;
 mod format;
 mod hashing;
 mod levels;
@@ -23,6 +24,7 @@ pub mod cdc;
 
 pub use coarsen::{coarsen, convert_format};
 pub use error::{BaoError, ErrorKind};
+pub use file::{decode_bao_cli_outboard, encode_bao_cli_outboard, hash_file};
 pub use format::{group_len, BaoFormat, Hash, Layout, MAX_SHIFT};
 pub use hashing::{hash, Hasher};
 pub use outboard::{outboard, outboard_size, OutboardBuilder};
