@@ -88,12 +88,13 @@ pub fn pre_order_to_post_order<'py>(
     #[pyo3(from_py_with = args::size)] size: u64,
     #[pyo3(from_py_with = args::shift)] shift: u8,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let bao = outboard.as_slice();
-    let post = detach_if_large(py, bao.len(), || {
-        no_panic(|| baostore_core::pre_order_to_post_order(bao, size, shift))
-    })?
-    .map_err(core_error)?;
-    Ok(PyBytes::new(py, &post))
+    relayout(
+        py,
+        outboard,
+        size,
+        shift,
+        baostore_core::pre_order_to_post_order,
+    )
 }
 
 /// A post_order bao rewritten in the pre_order layout. Checked for its length only.
@@ -104,12 +105,30 @@ pub fn post_order_to_pre_order<'py>(
     #[pyo3(from_py_with = args::size)] size: u64,
     #[pyo3(from_py_with = args::shift)] shift: u8,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    relayout(
+        py,
+        outboard,
+        size,
+        shift,
+        baostore_core::post_order_to_pre_order,
+    )
+}
+
+/// A conversion of a whole bao between layouts: `(bao, size, shift) -> bao`.
+type Relayout = fn(&[u8], u64, u8) -> Result<Vec<u8>, baostore_core::BaoError>;
+
+/// Runs a conversion between layouts, with the GIL released for large baos.
+fn relayout<'py>(
+    py: Python<'py>,
+    outboard: ByteView,
+    size: u64,
+    shift: u8,
+    convert: Relayout,
+) -> PyResult<Bound<'py, PyBytes>> {
     let bao = outboard.as_slice();
-    let pre = detach_if_large(py, bao.len(), || {
-        no_panic(|| baostore_core::post_order_to_pre_order(bao, size, shift))
-    })?
-    .map_err(core_error)?;
-    Ok(PyBytes::new(py, &pre))
+    let converted = detach_if_large(py, bao.len(), || no_panic(|| convert(bao, size, shift)))?
+        .map_err(core_error)?;
+    Ok(PyBytes::new(py, &converted))
 }
 
 /// Writes a blob's bao in the post_order storage layout while the blob is fed, in memory

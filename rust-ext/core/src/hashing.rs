@@ -26,6 +26,77 @@ pub(crate) fn parent_cv(left: &Cv, right: &Cv, is_root: bool) -> Cv {
     }
 }
 
+/// Hashes a blob fed in pieces group by group. A full group is held back until more data shows
+/// it is not the last one, because the only group of a one-group blob is the root itself.
+pub(crate) struct GroupHasher {
+    group_len: u64,
+    current: blake3::Hasher,
+    current_len: u64,
+    size: u64,
+    finished: u64,
+}
+
+/// The last group of a blob, once it is known to be the last.
+pub(crate) enum LastGroup {
+    /// The blob is this one group: its root hash.
+    Only(Hash),
+    /// The chaining value of the last of several groups.
+    Last(Cv),
+}
+
+impl GroupHasher {
+    pub fn new(group_len: u64) -> Self {
+        Self {
+            group_len,
+            current: blake3::Hasher::new(),
+            current_len: 0,
+            size: 0,
+            finished: 0,
+        }
+    }
+
+    /// Feeds the next bytes (large pieces are hashed straight from `data`), calling `finished`
+    /// with the chaining value of every group they show is not the last, in order.
+    pub fn update(&mut self, mut data: &[u8], mut finished: impl FnMut(&mut Self, Cv)) {
+        while !data.is_empty() {
+            if self.current_len == self.group_len {
+                let cv = self.current.finalize_non_root();
+                self.current = blake3::Hasher::new();
+                self.current.set_input_offset(self.size);
+                self.current_len = 0;
+                self.finished += 1;
+                finished(self, cv);
+            }
+            let room = self.group_len - self.current_len;
+            let take = room.min(data.len() as u64) as usize;
+            let (piece, rest) = data.split_at(take);
+            self.current.update(piece);
+            self.current_len += take as u64;
+            self.size += take as u64;
+            data = rest;
+        }
+    }
+
+    /// The last group, now that no more data comes.
+    pub fn finish(&self) -> LastGroup {
+        if self.finished == 0 {
+            LastGroup::Only(*self.current.finalize().as_bytes())
+        } else {
+            LastGroup::Last(self.current.finalize_non_root())
+        }
+    }
+
+    /// Bytes fed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Groups known not to be the last.
+    pub fn finished(&self) -> u64 {
+        self.finished
+    }
+}
+
 /// Plain BLAKE3 of `data`: the root of a blob.
 pub fn hash(data: &[u8]) -> Hash {
     *blake3::hash(data).as_bytes()

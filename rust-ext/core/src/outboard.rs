@@ -8,12 +8,12 @@
 //! lanes and there is one parent per 16+ chunks: roughly 0.2x of `blake3::hash` at shift 0,
 //! 0.45x at shift 2, 0.9-1.0x from shift 4 (single thread, release build).
 
-use blake3::hazmat::{left_subtree_len, HasherExt};
+use blake3::hazmat::left_subtree_len;
 
 use crate::codec::encode;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash, CHUNK_LEN};
-use crate::hashing::{parent_cv, subtree_cv, Cv};
+use crate::hashing::{parent_cv, subtree_cv, Cv, GroupHasher, LastGroup};
 use crate::tree::Geometry;
 
 /// Below this many bytes per thread, spawning threads costs more than it saves.
@@ -142,13 +142,8 @@ fn hash_subtree(data: &[u8], offset: u64, is_root: bool, split: Split) -> Cv {
 /// finished groups (32 bytes each) and a hasher for the current group, never the data.
 pub struct OutboardBuilder {
     format: BaoFormat,
-    group_len: u64,
+    groups: GroupHasher,
     finished_groups: Vec<Cv>,
-    /// Hasher of the current group; it may be full, as the group is only finalized once more
-    /// data shows it is not the last one (the last group of a one-group blob is the root).
-    current: blake3::Hasher,
-    current_len: u64,
-    size: u64,
 }
 
 impl OutboardBuilder {
@@ -156,45 +151,31 @@ impl OutboardBuilder {
         let geometry = Geometry::new(0, shift)?;
         Ok(Self {
             format,
-            group_len: geometry.group_len,
+            groups: GroupHasher::new(geometry.group_len),
             finished_groups: Vec::new(),
-            current: blake3::Hasher::new(),
-            current_len: 0,
-            size: 0,
         })
     }
 
     /// Feeds the next bytes of the blob. Large pieces are hashed straight from `data`.
-    pub fn update(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            if self.current_len == self.group_len {
-                self.finished_groups.push(self.current.finalize_non_root());
-                self.current = blake3::Hasher::new();
-                self.current.set_input_offset(self.size);
-                self.current_len = 0;
-            }
-            let room = self.group_len - self.current_len;
-            let take = room.min(data.len() as u64) as usize;
-            let (piece, rest) = data.split_at(take);
-            self.current.update(piece);
-            self.current_len += take as u64;
-            self.size += take as u64;
-            data = rest;
-        }
+    pub fn update(&mut self, data: &[u8]) {
+        let finished_groups = &mut self.finished_groups;
+        self.groups.update(data, |_, cv| finished_groups.push(cv));
     }
 
     /// Root hash and bao of everything fed, the same as [`outboard`] over the whole blob.
     pub fn finalize(mut self) -> (Hash, Vec<u8>) {
-        if self.finished_groups.is_empty() {
-            return (*self.current.finalize().as_bytes(), Vec::new());
+        match self.groups.finish() {
+            LastGroup::Only(root) => (root, Vec::new()),
+            LastGroup::Last(cv) => {
+                self.finished_groups.push(cv);
+                encode(&self.finished_groups, self.format)
+            }
         }
-        self.finished_groups.push(self.current.finalize_non_root());
-        encode(&self.finished_groups, self.format)
     }
 
     /// Bytes fed so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.groups.size()
     }
 }
 

@@ -4,12 +4,10 @@
 //! Pre-order cannot be streamed (the root's pair comes first but is known last); post-order
 //! can: a parent's pair follows its subtree, so it is written as soon as the subtree is done.
 
-use blake3::hazmat::HasherExt;
-
 use crate::codec::for_each_pair;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
-use crate::hashing::{parent_cv, Cv};
+use crate::hashing::{parent_cv, Cv, GroupHasher, LastGroup};
 use crate::tree::{for_each_parent_pre_order, Geometry, PAIR_LEN};
 use crate::window::split_pair;
 
@@ -17,14 +15,7 @@ use crate::window::split_pair;
 /// complete. It keeps a hasher for the current group and one chaining value per level (the
 /// complete subtrees not yet paired), so memory is O(log n) whatever the blob size.
 pub struct PostOrderBuilder {
-    group_len: u64,
-    /// Hasher of the current group; it may be full, as a group is only finalized once more
-    /// data shows it is not the last one (the last group of a one-group blob is the root).
-    current: blake3::Hasher,
-    current_len: u64,
-    size: u64,
-    /// Groups finished (all but the current one).
-    finished: u64,
+    groups: GroupHasher,
     /// Chaining values of the complete subtrees not yet paired, largest (leftmost) first.
     stack: Vec<Cv>,
 }
@@ -33,71 +24,56 @@ impl PostOrderBuilder {
     pub fn new(shift: u8) -> Result<Self, BaoError> {
         let geometry = Geometry::new(0, shift)?;
         Ok(Self {
-            group_len: geometry.group_len,
-            current: blake3::Hasher::new(),
-            current_len: 0,
-            size: 0,
-            finished: 0,
+            groups: GroupHasher::new(geometry.group_len),
             stack: Vec::new(),
         })
     }
 
     /// Feeds the next bytes of the blob and appends to `out` the pairs of every parent that
     /// they complete, in post-order.
-    pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
-        while !data.is_empty() {
-            if self.current_len == self.group_len {
-                // More data follows, so the full group is not the last one: finish it, and
-                // every complete subtree that it closes (one per trailing zero of the count).
-                let cv = self.current.finalize_non_root();
-                self.stack.push(cv);
-                self.finished += 1;
-                let mut closed = self.finished;
-                while closed.is_multiple_of(2) {
-                    self.pair_top(false, out);
-                    closed /= 2;
-                }
-                self.current = blake3::Hasher::new();
-                self.current.set_input_offset(self.size);
-                self.current_len = 0;
+    pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let stack = &mut self.stack;
+        self.groups.update(data, |groups, cv| {
+            // The group is not the last one: it closes one complete subtree per trailing zero
+            // of the count of finished groups.
+            stack.push(cv);
+            let mut closed = groups.finished();
+            while closed.is_multiple_of(2) {
+                pair_top(stack, false, out);
+                closed /= 2;
             }
-            let room = self.group_len - self.current_len;
-            let take = room.min(data.len() as u64) as usize;
-            let (piece, rest) = data.split_at(take);
-            self.current.update(piece);
-            self.current_len += take as u64;
-            self.size += take as u64;
-            data = rest;
-        }
+        });
     }
 
     /// The root hash; appends to `out` the pairs of the right edge of the tree (the parents not
     /// yet handed out), ending with the root's.
     pub fn finalize(mut self, out: &mut Vec<u8>) -> Hash {
-        if self.finished == 0 {
-            return *self.current.finalize().as_bytes();
+        match self.groups.finish() {
+            LastGroup::Only(root) => root,
+            LastGroup::Last(cv) => {
+                self.stack.push(cv);
+                while self.stack.len() > 1 {
+                    let is_root = self.stack.len() == 2;
+                    pair_top(&mut self.stack, is_root, out);
+                }
+                self.stack[0]
+            }
         }
-        self.stack.push(self.current.finalize_non_root());
-        while self.stack.len() > 1 {
-            let is_root = self.stack.len() == 2;
-            self.pair_top(is_root, out);
-        }
-        self.stack[0]
     }
 
     /// Bytes fed so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.groups.size()
     }
+}
 
-    /// Replaces the two topmost subtrees by their parent, writing its pair.
-    fn pair_top(&mut self, is_root: bool, out: &mut Vec<u8>) {
-        let right = self.stack.pop().expect("two subtrees to pair");
-        let left = self.stack.pop().expect("two subtrees to pair");
-        out.extend_from_slice(&left);
-        out.extend_from_slice(&right);
-        self.stack.push(parent_cv(&left, &right, is_root));
-    }
+/// Replaces the two topmost subtrees by their parent, writing its pair.
+fn pair_top(stack: &mut Vec<Cv>, is_root: bool, out: &mut Vec<u8>) {
+    let right = stack.pop().expect("two subtrees to pair");
+    let left = stack.pop().expect("two subtrees to pair");
+    out.extend_from_slice(&left);
+    out.extend_from_slice(&right);
+    stack.push(parent_cv(&left, &right, is_root));
 }
 
 /// A `pre_order` bao rewritten in the `post_order` layout (same pairs, other order): how a store
