@@ -321,11 +321,16 @@ def test_gil_is_released_for_large_inputs() -> None:
         builder.update(BIG)
         builder.finalize()
 
+    def check() -> None:
+        bao.Verifier(root, len(BIG), ob, 4).check(memoryview(BIG))
+
     for work in (
         lambda: bao.hash(BIG),
         lambda: bao.outboard(BIG, 4),
         lambda: bao.outboard(BIG, 4, threads=2),
+        lambda: bao.PostOrderBuilder(4).update(BIG),
         verify,
+        check,
         build,
     ):
         assert other_thread_progress(work, calls=200, enough=5) >= 5
