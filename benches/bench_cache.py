@@ -21,13 +21,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from baostore import bao
 from baostore.compose.cache import CacheStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import BlobStore
+from baostore.store.interface import BlobReader, BlobStore
 from baostore.store.objects import file_backend, memory_backend
 
 MIB = 1 << 20
@@ -61,7 +60,7 @@ def far_server() -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def read_through(open_reader: Callable[[], BinaryIO | None], size: int) -> float:
+def read_through(open_reader: Callable[[], BlobReader | None], size: int) -> float:
     """Seconds to read the whole blob in 1 MiB pieces."""
     start = time.perf_counter()
     reader = open_reader()

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Iterator
-from typing import BinaryIO
 
 import pytest
 from baostore import bao
@@ -14,7 +13,14 @@ from baostore.compose.cache import CacheStore, FillingReader
 from baostore.compose.substituters import SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
-from baostore.store.interface import BlobStore, BlobWriter, Stat, StatRequest, StoreError
+from baostore.store.interface import (
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    Stat,
+    StatRequest,
+    StoreError,
+)
 from baostore.store.objects import memory_backend
 from baostore.verify import VerificationError
 from typing_extensions import Buffer
@@ -54,7 +60,7 @@ class Counting(BlobStore):
         self.calls.append("stat")
         return self.inner.stat_request(digest, request)
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         self.calls.append("open_read")
         return self.inner.open_read(digest)
 
@@ -99,11 +105,11 @@ class NoRoom(Counting):
         return FailingWriter(self.inner.open_write(), self.budget)
 
 
-def read_all(reader: BinaryIO | FillingReader, piece: int = 100_000) -> bytes:
+def read_all(reader: BlobReader, piece: int = 100_000) -> bytes:
     return b"".join(iter(lambda: reader.read(piece), b""))
 
 
-def open_through(tier: CacheStore, digest: bytes = DIGEST) -> BinaryIO:
+def open_through(tier: CacheStore, digest: bytes = DIGEST) -> BlobReader:
     reader = tier.open_read(digest)
     assert reader is not None
     return reader
@@ -252,7 +258,7 @@ class BrokenReads(Counting):
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         raise StoreError("I/O error")
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         raise StoreError("I/O error")
 
 

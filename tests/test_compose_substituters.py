@@ -7,7 +7,6 @@ import logging
 import random
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
 
 import pytest
 from baostore import bao
@@ -16,7 +15,7 @@ from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.forwarding import ForwardingStore
-from baostore.store.interface import BlobStore, Stat, StatRequest, StoreError
+from baostore.store.interface import BlobReader, BlobStore, Stat, StatRequest, StoreError
 from baostore.store.objects import memory_backend
 from baostore.verify import ReadOptions
 
@@ -149,7 +148,7 @@ def assert_no_verified_chunk_refetched(log: EventLog, reader: FailoverReader) ->
     assert not before & set(log.verified_after("second")), "a chunk verified twice"
 
 
-def read_all(reader: BinaryIO | FailoverReader, piece: int = 100_000) -> bytes:
+def read_all(reader: BlobReader, piece: int = 100_000) -> bytes:
     return b"".join(iter(lambda: reader.read(piece), b""))
 
 

@@ -64,7 +64,7 @@ def test_from_url(url: str, target: str) -> None:
         ("grpc+http://127.0.0.1:1?ca=/ca.pem", "unknown option .ca."),
         ("grpc+http://127.0.0.1", "HOST:PORT"),
         ("grpc+http://127.0.0.1:1/prefix", "no path"),
-        ("grpc+http://127.0.0.1:1?timeout=3", "only bao_shift and bao_format"),
+        ("grpc+http://127.0.0.1:1?timeout=3", "unknown option .timeout."),
         ("grpc+http://127.0.0.1:1?bao_shift=3&bao_shift=4", "once each"),
         ("grpc+http://127.0.0.1:1?bao_shift=33", "bao_shift must be in 0..32"),
         ("grpc+http://127.0.0.1:1?bao_shift=-1", "bao_shift must be in 0..32"),

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from baostore.cli.main import build_parser
 from baostore.grpc.client import GrpcBlobStore
-from baostore.grpc.limits import MIN_MESSAGE_SIZE, ServerLimits, parse_size
+from baostore.grpc.limits import MIN_MESSAGE_SIZE, ServerLimits
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
+from baostore.sizes import parse_size
 from baostore.store.interface import StoreError
 
 from tests.support.grpc_server import serve_in_thread
@@ -193,15 +195,28 @@ def test_limits_reject_nonsense(bad: dict[str, float]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("0", 0), ("4096", 4096), ("64K", 65536), ("4MiB", 4 * MIB), ("16g", 16 << 30)],
+    [
+        ("0", 0),
+        ("4096", 4096),
+        ("64K", 65536),
+        ("4MiB", 4 * MIB),
+        ("16g", 16 << 30),
+        ("16GiB", 16 << 30),
+        ("16GB", 16 * 10**9),
+        ("1.5G", 3 << 29),
+    ],
 )
-def test_parse_size(text: str, size: int) -> None:
+def test_sizes_mean_the_same_for_serve_and_shift_report(text: str, size: int) -> None:
+    parser = build_parser()
     assert parse_size(text) == size
+    assert parser.parse_args(["serve", "--max-blob-size", text]).max_blob_size == size
+    if size:
+        assert parser.parse_args(["shift-report", "--size", text]).size == size
 
 
-@pytest.mark.parametrize("text", ["", "-1", "1.5G", "12 parsecs", "1P"])
+@pytest.mark.parametrize("text", ["", "-1", "12 parsecs", "1P", "1.5B"])
 def test_parse_size_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="not a size"):
+    with pytest.raises(ValueError, match="not a"):
         parse_size(text)
 
 

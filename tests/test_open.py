@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from baostore.open import default_store_url, open_store
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import StoreError
+from baostore.store.interface import BlobStore, StoreError
+from baostore.store.objects import memory_backend
 
 
 def test_memory_store() -> None:
@@ -48,8 +49,8 @@ def test_s3_store_url_is_parsed_without_contacting_the_server() -> None:
         ("memory://host", "no host or path"),
         ("memory:///path", "no host or path"),
         ("memory://?color=blue", "unknown option"),
-        ("memory://?bao_shift=x", "non-negative integer"),
-        ("memory://?bao_shift=-1", "non-negative integer"),
+        ("memory://?bao_shift=x", "bao_shift must be in 0..32"),
+        ("memory://?bao_shift=-1", "bao_shift must be in 0..32"),
         ("memory://?bao_shift=40", "0..32"),
         ("memory://?bao_shift=1&bao_shift=2", "given twice"),
         ("memory://?bao_shift=", "no value"),
@@ -86,15 +87,24 @@ def test_refused_file_url_creates_nothing(tmp_path: Path) -> None:
 def test_grpc_urls_go_to_the_grpc_client(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     from baostore.grpc import client
 
-    opened: list[str] = []
+    opened: list[tuple[str, float | None, float | None]] = []
+    remote = ChunkedStore(memory_backend())
 
-    def fake_from_url(cls: Any, given: str) -> str:
-        opened.append(given)
-        return "remote store"
+    def fake_from_url(
+        cls: Any, given: str, *, timeout: float | None, idle_timeout: float | None
+    ) -> BlobStore:
+        opened.append((given, timeout, idle_timeout))
+        return remote
 
     monkeypatch.setattr(client.GrpcBlobStore, "from_url", classmethod(fake_from_url))
-    assert open_store(url) == "remote store"  # type: ignore[comparison-overlap]
-    assert opened == [url]
+    assert open_store(url) is remote
+    assert open_store(url, timeout=2.0) is remote
+    assert opened == [(url, None, None), (url, 2.0, None)]
+
+
+def test_timeouts_are_for_grpc_stores_only() -> None:
+    with pytest.raises(ValueError, match="apply to grpc"):
+        open_store("memory://", idle_timeout=1.0)
 
 
 def test_default_store_url_is_a_file_url_under_the_user_data_dir() -> None:

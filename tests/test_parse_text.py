@@ -12,10 +12,10 @@ import string
 from fractions import Fraction
 
 import pytest
-from baostore.cli.main import _range_argument
+from baostore.cli.arguments import range_argument
 from baostore.cli.transfer import ByteRange
 from baostore.digests import format_digest, parse_digest
-from baostore.shiftreport.sizes import format_size, parse_size
+from baostore.sizes import format_size, parse_size
 from baostore.store.interface import InvalidDigestError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -241,7 +241,7 @@ def test_ranges_parse_to_their_bounds(start: int | None, length: int | None) -> 
     text = f"{'' if start is None else start}:{'' if end is None else end}"
     expected = ByteRange(start or 0, end)
     assert ByteRange.parse(text) == expected
-    assert _range_argument(text) == expected
+    assert range_argument(text) == expected
 
 
 @PROPERTIES
@@ -251,7 +251,7 @@ def test_ranges_ending_before_they_start_are_refused(start: int, shortfall: int)
     with pytest.raises(ValueError, match="need 0 <= START <= END"):
         ByteRange.parse(text)
     with pytest.raises(argparse.ArgumentTypeError, match="START <= END"):
-        _range_argument(text)
+        range_argument(text)
 
 
 @PROPERTIES
@@ -270,14 +270,14 @@ def test_any_text_is_a_range_or_an_argument_type_error(text: str) -> None:
     except ValueError as error:
         assert repr(text) in str(error)
         with pytest.raises(argparse.ArgumentTypeError, match="range"):
-            _range_argument(text)
+            range_argument(text)
     else:
         assert parsed.start >= 0
         assert parsed.end is None or parsed.start <= parsed.end
-        assert _range_argument(text) == parsed
+        assert range_argument(text) == parsed
 
 
 @pytest.mark.parametrize("text", ["", "12", "a:b", "1:2:3", "0x10:", "1.5:2"])
 def test_ranges_that_are_not_offsets_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="range"):
-        _range_argument(text)
+        range_argument(text)

@@ -21,7 +21,7 @@ from baostore.shiftreport.measure import (
     measure_report,
     range_read_span,
 )
-from baostore.shiftreport.sizes import format_size, parse_size
+from baostore.sizes import format_size, parse_size
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.interface import BAO_FORMATS, BaoFormat, ChunkMeta
 from baostore.store.objects import memory_backend
@@ -177,7 +177,7 @@ def test_shift_and_format_lists() -> None:
     with pytest.raises(ValueError):
         parse_shifts(f"0-{bao.MAX_SHIFT + 1}")
     assert parse_formats("leaves,pre_order,leaves") == ("leaves", "pre_order")
-    with pytest.raises(ValueError, match="unknown bao format"):
+    with pytest.raises(ValueError, match="--formats must be one of"):
         parse_formats("post_order")
 
 

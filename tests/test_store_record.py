@@ -81,7 +81,7 @@ def test_wrong_magic_and_version_are_named() -> None:
         decode_record(_resealed(header.pack(b"NOTREC", 1, 4, 0, 0)))
     with pytest.raises(RecordError, match="version 2"):
         decode_record(_resealed(header.pack(RECORD_MAGIC, 2, 4, 0, 0)))
-    with pytest.raises(RecordError, match="shift 33"):
+    with pytest.raises(RecordError, match=r"shift must be in 0\.\.32, got 33"):
         decode_record(_resealed(header.pack(RECORD_MAGIC, 1, 33, 0, 0)))
 
 

@@ -156,23 +156,9 @@ def _open(
 def _open_url(spec: StoreSpec, source: str) -> BlobStore:
     assert spec.url is not None
     try:
-        store = open_store(spec.url)
+        return open_store(spec.url, timeout=spec.timeout, idle_timeout=spec.idle_timeout)
     except ValueError as error:
         raise ConfigError(f"{source}: [stores.{spec.name}] key 'url': {error}") from error
-    if spec.timeout is not None or spec.idle_timeout is not None:
-        from baostore.grpc.client import GrpcBlobStore
-
-        if not isinstance(store, GrpcBlobStore):
-            store.close()
-            raise ConfigError(
-                f"{source}: [stores.{spec.name}]: 'timeout' and 'idle_timeout' apply to "
-                f"grpc+http:// and grpc+unix:// stores only, not {spec.url!r}"
-            )
-        if spec.timeout is not None:
-            store.timeout = spec.timeout
-        if spec.idle_timeout is not None:
-            store.idle_timeout = spec.idle_timeout
-    return store
 
 
 # -- checking ---------------------------------------------------------------------------------

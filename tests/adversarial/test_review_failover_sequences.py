@@ -56,8 +56,8 @@ def test_failover_hands_on_only_true_bytes_and_always_completes(
     with reader:
         for operation in script:
             offset = reader.tell()
-            if operation[0] == "seek":
-                _, target, whence = operation  # type: ignore[misc]
+            if len(operation) == 3:  # ("seek", target, whence)
+                _, target, whence = operation
                 if whence == io.SEEK_END:
                     target = len(blob) - target % (len(blob) + 1)
                     reader.seek(target - len(blob), io.SEEK_END)

@@ -82,7 +82,7 @@ def test_seek_read_sequences_over_the_wire_hand_on_only_true_bytes(
         with reader:
             for operation in script:
                 offset = reader.tell()
-                if operation[0] == "seek":
+                if len(operation) == 3:  # ("seek", where, whence)
                     _, where, whence = operation
                     if whence == io.SEEK_END:
                         reader.seek(-(where % (len(blob) + 1)), io.SEEK_END)

@@ -4,7 +4,6 @@ false enters the cache, a stall ends in a timeout, and a failed get leaves no fi
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,19 +138,19 @@ def test_get_of_bad_data_exits_non_zero_and_leaves_no_file(
 
 
 def test_get_from_a_stalling_server_times_out_and_keeps_its_verified_part(
-    served: Served,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blob, digest = BLOBS[-1], served.digests[-1]
     served.lie(Fault("stall_read", position=40, stall_seconds=STALL_SECONDS))
-    quick = functools.partialmethod(GrpcBlobStore.__init__, idle_timeout=IDLE_TIMEOUT)
-    monkeypatch.setattr(GrpcBlobStore, "__init__", quick)
-    target = tmp_path / "out.bin"
-    assert main(["get", digest.hex(), "--store", served.url, "-o", str(target)]) == EXIT_ERROR
+    # The idle timeout a user sets: in a config file.
+    config = tmp_path / "stores.toml"
+    config.write_text(f'[stores.root]\nurl = "{served.url}"\nidle_timeout = {IDLE_TIMEOUT}\n')
+    output = tmp_path / "out"
+    output.mkdir()
+    target = output / "out.bin"
+    assert main(["get", digest.hex(), "--config", str(config), "-o", str(target)]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "stalled" in err and "continues from there" in err
     partial = partial_path(target, digest)
-    assert list(tmp_path.iterdir()) == [partial]  # not proven bad: kept for the next get
+    assert list(output.iterdir()) == [partial]  # not proven bad: kept for the next get
     assert partial.read_bytes() == blob[: partial.stat().st_size]

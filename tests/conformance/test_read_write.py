@@ -64,7 +64,7 @@ def test_readinto_and_small_reads(subject: StoreUnderTest) -> None:
     with reader:
         buffer = bytearray(40_000)
         got = bytearray()
-        while count := reader.readinto(buffer):  # type: ignore[attr-defined]
+        while count := reader.readinto(buffer):
             got += buffer[:count]
         assert bytes(got) == MEDIUM
     reader = subject.store.open_read(digest)

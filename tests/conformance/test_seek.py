@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
 
 import pytest
+from baostore.store.interface import BlobReader
 
 from tests.conformance.blobs import LARGE, LARGE_SIZE
 from tests.conformance.conftest import StoreUnderTest
@@ -31,7 +31,7 @@ SEEK_TABLE = [
 ]
 
 
-def _open(subject: StoreUnderTest) -> BinaryIO:
+def _open(subject: StoreUnderTest) -> BlobReader:
     digest = subject.store.put(LARGE)
     reader = subject.store.open_read(digest)
     assert reader is not None

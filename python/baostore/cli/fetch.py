@@ -122,7 +122,7 @@ def copy_verified(
 ) -> None:
     """Copy the verified bytes ``[start, end)`` to ``sink`` as they are released (no joining)."""
     reader.limit_readahead(end)
-    copy_range(reader, start, end, sink, advance, read=reader.read1)  # type: ignore[arg-type]
+    copy_range(reader, start, end, sink, advance, read=reader.read1)
 
 
 def resumable_download(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from baostore import bao
+from baostore.cli.arguments import digest_argument, range_argument, shift_argument
 from baostore.cli.failures import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -37,13 +38,12 @@ from baostore.cli.transfer import (
     stat_record,
 )
 from baostore.config import CONFIG_ENV, DEFAULT_ROOT, ConfigError, open_from_config
-from baostore.digests import format_digest, parse_digest
+from baostore.digests import format_digest
 from baostore.open import default_store_url, open_store
 from baostore.store.interface import (
     BAO_FORMATS,
     DEFAULT_BAO_SHIFT,
     BlobStore,
-    InvalidDigestError,
     StoreError,
 )
 
@@ -83,30 +83,6 @@ exit status:
   2  usage error (bad option, bad digest, bad store URL)
   3  blob not found
 """
-
-
-def _digest_argument(text: str) -> bytes:
-    try:
-        return parse_digest(text)
-    except InvalidDigestError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _range_argument(text: str) -> ByteRange:
-    try:
-        return ByteRange.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _shift_argument(text: str) -> int:
-    try:
-        shift = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"shift {text!r} is not an integer") from None
-    if not 0 <= shift <= bao.MAX_SHIFT:
-        raise argparse.ArgumentTypeError(f"shift must be in 0..{bao.MAX_SHIFT}, got {shift}")
-    return shift
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  baostore get DIGEST -o - | sha256sum"
         ),
     )
-    get.add_argument("digest", metavar="DIGEST", type=_digest_argument, help="the blob's digest")
+    get.add_argument("digest", metavar="DIGEST", type=digest_argument, help="the blob's digest")
     get.add_argument(
         "-o",
         "--output",
@@ -188,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument(
         "--range",
         metavar="A:B",
-        type=_range_argument,
+        type=range_argument,
         default=ByteRange(),
         help="write only bytes A (inclusive) to B (exclusive); either side may be left out",
     )
@@ -208,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="examples:\n  baostore stat DIGEST\n  baostore stat DIGEST --shift 0 --json",
     )
-    stat.add_argument("digest", metavar="DIGEST", type=_digest_argument, help="the blob's digest")
+    stat.add_argument("digest", metavar="DIGEST", type=digest_argument, help="the blob's digest")
     stat.add_argument("--json", action="store_true", help="print one JSON object")
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
@@ -221,7 +197,7 @@ def _add_bao_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--shift",
         metavar="N",
-        type=_shift_argument,
+        type=shift_argument,
         default=DEFAULT_BAO_SHIFT,
         help=f"chunk-group shift of {what}: groups of 1024 << N bytes "
         f"(0..{bao.MAX_SHIFT}, default {DEFAULT_BAO_SHIFT})",

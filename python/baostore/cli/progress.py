@@ -16,8 +16,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from baostore.sizes import MiB
+
 # Transfers smaller than this finish too fast for a bar to help.
-MIN_SIZE_FOR_BAR = 8 << 20
+MIN_SIZE_FOR_BAR = 8 * MiB
 
 Advance = Callable[[int], None]
 

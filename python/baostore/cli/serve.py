@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from baostore.cli.arguments import size_argument
 from baostore.cli.failures import EXIT_OK
 from baostore.grpc.limits import (
     DEFAULT_IDLE_TIMEOUT,
@@ -14,7 +15,6 @@ from baostore.grpc.limits import (
     DEFAULT_MAX_CONCURRENT_PUTS,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     ServerLimits,
-    parse_size,
 )
 from baostore.grpc.security import ServerSecurity, ServerTls, read_token_file
 from baostore.grpc.services import MAX_MESSAGE_SIZE
@@ -129,21 +129,14 @@ def _security_from_args(args: argparse.Namespace) -> ServerSecurity:
     )
 
 
-def _size_argument(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits")
     group.add_argument(
         "--max-blob-size",
         metavar="SIZE",
-        type=_size_argument,
+        type=size_argument,
         default=DEFAULT_MAX_BLOB_SIZE,
-        help="refuse Puts of bigger blobs (default 16G)",
+        help="refuse Puts of bigger blobs (default 16GiB)",
     )
     group.add_argument(
         "--max-concurrent-streams",
@@ -171,9 +164,9 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-message-size",
         metavar="SIZE",
-        type=_size_argument,
+        type=size_argument,
         default=MAX_MESSAGE_SIZE,
-        help="largest message accepted (default 4M)",
+        help="largest message accepted (default 4MiB)",
     )
 
 

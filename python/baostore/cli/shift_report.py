@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from baostore import bao
+from baostore.cli.arguments import argument
 from baostore.cli.failures import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -44,10 +45,16 @@ from baostore.shiftreport.measure import (
     measure_report,
     open_measured_store,
 )
-from baostore.shiftreport.sizes import format_size, parse_size
-from baostore.store.interface import BAO_FORMATS, BaoFormat, StoreError
+from baostore.sizes import MiB, format_size, parse_size
+from baostore.store.interface import (
+    BAO_FORMATS,
+    BaoFormat,
+    StoreError,
+    check_format,
+    parse_shift,
+)
 
-DEFAULT_SIZE = 64 << 20
+DEFAULT_SIZE = 64 * MiB
 DEFAULT_SHIFTS = range(0, 11)
 
 DESCRIPTION = """\
@@ -95,26 +102,20 @@ examples:
 """
 
 
-def _size_argument(text: str) -> int:
-    try:
-        size = parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def _blob_size(text: str) -> int:
+    size = parse_size(text)
     if size <= 0:
-        raise argparse.ArgumentTypeError(f"size must be at least 1 byte, got {text!r}")
+        raise ValueError(f"size must be at least 1 byte, got {text!r}")
     return size
 
 
 def parse_shifts(text: str) -> range:
     """``A-B`` (inclusive) or a single ``N``; ValueError if outside 0..MAX_SHIFT or reversed."""
     first, sep, last = text.partition("-")
-    try:
-        low = int(first)
-        high = int(last) if sep else low
-    except ValueError:
-        raise ValueError(f"shifts {text!r} are not A-B or N (for example 0-10 or 4)") from None
-    if not 0 <= low <= high <= bao.MAX_SHIFT:
-        raise ValueError(f"shifts {text!r}: need 0 <= A <= B <= {bao.MAX_SHIFT}")
+    low = parse_shift(first, "--shifts")
+    high = parse_shift(last, "--shifts") if sep else low
+    if low > high:
+        raise ValueError(f"--shifts {text!r}: the first shift is above the last")
     return range(low, high + 1)
 
 
@@ -122,26 +123,10 @@ def parse_formats(text: str) -> tuple[BaoFormat, ...]:
     """A comma-separated list of bao formats, each once, in the order given."""
     chosen: list[BaoFormat] = []
     for name in (part.strip() for part in text.split(",")):
-        known = next((bao_format for bao_format in BAO_FORMATS if bao_format == name), None)
-        if known is None:
-            raise ValueError(f"unknown bao format {name!r}: choose from {', '.join(BAO_FORMATS)}")
+        known = check_format(name, "--formats")
         if known not in chosen:
             chosen.append(known)
     return tuple(chosen)
-
-
-def _shifts_argument(text: str) -> range:
-    try:
-        return parse_shifts(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _formats_argument(text: str) -> tuple[BaoFormat, ...]:
-    try:
-        return parse_formats(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_shift_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,7 +143,7 @@ def add_shift_report_command(commands: argparse._SubParsersAction[argparse.Argum
     data.add_argument(
         "--size",
         metavar="N",
-        type=_size_argument,
+        type=argument(_blob_size),
         help="measure N bytes of random data: 8MiB, 1GiB, 500KB (powers of 1000), 4096 "
         "(default 64MiB)",
     )
@@ -171,7 +156,7 @@ def add_shift_report_command(commands: argparse._SubParsersAction[argparse.Argum
     parser.add_argument(
         "--shifts",
         metavar="A-B",
-        type=_shifts_argument,
+        type=argument(parse_shifts),
         default=DEFAULT_SHIFTS,
         help=f"the shifts to measure, inclusive, or one shift N (default 0-10; at most "
         f"{bao.MAX_SHIFT})",
@@ -179,7 +164,7 @@ def add_shift_report_command(commands: argparse._SubParsersAction[argparse.Argum
     parser.add_argument(
         "--formats",
         metavar="F[,F]",
-        type=_formats_argument,
+        type=argument(parse_formats),
         default=BAO_FORMATS,
         help="bao formats to measure (default pre_order,leaves)",
     )

@@ -16,9 +16,8 @@ from baostore.cli.partial import new_file_mode
 from baostore.cli.progress import Advance
 from baostore.digests import format_digest
 from baostore.errors import DataLossError, NotFoundError
-from baostore.store.interface import BlobStore, Stat
+from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Stat
 
-COPY_PIECE_SIZE = 1 << 20
 # The human-readable stat lists this many chunks; --json lists every one.
 MAX_CHUNKS_SHOWN = 8
 
@@ -62,13 +61,13 @@ class ByteRange:
 def put_stream(store: BlobStore, source: BinaryIO, advance: Advance) -> bytes:
     """Store everything readable from ``source``; return the digest."""
     with store.open_write() as writer:
-        while piece := source.read(COPY_PIECE_SIZE):
+        while piece := source.read(PIECE_SIZE):
             writer.write(piece)
             advance(len(piece))
         return writer.close()
 
 
-def open_blob(store: BlobStore, digest: bytes, store_url: str) -> BinaryIO:
+def open_blob(store: BlobStore, digest: bytes, store_url: str) -> BlobReader:
     """The reader ``get`` copies from a local store, which reads its own data (remote stores are
     read verified, by baostore.cli.fetch)."""
     reader = store.open_read(digest)
@@ -77,14 +76,14 @@ def open_blob(store: BlobStore, digest: bytes, store_url: str) -> BinaryIO:
     return reader
 
 
-def blob_size(reader: BinaryIO) -> int:
+def blob_size(reader: BlobReader) -> int:
     size = reader.seek(0, io.SEEK_END)
     reader.seek(0)
     return size
 
 
 def copy_range(
-    reader: BinaryIO,
+    reader: BlobReader,
     start: int,
     end: int,
     sink: BinaryIO,
@@ -97,7 +96,7 @@ def copy_range(
     reader.seek(start)
     position = start
     while position < end:
-        piece = read(min(COPY_PIECE_SIZE, end - position))
+        piece = read(min(PIECE_SIZE, end - position))
         if not piece:
             raise DataLossError(f"the blob ended at byte {position}, before {end}")
         sink.write(piece)

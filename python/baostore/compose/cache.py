@@ -23,18 +23,22 @@ import io
 import logging
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from typing_extensions import Buffer
 
-from baostore.compose.substituters import FailoverReader, SubstitutersStore, read_pieces
+from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.store.interface import (
+    BlobReader,
     BlobStore,
     BlobWriter,
+    Readable,
     Stat,
     StatRequest,
     StoreError,
     check_digest,
+    close_pieces,
+    read_pieces,
 )
 from baostore.store.seekable import ReadBasedReader
 from baostore.verify import (
@@ -44,7 +48,6 @@ from baostore.verify import (
     layout_from_stat,
     open_verified,
 )
-from baostore.verify.pieces import close_pieces
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class CacheStore(BlobStore):
             return stat
         return None
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         digest = check_digest(digest)
         try:
             local = self.near.open_read(digest)
@@ -119,7 +122,7 @@ class CacheStore(BlobStore):
         if local is not None:
             return local
         reader = self.read_through(digest)
-        return reader  # type: ignore[return-value]  # a RawIOBase is a binary file
+        return reader
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Near's pieces on a hit; else far's bytes, verified, filling near as they pass."""
@@ -187,7 +190,7 @@ class CacheStore(BlobStore):
     def open_write(self) -> BlobWriter:
         return self._write_target.open_write()
 
-    def put(self, data: Buffer | BinaryIO) -> bytes:
+    def put(self, data: Buffer | Readable) -> bytes:
         return self._write_target.put(data)
 
     @property

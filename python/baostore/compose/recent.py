@@ -12,12 +12,13 @@ import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from typing_extensions import Buffer
 
 from baostore import bao
+from baostore.sizes import MiB
 from baostore.store.interface import (
+    BlobReader,
     BlobStore,
     BlobWriter,
     Stat,
@@ -25,7 +26,7 @@ from baostore.store.interface import (
     check_digest,
 )
 
-DEFAULT_CAPACITY = 64 << 20
+DEFAULT_CAPACITY = 64 * MiB
 
 
 class RecentChunks(BlobStore):
@@ -61,7 +62,7 @@ class RecentChunks(BlobStore):
         inline = data if request.inline_limit and len(data) <= request.inline_limit else None
         return Stat(size=len(data), bao_format=request.bao_format, inline=inline)
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         data = self._get(digest)
         return None if data is None else io.BytesIO(data)
 

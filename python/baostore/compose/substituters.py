@@ -19,19 +19,22 @@ import io
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from typing_extensions import Buffer
 
 from baostore.compose.recent import RecentChunks
 from baostore.errors import UnavailableError
 from baostore.store.interface import (
+    BlobReader,
     BlobStore,
     BlobWriter,
+    Readable,
     Stat,
     StatRequest,
     StoreError,
     check_digest,
+    read_pieces,
 )
 from baostore.store.seekable import ReadBasedReader, seek_target
 from baostore.verify import ReadOptions, ReadStats, VerifiedReader, open_verified
@@ -41,7 +44,6 @@ log = logging.getLogger(__name__)
 # What a failing member may raise: its own StoreError (unreachable, stalled, corrupt data as
 # VerificationError) or an OS-level error such as a TimeoutError.
 MEMBER_ERRORS = (StoreError, OSError)
-_PIECE_SIZE = 1 << 20
 
 T = TypeVar("T")
 
@@ -89,9 +91,9 @@ class SubstitutersStore(BlobStore):
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         return self._first(digest, lambda member: member.stat_request(digest, request))
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         reader = self.open_verified_read(digest)
-        return reader  # type: ignore[return-value]  # a RawIOBase is a binary file
+        return reader
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Verified pieces (this store is a client of untrusted members, never a raw relay)."""
@@ -119,7 +121,7 @@ class SubstitutersStore(BlobStore):
     def open_write(self) -> BlobWriter:
         return self.members[0][1].open_write()
 
-    def put(self, data: Buffer | BinaryIO) -> bytes:
+    def put(self, data: Buffer | Readable) -> bytes:
         return self.members[0][1].put(data)
 
     def close(self) -> None:
@@ -269,10 +271,3 @@ class FailoverReader(ReadBasedReader):
         self._store.report_failure(name, self.digest, error)
         self._outcomes.append(f"{name}: {error}")
         self._member_failed = True
-
-
-def read_pieces(reader: io.RawIOBase) -> Iterator[bytes]:
-    """Everything ``reader`` yields, in pieces of up to 1 MiB; closes it at the end."""
-    with reader:
-        while piece := reader.read(_PIECE_SIZE):
-            yield piece

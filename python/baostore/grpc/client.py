@@ -15,8 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from typing import BinaryIO
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import grpc
 from typing_extensions import Buffer
@@ -30,7 +29,7 @@ from baostore.errors import (
     error_of_kind,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
-from baostore.grpc.security import ClientSecurity, split_security_query
+from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import (
     CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
@@ -38,18 +37,21 @@ from baostore.grpc.services import (
 from baostore.grpc.status import kind_of
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
-    BAO_FORMATS,
     DEFAULT_BAO_SHIFT,
+    BlobReader,
     BlobStore,
     BlobWriter,
     Stat,
     StatRequest,
     check_digest,
 )
+from baostore.store.urls import UrlOptions
 from baostore.verify import ReadOptions, open_verified
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_IDLE_TIMEOUT = 60.0
+# What a gRPC store URL's query may set besides access (security.py): the bao of verified reads.
+READ_URL_OPTIONS = ("bao_shift", "bao_format")
 # Put messages waiting for the channel: bounds the client's memory to a few MiB.
 _PUT_QUEUE_DEPTH = 4
 _END_OF_PUT = None
@@ -82,34 +84,36 @@ class GrpcBlobStore(BlobStore):
         self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
 
     @classmethod
-    def from_url(cls, url: str) -> GrpcBlobStore:
+    def from_url(
+        cls, url: str, *, timeout: float | None = None, idle_timeout: float | None = None
+    ) -> GrpcBlobStore:
         """Open ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT`` or ``grpc+unix:///PATH``.
 
         The query may set the bao verified reads ask for: ``?bao_shift=N&bao_format=F``, and
         access (see security.py): ``token_file=PATH``, for https also ``ca=``, ``cert=``, ``key=``.
+        ``timeout`` and ``idle_timeout`` (None: the defaults) are the store's time limits.
         """
         parts = urlsplit(url)
         # Empty userinfo ("grpc+http://@host:1") counts: it would end up in the channel target.
         if parts.fragment or parts.username is not None or parts.password is not None:
             raise ValueError(f"{url}: gRPC store URLs take no fragment or user")
-        read_query, security_query = split_security_query(url, parts.query)
-        read_options = _read_options(url, read_query)
         tls = parts.scheme == "grpc+https"
-        security = ClientSecurity.from_url_query(url, security_query, tls=tls)
-        if parts.scheme in ("grpc+http", "grpc+https"):
-            if not parts.hostname or parts.port is None:
-                raise ValueError(f"{url}: expected {parts.scheme}://HOST:PORT")
-            if parts.path not in ("", "/"):
-                raise ValueError(f"{url}: a {parts.scheme}:// URL takes no path")
-            return cls(parts.netloc, display=url, read_options=read_options, security=security)
-        if parts.scheme == "grpc+unix":
-            if parts.netloc:
-                raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH (three slashes)")
-            if not parts.path.startswith("/") or parts.path == "/":
-                raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
-            target = f"unix://{unquote(parts.path)}"
-            return cls(target, display=url, read_options=read_options, security=security)
-        raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
+        options = UrlOptions(url)
+        options.refuse_unknown((*READ_URL_OPTIONS, *ClientSecurity.url_options(tls=tls)))
+        shift = options.take_shift()
+        read_options = ReadOptions(
+            bao_shift=DEFAULT_BAO_SHIFT if shift is None else shift,
+            bao_format=options.take_format() or "pre_order",
+        )
+        target = _channel_target(url)
+        return cls(
+            target,
+            display=url,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
+            read_options=read_options,
+            security=ClientSecurity.from_url_options(options, tls=tls),
+        )
 
     def has(self, digest: bytes) -> bool:
         request = StatRequest(send_chunks=False, send_bao=False)
@@ -128,10 +132,10 @@ class GrpcBlobStore(BlobStore):
         except ValueError as error:
             raise StoreError(f"{self.display} answered Stat with {error}") from None
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         """The blob, verified against ``digest`` as it is read (VerificationError on a lie)."""
         reader = open_verified(self, digest, self.read_options, cache=self.cache)
-        return reader  # type: ignore[return-value]  # a RawIOBase is a binary file
+        return reader
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The Read stream of a blob or chunk (unverified), or None if the server lacks it."""
@@ -208,26 +212,22 @@ class GrpcBlobStore(BlobStore):
         return f"GrpcBlobStore({self.display!r})"
 
 
-def _read_options(url: str, query: str) -> ReadOptions:
-    """The ReadOptions a URL's query sets (``bao_shift``, ``bao_format``)."""
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError as error:
-        raise ValueError(f"{url}: malformed query string: {error}") from None
-    options = dict(pairs)
-    unknown = sorted(set(options) - {"bao_shift", "bao_format"})
-    if unknown or len(options) != len(pairs):
-        raise ValueError(
-            f"{url}: a gRPC store URL takes only bao_shift and bao_format (once each) in its "
-            f"query, got {', '.join(key for key, _ in pairs)}"
-        )
-    shift_text = options.get("bao_shift", str(DEFAULT_BAO_SHIFT))
-    if not shift_text.isascii() or not shift_text.isdigit() or int(shift_text) > bao.MAX_SHIFT:
-        raise ValueError(f"{url}: bao_shift must be in 0..{bao.MAX_SHIFT}, got {shift_text!r}")
-    bao_format = options.get("bao_format", "pre_order")
-    if bao_format not in BAO_FORMATS:
-        raise ValueError(f"{url}: bao_format must be one of {BAO_FORMATS}, got {bao_format!r}")
-    return ReadOptions(bao_shift=int(shift_text), bao_format=bao_format)
+def _channel_target(url: str) -> str:
+    """The gRPC target a store URL names: ``HOST:PORT``, or ``unix:///PATH``."""
+    parts = urlsplit(url)
+    if parts.scheme in ("grpc+http", "grpc+https"):
+        if not parts.hostname or parts.port is None:
+            raise ValueError(f"{url}: expected {parts.scheme}://HOST:PORT")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"{url}: a {parts.scheme}:// URL takes no path")
+        return parts.netloc
+    if parts.scheme == "grpc+unix":
+        if parts.netloc:
+            raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH (three slashes)")
+        if not parts.path.startswith("/") or parts.path == "/":
+            raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
+        return f"unix://{unquote(parts.path)}"
+    raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
 
 
 class GrpcBlobWriter(BlobWriter):

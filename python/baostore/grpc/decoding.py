@@ -15,9 +15,8 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc import aio
 
-from baostore.grpc.services import SERVICE_NAMES
+from baostore.grpc.services import SERVICE_NAMES, Context
 
-Context = aio.ServicerContext[Any, Any]
 Deserializer = Callable[[bytes], Any]
 
 

@@ -16,26 +16,23 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc import aio
 
-from baostore.grpc.services import DATA_MESSAGE_SIZE, MAX_MESSAGE_SIZE
+from baostore.grpc.services import DATA_MESSAGE_SIZE, MAX_MESSAGE_SIZE, Context
 from baostore.proto import blobstore_pb2
+from baostore.sizes import GiB, KiB, MiB
 
-DEFAULT_MAX_BLOB_SIZE = 16 << 30  # its stored bao (shift 4) is 64 MiB, held in memory at close
+DEFAULT_MAX_BLOB_SIZE = 16 * GiB  # its stored bao (shift 4) is 64 MiB, held in memory at close
 DEFAULT_MAX_CONCURRENT_STREAMS = 256
 DEFAULT_MAX_CONCURRENT_PUTS = 32
 DEFAULT_IDLE_TIMEOUT = 120.0  # above the client's own 60 s, so a slow client gives up first
 # Our clients send DATA_MESSAGE_SIZE messages: a smaller receive limit would refuse them.
-MIN_MESSAGE_SIZE = DATA_MESSAGE_SIZE + (64 << 10)
-MAX_MESSAGE_SIZE_LIMIT = 64 << 20
-
-Context = aio.ServicerContext[Any, Any]
+MIN_MESSAGE_SIZE = DATA_MESSAGE_SIZE + 64 * KiB
+MAX_MESSAGE_SIZE_LIMIT = 64 * MiB
 
 
 @dataclass(frozen=True)
@@ -115,15 +112,3 @@ async def write_within(context: Context, message: Any, limits: ServerLimits) -> 
             grpc.StatusCode.DEADLINE_EXCEEDED,
             f"Read stream idle: the client took no data for {limits.idle_timeout:g} s",
         )
-
-
-_SIZE = re.compile(r"(\d+)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
-_UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
-
-
-def parse_size(text: str) -> int:
-    """``123``, ``64K``, ``4MiB``, ``16G``... as bytes (binary units); ValueError otherwise."""
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"not a size: {text!r} (use for example 4096, 64K, 16G)")
-    return int(match.group(1)) << _UNITS[match.group(2).upper()]

@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlencode
 
 import grpc
 from grpc import aio
 
 from baostore.grpc.services import SERVICE_NAMES
+from baostore.store.urls import UrlOptions
 
 CA_ENV = "BAOSTORE_CA"
 TOKEN_ENV = "BAOSTORE_TOKEN"
@@ -210,17 +210,6 @@ def _denying_handler(
 # -- client ------------------------------------------------------------------------------------
 
 
-def split_security_query(url: str, query: str) -> tuple[str, str]:
-    """``query`` split into (other options, access options), each re-encoded."""
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError as error:
-        raise ValueError(f"{url}: malformed query string: {error}") from None
-    access = [(key, value) for key, value in pairs if key in HTTPS_OPTIONS]
-    others = [(key, value) for key, value in pairs if key not in HTTPS_OPTIONS]
-    return urlencode(others), urlencode(access)
-
-
 @dataclass(frozen=True)
 class ClientSecurity:
     """How a client reaches a server: TLS material (``tls`` on for https) and a bearer token."""
@@ -235,46 +224,52 @@ class ClientSecurity:
     # choice for that one URL and is sent as asked.
     token_from_environment: bool = False
 
+    @staticmethod
+    def url_options(*, tls: bool) -> tuple[str, ...]:
+        """The access options a store URL may carry (the TLS ones for https only)."""
+        return HTTPS_OPTIONS if tls else PLAIN_OPTIONS
+
     @classmethod
-    def from_url_query(
-        cls, url: str, query: str, *, tls: bool, environ: Mapping[str, str] = os.environ
+    def from_url_options(
+        cls, options: UrlOptions, *, tls: bool, environ: Mapping[str, str] = os.environ
     ) -> ClientSecurity:
-        """Parse ``?ca=&cert=&key=&token_file=`` (the TLS ones for https only).
+        """Take ``ca=``, ``cert=``, ``key=`` (https only) and ``token_file=`` out of ``options``.
 
         ``BAOSTORE_CA`` names the CA file when ``ca`` is absent (else the system's roots);
         ``BAOSTORE_TOKEN`` holds the token when ``token_file`` is absent.
         """
-        allowed = HTTPS_OPTIONS if tls else PLAIN_OPTIONS
-        options: dict[str, str] = {}
-        for key, value in parse_qsl(query, keep_blank_values=True):
-            if key not in allowed:
-                raise ValueError(
-                    f"{url}: unknown option {key!r} (this URL accepts {', '.join(allowed)})"
-                )
-            if key in options or not value:
-                raise ValueError(f"{url}: option {key!r} is repeated or empty")
-            options[key] = value
-        if ("cert" in options) != ("key" in options):
+        url = options.url
+        given = {key: options.take(key) for key in cls.url_options(tls=tls)}
+        if (given.get("cert") is None) != (given.get("key") is None):
             raise ValueError(f"{url}: a client certificate needs both cert= and key=")
-        ca_path = options.get("ca")
+        ca_path = given.get("ca")
         if ca_path is None and tls:
             ca_path = environ.get(CA_ENV) or None
+        token_file = given.get("token_file")
         token: bytes | None
-        if "token_file" in options:
-            token = read_token_file(options["token_file"])
+        if token_file is not None:
+            token = read_token_file(token_file)
         else:
             env_token = environ.get(TOKEN_ENV, "").strip()
             token = env_token.encode() if env_token else None
+        cert, key = given.get("cert"), given.get("key")
         return cls(
             tls=tls,
             ca=None if ca_path is None else _read_pem(ca_path, "CA certificate"),
-            certificate_chain=_read_pem(options["cert"], "client certificate")
-            if "cert" in options
-            else None,
-            private_key=_read_pem(options["key"], "client key") if "key" in options else None,
+            certificate_chain=None if cert is None else _read_pem(cert, "client certificate"),
+            private_key=None if key is None else _read_pem(key, "client key"),
             token=token,
-            token_from_environment=token is not None and "token_file" not in options,
+            token_from_environment=token is not None and token_file is None,
         )
+
+    @classmethod
+    def from_url_query(
+        cls, url: str, query: str, *, tls: bool, environ: Mapping[str, str] = os.environ
+    ) -> ClientSecurity:
+        """``from_url_options`` for a query of access options only (anything else: ValueError)."""
+        options = UrlOptions(url, query)
+        options.refuse_unknown(cls.url_options(tls=tls))
+        return cls.from_url_options(options, tls=tls, environ=environ)
 
     def token_for(self, target: str) -> bytes | None:
         """The token to send to ``target`` (``HOST:PORT`` or ``unix:...``), if any."""

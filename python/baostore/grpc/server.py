@@ -8,10 +8,9 @@ per stream stays bounded whatever the blob size.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -36,16 +35,16 @@ from baostore.grpc.services import (
     MAX_INLINE_SIZE,
     MAX_MESSAGE_SIZE,
     SERVICE_NAMES,
+    Context,
     register_alias_descriptors,
 )
 from baostore.grpc.status import status_of
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BlobStore, check_digest
+from baostore.store.interface import BlobStore, check_digest, close_pieces
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Context = aio.ServicerContext[Any, Any]
 
 # How long in-flight calls may run on after a stop request before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 5.0
@@ -103,7 +102,7 @@ class BlobServicer:
                     message = blobstore_pb2.BlobChunk(data=piece[start : start + DATA_MESSAGE_SIZE])
                     await write_within(context, message, self.limits)
         finally:
-            _close_iterator(pieces)
+            close_pieces(pieces)
 
     async def put(
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
@@ -184,16 +183,6 @@ async def _store_call(context: Context, function: Callable[..., T], *args: Any, 
 async def _abort(context: Context, error: Exception) -> NoReturn:
     """End the call with the status of ``error``'s kind, its text as the details."""
     await context.abort(status_of(error), str(error) or type(error).__name__)
-
-
-def _close_iterator(pieces: Iterator[bytes]) -> None:
-    close = getattr(pieces, "close", None)
-    if callable(close):
-        # A cancelled Read leaves its last next() running in a worker thread; the generator
-        # cannot be closed while it runs ("generator already executing") and is finalized once
-        # that call returns.
-        with contextlib.suppress(ValueError):
-            close()
 
 
 def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any, Any]]:

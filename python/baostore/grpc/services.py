@@ -7,19 +7,26 @@ reflection too.
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc import aio
 
 from baostore.proto import blobstore_pb2
+from baostore.sizes import MiB
+from baostore.verify.layout import MAX_MESSAGE_SIZE as MAX_MESSAGE_SIZE
 
 BAOSTORE_SERVICE = "baostore.v1.BlobService"
 TVIX_SERVICE = "tvix.castore.v1.BlobService"
 SNIX_SERVICE = "snix.castore.v1.BlobService"
 SERVICE_NAMES = (BAOSTORE_SERVICE, TVIX_SERVICE, SNIX_SERVICE)
 
-# The gRPC default receive limit, which Tvix/Snix clients keep: every message we send is smaller.
-MAX_MESSAGE_SIZE = 4 * 1024 * 1024
-# Read and Put move data in messages of this size: far below the limit, big enough to be cheap.
-DATA_MESSAGE_SIZE = 1024 * 1024
+# What a handler of any BlobService call is given.
+Context = aio.ServicerContext[Any, Any]
+
+# Read and Put move data in messages of this size: far below the message limit (MAX_MESSAGE_SIZE,
+# which verified readers rely on too), big enough to be cheap.
+DATA_MESSAGE_SIZE = MiB
 # Blobs are never inlined above this size, whatever limit a client asks for.
 MAX_INLINE_SIZE = DATA_MESSAGE_SIZE
 

@@ -1,3 +1,3 @@
 """The bao shift explorer behind ``baostore shift-report``: measuring (measure.py, over a live
-server: loopback.py, wire.py, lying.py), size parsing (sizes.py) and the optional plot (plot.py).
+server: loopback.py, wire.py, lying.py) and the optional plot (plot.py).
 """

@@ -13,10 +13,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import BinaryIO
 
 from baostore.store.forwarding import ForwardingStore
-from baostore.store.interface import BlobStore, BlobWriter, Stat, StoreError
+from baostore.store.interface import BlobReader, BlobStore, BlobWriter, Stat, StoreError
 
 FINE_PIECE_SIZE = 1024  # the BLAKE3 chunk: no chunk group ends inside one
 
@@ -42,7 +41,7 @@ class ByteFlippingStore(ForwardingStore):
         inline = None if stat.inline is None else self._flip_inline(stat.inline)
         return replace(stat, chunks=(), inline=inline)
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         pieces = self.read_raw(digest)
         return None if pieces is None else io.BytesIO(b"".join(pieces))
 

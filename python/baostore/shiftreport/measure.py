@@ -42,7 +42,7 @@ from baostore.shiftreport.loopback import serve_loopback
 from baostore.shiftreport.lying import ByteFlippingStore
 from baostore.shiftreport.wire import StatProbe, open_probe
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import BaoFormat, BlobStore, StoreError
+from baostore.store.interface import PIECE_SIZE, BaoFormat, BlobStore, StoreError
 from baostore.store.objects import memory_backend
 from baostore.verify import ReadOptions, VerificationError, VerifiedReader, open_verified
 
@@ -59,7 +59,6 @@ METRICS = (
 )
 ROW_KEYS = ("shift", "format", *METRICS)
 
-VERIFY_PIECE_SIZE = 1 << 20
 RANGE_LENGTH = 4096
 # Any fixed seed: every shift (and every run on the same size) reads the same range.
 RANGE_SEED = 4096
@@ -277,8 +276,8 @@ def _verify_all(
     data: memoryview, root: bytes, outboard: bytes, shift: int, bao_format: BaoFormat
 ) -> None:
     verifier = bao.Verifier(root, len(data), outboard, shift=shift, format=bao_format)
-    for start in range(0, len(data), VERIFY_PIECE_SIZE):
-        verifier.update(data[start : start + VERIFY_PIECE_SIZE])
+    for start in range(0, len(data), PIECE_SIZE):
+        verifier.update(data[start : start + PIECE_SIZE])
     verifier.finalize()
 
 
@@ -317,7 +316,7 @@ def _detection_bytes(lying: GrpcBlobStore, digest: bytes, options: ReadOptions) 
     """Data bytes the lying server had sent when the client noticed (data by Read, never inline)."""
     with _open(lying, digest, replace(options, inline_limit=0)) as reader:
         try:
-            while reader.read(VERIFY_PIECE_SIZE):
+            while reader.read(PIECE_SIZE):
                 pass
         except VerificationError:
             return reader.stats.bytes_fetched

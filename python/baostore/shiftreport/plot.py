@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 from baostore.shiftreport.measure import Report, ShiftRow
-from baostore.shiftreport.sizes import format_size
+from baostore.sizes import format_size
 from baostore.store.interface import BaoFormat
 
 INSTALL_HINT = "pip install 'baostore[plot]'"

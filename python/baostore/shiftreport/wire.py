@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 import grpc
 
 from baostore.grpc.convert import stat_request_message
-from baostore.grpc.security import ClientSecurity, split_security_query
+from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import BAOSTORE_SERVICE, method_path
 from baostore.proto import blobstore_pb2
 from baostore.store.interface import BaoFormat, StatRequest, StoreError
+from baostore.store.urls import UrlOptions
 
 # The probe accepts answers of any size, so a server that does not fit its answers under the
 # 4 MiB limit is measured too (and shown as not fitting) instead of failing the report.
@@ -63,7 +64,6 @@ class StatProbe:
 
 def open_probe(url: str, target: str) -> StatProbe:
     """A probe of the server at ``url`` (gRPC ``target``), with the URL's TLS and token."""
-    parts = urlsplit(url)
-    _, access_query = split_security_query(url, parts.query)
-    security = ClientSecurity.from_url_query(url, access_query, tls=parts.scheme == "grpc+https")
+    tls = urlsplit(url).scheme == "grpc+https"
+    security = ClientSecurity.from_url_options(UrlOptions(url), tls=tls)
     return StatProbe(security.channel(target, _PROBE_OPTIONS), url)

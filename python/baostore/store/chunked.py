@@ -17,40 +17,42 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import BinaryIO
 
 from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.errors import DataLossError
+from baostore.sizes import KiB, MiB
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BaoFormat,
+    BlobReader,
     BlobStore,
     BlobWriter,
     ChunkMeta,
     Stat,
     StatRequest,
     check_digest,
+    check_shift,
 )
 from baostore.store.objects import ObjectBackend
 from baostore.store.record import BlobRecord, RecordError, decode_record, encode_record
 from baostore.store.seekable import seek_target
 
-MAX_CHUNK_SIZE_LIMIT = 4 << 20  # a chunk must fit one gRPC message (4 MiB budget) on its own
+MAX_CHUNK_SIZE_LIMIT = 4 * MiB  # a chunk must fit one gRPC message (4 MiB budget) on its own
 # Finer bao than the stored one needs the data again: rehash only blobs up to this size, above it
 # answer with the stored shift (Stat.bao_shift says so).
-REHASH_LIMIT = 256 << 20
+REHASH_LIMIT = 256 * MiB
 # A rehash costs CPU for the whole blob and holds its new bao (up to 16 MiB for 256 MiB at shift
 # 0), and the shift is the caller's choice: a server would otherwise hold one per concurrent Stat.
 # Few at a time is no slower on a few cores, and bounds that memory to REHASH_SLOTS baos.
 REHASH_SLOTS = 2
 _rehash_slots = threading.BoundedSemaphore(REHASH_SLOTS)
-READ_BUFFER_SIZE = 64 << 10
+READ_BUFFER_SIZE = 64 * KiB
 # Uncut data is cut once this much beyond a maximum chunk has gathered: the cutter rescans the
 # unfinished last chunk each time, so the window must be large next to a chunk (<= 25 % rescans
 # at max 2 MiB) yet small next to memory.
-CUT_WINDOW = 8 << 20
+CUT_WINDOW = 8 * MiB
 # Chunks are hashed and uploaded by one small process-wide pool while writers cut the next ones
 # (the native calls release the GIL; object stores answer faster to parallel requests). Each
 # writer keeps at most MAX_CHUNKS_IN_FLIGHT chunks in flight, which bounds its extra memory to that
@@ -101,7 +103,7 @@ class ChunkSizes:
 # 512 KiB keeps ~90 % of the 256 KiB dedup ratio with half the objects and requests (2048 per
 # GiB); max 2 MiB keeps any chunk well inside one 4 MiB gRPC message and bounds a small range
 # read to two chunks = 4 MiB.
-DEFAULT_CHUNK_SIZES = ChunkSizes(min=128 << 10, avg=512 << 10, max=2 << 20)
+DEFAULT_CHUNK_SIZES = ChunkSizes(min=128 * KiB, avg=512 * KiB, max=2 * MiB)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class ChunkedStore(BlobStore):
         chunk_sizes: ChunkSizes = DEFAULT_CHUNK_SIZES,
         rehash_limit: int = REHASH_LIMIT,
     ) -> None:
-        _check_shift(bao_shift)
+        check_shift(bao_shift)
         if rehash_limit < 0:
             raise ValueError(f"rehash_limit must be >= 0, got {rehash_limit}")
         self.backend = backend
@@ -200,7 +202,7 @@ class ChunkedStore(BlobStore):
             inline=inline,
         )
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         entry = self._lookup(check_digest(digest))
         if entry is None:
             return None
@@ -501,11 +503,6 @@ class ChunkedReader(io.RawIOBase):
             self._loaded = data
             self._loaded_index = index
         return self._loaded
-
-
-def _check_shift(shift: int) -> None:
-    if not isinstance(shift, int) or not 0 <= shift <= bao.MAX_SHIFT:
-        raise ValueError(f"bao shift must be an integer in 0..{bao.MAX_SHIFT}, got {shift!r}")
 
 
 def _digests_under(backend: ObjectBackend, prefix: str) -> Iterator[bytes]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
 
-from baostore.store.interface import BlobStore, BlobWriter, ChunkMeta, Stat, StatRequest
+from baostore.store.interface import BlobReader, BlobStore, BlobWriter, ChunkMeta, Stat, StatRequest
 
 
 class ForwardingStore(BlobStore):
@@ -25,7 +24,7 @@ class ForwardingStore(BlobStore):
         """What ``stat`` answers for a blob ``inner`` has: its answer, unless overridden."""
         return stat
 
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         return self.inner.open_read(digest)
 
     def open_write(self) -> BlobWriter:

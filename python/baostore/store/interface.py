@@ -6,24 +6,51 @@ requested shift, optionally the data inline); ``open_read`` returns a seekable b
 
 from __future__ import annotations
 
+import contextlib
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal, final
+from types import TracebackType
+from typing import Protocol, Self, final, runtime_checkable
 
 from typing_extensions import Buffer
 
-from baostore.bao import MAX_SHIFT
+from baostore.bao import FORMATS, MAX_SHIFT
+from baostore.bao import BaoFormat as BaoFormat
 from baostore.bao import hash as bao_hash
 from baostore.errors import InvalidDigestError as InvalidDigestError
 from baostore.errors import InvalidRequestError
 from baostore.errors import StoreError as StoreError
+from baostore.sizes import MiB
 
 DIGEST_SIZE = 32
+BAO_FORMATS: tuple[BaoFormat, ...] = FORMATS
 DEFAULT_BAO_SHIFT = 4
-BaoFormat = Literal["pre_order", "leaves"]
-BAO_FORMATS: tuple[BaoFormat, ...] = ("pre_order", "leaves")
+# Streams are read, copied and written in pieces of this size.
+PIECE_SIZE = MiB
+Pieces = Iterator[bytes]
+
+
+def check_shift(shift: object, name: str = "bao_shift") -> int:
+    """``shift`` if it is a chunk-group shift (an int in 0..MAX_SHIFT), else InvalidRequestError
+    naming it as ``name``. The one check of a shift a caller gives, wherever it comes from."""
+    if isinstance(shift, int) and not isinstance(shift, bool) and 0 <= shift <= MAX_SHIFT:
+        return shift
+    raise InvalidRequestError(f"{name} must be in 0..{MAX_SHIFT}, got {shift!r}")
+
+
+def parse_shift(text: str, name: str = "bao_shift") -> int:
+    """A shift written as text (decimal digits), checked by ``check_shift``."""
+    return check_shift(int(text) if text.isascii() and text.isdigit() else text, name)
+
+
+def check_format(bao_format: object, name: str = "bao_format") -> BaoFormat:
+    """``bao_format`` if it names a bao format, else InvalidRequestError naming it as ``name``."""
+    for known in BAO_FORMATS:
+        if bao_format == known:
+            return known
+    raise InvalidRequestError(f"{name} must be one of {BAO_FORMATS}, got {bao_format!r}")
 
 
 def check_digest(digest: bytes) -> bytes:
@@ -73,16 +100,51 @@ class StatRequest:
 
     def checked(self) -> StatRequest:
         """This request, or InvalidRequestError naming the option that is out of range."""
-        shift = self.bao_shift
-        if shift is not None and not (isinstance(shift, int) and 0 <= shift <= MAX_SHIFT):
-            raise InvalidRequestError(f"bao_shift must be in 0..{MAX_SHIFT}, got {shift!r}")
-        if self.bao_format not in BAO_FORMATS:
-            raise InvalidRequestError(
-                f"bao_format must be one of {BAO_FORMATS}, got {self.bao_format!r}"
-            )
+        if self.bao_shift is not None:
+            check_shift(self.bao_shift)
+        check_format(self.bao_format)
         if self.inline_limit < 0:
             raise InvalidRequestError(f"inline_limit must not be negative, got {self.inline_limit}")
         return self
+
+
+class BlobReader(Protocol):
+    """A seekable binary reader over a blob, what ``open_read`` returns: a local store's buffered
+    file, a verified reader over an untrusted store, an in-memory copy..."""
+
+    def read(self, size: int | None = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: Buffer, /) -> int: ...
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+    def readable(self) -> bool: ...
+
+    def seekable(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> None: ...
+
+
+@runtime_checkable
+class Readable(Protocol):
+    """Anything ``put`` can read a blob from: a binary file, a socket file, a pipe..."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class BlobWriter(ABC):
@@ -103,9 +165,6 @@ class BlobWriter(ABC):
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
             self.abort()
-
-
-PUT_PIECE_SIZE = 1 << 20
 
 
 class BlobStore(ABC):
@@ -138,7 +197,7 @@ class BlobStore(ABC):
         """``stat`` with a checked 32-byte digest and checked options."""
 
     @abstractmethod
-    def open_read(self, digest: bytes) -> BinaryIO | None:
+    def open_read(self, digest: bytes) -> BlobReader | None:
         """A seekable binary file over the blob (or over a chunk, by its digest), or None."""
 
     @abstractmethod
@@ -151,15 +210,7 @@ class BlobStore(ABC):
         through a bao Verifier. Remote stores override this with their cheapest streaming read.
         """
         reader = self.open_read(digest)
-        if reader is None:
-            return None
-
-        def pieces() -> Iterator[bytes]:
-            with reader:
-                while piece := reader.read(PUT_PIECE_SIZE):
-                    yield piece
-
-        return pieces()
+        return None if reader is None else read_pieces(reader)
 
     def put_chunk(self, data: Buffer, expected_digest: bytes | None = None) -> bytes:
         """Store one chunk, readable afterwards by its digest (returned), as a cache tier does with
@@ -177,12 +228,11 @@ class BlobStore(ABC):
         stat = self.stat(digest, send_chunks=True, send_bao=False)
         return None if stat is None else stat.chunks
 
-    def put(self, data: Buffer | BinaryIO) -> bytes:
+    def put(self, data: Buffer | Readable) -> bytes:
         """Store bytes (any buffer) or everything readable from a binary file; return the digest."""
         with self.open_write() as writer:
-            if isinstance(data, io.IOBase) or hasattr(data, "read"):
-                reader: BinaryIO = data  # type: ignore[assignment]
-                while piece := reader.read(PUT_PIECE_SIZE):
+            if isinstance(data, Readable):
+                while piece := data.read(PIECE_SIZE):
                     writer.write(piece)
             else:
                 writer.write(data)
@@ -196,3 +246,20 @@ class BlobStore(ABC):
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.close()
+
+
+def read_pieces(reader: BlobReader) -> Pieces:
+    """Everything ``reader`` yields, in pieces of up to PIECE_SIZE; closes it at the end."""
+    with reader:
+        while piece := reader.read(PIECE_SIZE):
+            yield piece
+
+
+def close_pieces(pieces: Iterator[bytes | memoryview]) -> None:
+    """End a piece stream (a ``read_raw`` answer) early; a generator over a gRPC Read cancels its
+    call. A stream still running in another thread (its generator cannot be closed while it
+    runs: ValueError) is finalized once that call returns."""
+    close = getattr(pieces, "close", None)
+    if callable(close):
+        with contextlib.suppress(ValueError):
+            close()

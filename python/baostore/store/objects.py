@@ -22,6 +22,7 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 from typing_extensions import Buffer
 
 from baostore.store.interface import StoreError
+from baostore.store.urls import UrlOptions
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore, S3Config
@@ -191,10 +192,10 @@ def s3_backend(
     return ObjectBackend(store, location)
 
 
-def backend_from_url(url: SplitResult, options: dict[str, str]) -> ObjectBackend:
+def backend_from_url(url: SplitResult, options: UrlOptions) -> ObjectBackend:
     """Open the backend a ``memory:``, ``file:`` or ``s3:`` URL names.
 
-    Removes the query options it uses from ``options``; rejects URL parts it does not use.
+    Takes the query options it uses out of ``options``; rejects URL parts it does not use.
     """
     scheme = url.scheme.lower()
     shown = url.geturl()
@@ -219,8 +220,8 @@ def backend_from_url(url: SplitResult, options: dict[str, str]) -> ObjectBackend
         return s3_backend(
             url.netloc,
             prefix,
-            endpoint=options.pop("endpoint", None),
-            region=options.pop("region", None),
+            endpoint=options.take("endpoint"),
+            region=options.take("region"),
         )
     raise ValueError(f"{shown!r}: not an object store scheme (supported: {OBJECT_SCHEMES})")
 

@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass
 
 from baostore import bao
-from baostore.store.interface import DIGEST_SIZE, ChunkMeta
+from baostore.store.interface import DIGEST_SIZE, ChunkMeta, check_shift
 
 RECORD_MAGIC = b"BAOREC"
 RECORD_VERSION = 1
@@ -72,8 +72,7 @@ def decode_record(raw: bytes) -> BlobRecord:
         raise RecordError(f"not a blob record (magic {magic!r})")
     if version != RECORD_VERSION:
         raise RecordError(f"unsupported record version {version} (expected {RECORD_VERSION})")
-    if shift > bao.MAX_SHIFT:
-        raise RecordError(f"bao shift {shift} exceeds {bao.MAX_SHIFT}")
+    _check_shift(shift)
     body_size = len(raw) - _CHECKSUM_SIZE
     bao_size = _pre_order_size(size, shift)
     # Checked before slicing so that a huge claimed count or size never drives any work.
@@ -107,11 +106,17 @@ def _pre_order_size(size: int, shift: int) -> int:
         raise RecordError(f"no bao exists for size {size} at shift {shift}: {error}") from error
 
 
+def _check_shift(shift: int) -> None:
+    try:
+        check_shift(shift, "the record's bao shift")
+    except ValueError as error:
+        raise RecordError(str(error)) from None
+
+
 def _check_fields(size: int, shift: int, chunks: tuple[ChunkMeta, ...], bao_size: int) -> None:
     if not 0 <= size < 1 << 64:
         raise RecordError(f"blob size {size} out of range")
-    if not 0 <= shift <= bao.MAX_SHIFT:
-        raise RecordError(f"bao shift {shift} out of range 0..{bao.MAX_SHIFT}")
+    _check_shift(shift)
     if len(chunks) == 1:
         raise RecordError("a single chunk must be recorded as an empty chunk list")
     for index, chunk in enumerate(chunks):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from baostore import bao
 from baostore.bao import Verifier
 from baostore.errors import VerificationError
+from baostore.sizes import KiB, MiB
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BaoFormat,
@@ -21,14 +22,17 @@ from baostore.store.interface import (
     ChunkMeta,
     Stat,
     check_digest,
+    check_shift,
 )
 
-DEFAULT_INLINE_LIMIT = 16 << 10
+DEFAULT_INLINE_LIMIT = 16 * KiB
 DEFAULT_PARALLELISM = 4
+# The gRPC default receive limit, which Tvix/Snix clients keep: every message of the protocol
+# stays under it, a Stat answer included.
+MAX_MESSAGE_SIZE = 4 * MiB
 # The verifier holds a whole chunk group before it can release it, so a source may answer with a
-# coarser shift than asked for only as far as it must to keep its Stat answer under the gRPC
-# message limit (or up to groups of 1024 << MAX_UNASKED_SHIFT bytes, 16 MiB, which is cheap).
-STAT_MESSAGE_LIMIT = 4 << 20
+# coarser shift than asked for only as far as it must to keep its Stat answer under the message
+# limit (or up to groups of 1024 << MAX_UNASKED_SHIFT bytes, 16 MiB, which is cheap).
 MAX_UNASKED_SHIFT = 14
 
 
@@ -122,8 +126,10 @@ def layout_from_stat(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLay
         raise VerificationError(
             f"asked for a {options.bao_format} bao, the source answered {stat.bao_format!r}"
         )
-    if not 0 <= stat.bao_shift <= bao.MAX_SHIFT:
-        raise VerificationError(f"the source answered with an invalid bao shift {stat.bao_shift}")
+    try:
+        check_shift(stat.bao_shift)
+    except ValueError as error:
+        raise VerificationError(f"the source answered with an invalid shift: {error}") from None
     if stat.size < 0:
         raise VerificationError(f"the source claims a negative size {stat.size}")
     try:
@@ -170,7 +176,7 @@ def largest_acceptable_shift(size: int, asked: int, bao_format: BaoFormat) -> in
         (
             shift
             for shift in range(bao.MAX_SHIFT + 1)
-            if bao.outboard_size(size, shift, bao_format) < STAT_MESSAGE_LIMIT
+            if bao.outboard_size(size, shift, bao_format) < MAX_MESSAGE_SIZE
         ),
         bao.MAX_SHIFT,
     )

@@ -8,24 +8,16 @@ boundaries (``SlicedPieces``). Nothing here checks the bytes: that is the Verifi
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from collections.abc import Iterator
+
+from baostore.store.interface import close_pieces
 
 Piece = bytes | memoryview
 
 # How often a blocked readahead thread looks whether its consumer has gone.
 _POLL_SECONDS = 0.1
-
-
-def close_pieces(pieces: Iterator[Piece]) -> None:
-    """End a piece stream early (a generator over a gRPC Read cancels its call)."""
-    close = getattr(pieces, "close", None)
-    if callable(close):
-        # A stream still running in another thread (ValueError) ends there on its own.
-        with contextlib.suppress(ValueError):
-            close()
 
 
 class Readahead:

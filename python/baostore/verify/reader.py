@@ -21,7 +21,8 @@ from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.errors import VerificationError
-from baostore.store.interface import BlobStore, StoreError
+from baostore.sizes import MiB
+from baostore.store.interface import BlobStore, StoreError, close_pieces
 from baostore.store.seekable import seek_target
 from baostore.verify.layout import (
     DEFAULT_PARALLELISM,
@@ -30,12 +31,12 @@ from baostore.verify.layout import (
     ReadOptions,
     fetch_layout,
 )
-from baostore.verify.pieces import Piece, Readahead, SlicedPieces, close_pieces
+from baostore.verify.pieces import Piece, Readahead, SlicedPieces
 from baostore.verify.source import STREAM_READAHEAD, ChunkSource, ReadStats
 
 # A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
 # not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
-PREFETCH_MAX_CHUNK = 8 << 20
+PREFETCH_MAX_CHUNK = 8 * MiB
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from baostore import bao
+from baostore.store.interface import PIECE_SIZE
 from baostore.verify.layout import BlobLayout
 
 
@@ -20,7 +21,7 @@ def verified_prefix_length(layout: BlobLayout, local: BinaryIO) -> int:
     one fails, the groups of that feed are checked one by one to keep the good ones.
     """
     local.seek(0)
-    verified = _verify_from(layout, local, 0, 1 << 20)
+    verified = _verify_from(layout, local, 0, PIECE_SIZE)
     local.seek(verified)
     return _verify_from(layout, local, verified, layout.group_size)
 

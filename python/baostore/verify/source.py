@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from baostore import bao
 from baostore.errors import DataLossError
-from baostore.store.interface import BlobStore, StoreError
+from baostore.store.interface import BlobStore, StoreError, close_pieces
 from baostore.verify.layout import BlobLayout, ChunkSpan
-from baostore.verify.pieces import Piece, Readahead, SlicedPieces, close_pieces
+from baostore.verify.pieces import Piece, Readahead, SlicedPieces
 
 # Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
 STREAM_READAHEAD = 8

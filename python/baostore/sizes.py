@@ -1,4 +1,6 @@
-"""Byte sizes as people write them: ``8MiB``, ``1GiB``, ``500KB``, ``1.5MB``, ``4096``."""
+"""Byte sizes: the units as constants, and sizes as people write them (``8MiB``, ``1GiB``,
+``500KB``, ``1.5MB``, ``4096``), parsed with one meaning everywhere: ``GiB`` (and the short ``G``
+of dd and ls) is 2^30, ``GB`` is 10^9."""
 
 from __future__ import annotations
 
@@ -6,18 +8,23 @@ import re
 from decimal import Decimal
 from fractions import Fraction
 
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+TiB = 1 << 40
+
 # Binary units (KiB, and the short K of dd and ls) and decimal ones (KB), case-insensitive.
 UNITS: dict[str, int] = {
     "": 1,
     "b": 1,
-    "k": 1 << 10,
-    "kib": 1 << 10,
-    "m": 1 << 20,
-    "mib": 1 << 20,
-    "g": 1 << 30,
-    "gib": 1 << 30,
-    "t": 1 << 40,
-    "tib": 1 << 40,
+    "k": KiB,
+    "kib": KiB,
+    "m": MiB,
+    "mib": MiB,
+    "g": GiB,
+    "gib": GiB,
+    "t": TiB,
+    "tib": TiB,
     "kb": 10**3,
     "mb": 10**6,
     "gb": 10**9,
@@ -32,7 +39,7 @@ def parse_size(text: str) -> int:
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in UNITS:
         raise ValueError(
-            f"size {text!r} is not a byte count: use a number with an optional unit "
+            f"not a size: {text!r} is not a byte count: use a number with an optional unit "
             "(B, KiB, MiB, GiB, TiB or K, M, G, T: powers of 1024; KB, MB, GB, TB: powers of "
             "1000), for example 8MiB, 500KB or 4096"
         )
