@@ -13,6 +13,7 @@ from baostore.compose.cache import CacheStore, FillingReader
 from baostore.compose.substituters import SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
+from baostore.store.forwarding import ForwardingStore
 from baostore.store.interface import (
     BlobReader,
     BlobStore,
@@ -20,6 +21,8 @@ from baostore.store.interface import (
     Stat,
     StatRequest,
     StoreError,
+    VerifiedBlobReader,
+    VerifiedOpener,
 )
 from baostore.store.objects import memory_backend
 from baostore.verify import VerificationError
@@ -283,6 +286,29 @@ def test_cache_over_substituters_fills_near_and_fails_over() -> None:
         assert read_all(reader) == BLOB
     assert near.has(DIGEST) and tier.fills == 1
     assert remotes.failures == {"empty": 0, "dying": 1, "good": 0}
+
+
+class ReadsItselfVerified(ForwardingStore):
+    """A far store with a verified read of its own (as substituters have): the tier must ask it,
+    whatever its class."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        super().__init__(inner)
+        self.asked: list[BlobStore | None] = []
+
+    def open_verified(self, digest: bytes, opener: VerifiedOpener) -> VerifiedBlobReader | None:
+        self.asked.append(opener.cache)
+        return opener.open(self.inner, digest)
+
+
+def test_the_tier_asks_far_how_it_is_read_verified() -> None:
+    near = near_store()
+    far = ReadsItselfVerified(far_store(BLOB))
+    tier = CacheStore(near, far)
+    with open_through(tier) as reader:
+        assert read_all(reader) == BLOB
+    assert far.asked == [near]  # asked once, with near as the chunk cache
+    assert near.has(DIGEST) and tier.fills == 1
 
 
 def test_writes_go_to_near_unless_told_otherwise() -> None:

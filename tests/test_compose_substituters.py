@@ -7,6 +7,8 @@ import logging
 import random
 import threading
 from collections.abc import Iterator
+from dataclasses import fields
+from typing import Any
 
 import pytest
 from baostore import bao
@@ -15,7 +17,7 @@ from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.forwarding import ForwardingStore
-from baostore.store.interface import BlobReader, BlobStore, Stat, StatRequest, StoreError
+from baostore.store.interface import BlobReader, BlobStore, ReadStats, Stat, StatRequest, StoreError
 from baostore.store.objects import memory_backend
 from baostore.verify import ReadOptions
 
@@ -416,3 +418,20 @@ def test_recent_chunks_keep_at_most_their_capacity() -> None:
     assert recent.put(random.Random(9).randbytes(200_000)) and recent.held_bytes <= 100_000
     stat = recent.stat(digests[-1], inline_limit=50_000)
     assert stat is not None and (stat.size, stat.inline) == (30_000, pieces[-1])
+
+
+def test_read_stats_combine_adds_every_field() -> None:
+    def sample(base: int) -> ReadStats:
+        values: dict[str, Any] = {
+            part.name: [bytes([base + index])] if part.type == "list[bytes]" else base + index
+            for index, part in enumerate(fields(ReadStats))
+        }
+        return ReadStats(**values)
+
+    combined = sample(1).combine(sample(100))
+    for index, part in enumerate(fields(ReadStats)):
+        value = getattr(combined, part.name)
+        if isinstance(value, list):
+            assert value == [bytes([1 + index]), bytes([100 + index])], part.name
+        else:
+            assert value == 101 + 2 * index, part.name

@@ -65,14 +65,6 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def is_untrusted(store: BlobStore) -> bool:
-    """Whether ``get`` must verify what ``store`` sends (remote stores), rather than read it."""
-    # Imported here: the gRPC stack is heavy and local gets do not need it.
-    from baostore.grpc.client import GrpcBlobStore
-
-    return isinstance(store, GrpcBlobStore)
-
-
 def open_cache(args: argparse.Namespace) -> BlobStore | None:
     if args.no_cache:
         return None

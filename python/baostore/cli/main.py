@@ -21,7 +21,7 @@ from baostore.cli.failures import (
     fail,
     os_error_message,
 )
-from baostore.cli.fetch import add_cache_options, is_untrusted, run_verified_get
+from baostore.cli.fetch import add_cache_options, run_verified_get
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
 from baostore.cli.serve import add_serve_command, run_serve
@@ -253,7 +253,7 @@ def _put_from(source: BinaryIO, total: int | None, store: BlobStore, *, show_bar
 
 
 def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
-    if is_untrusted(store):
+    if not store.trusted:  # a remote store: every byte verified here, through the chunk cache
         run_verified_get(args, store, url)
         return EXIT_OK
     reader = open_blob(store, args.digest, url)

@@ -27,7 +27,6 @@ from typing import Literal
 
 from typing_extensions import Buffer
 
-from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.store.interface import (
     BlobReader,
     BlobStore,
@@ -36,18 +35,13 @@ from baostore.store.interface import (
     Stat,
     StatRequest,
     StoreError,
+    VerifiedBlobReader,
     check_digest,
     close_pieces,
     read_pieces,
 )
 from baostore.store.seekable import ReadBasedReader
-from baostore.verify import (
-    ReadOptions,
-    VerificationError,
-    VerifiedReader,
-    layout_from_stat,
-    open_verified,
-)
+from baostore.verify import ReadOptions, VerificationError, VerifiedReads, layout_from_stat
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +78,11 @@ class CacheStore(BlobStore):
 
     def __repr__(self) -> str:
         return f"CacheStore(near={self.near!r}, far={self.far!r})"
+
+    @property
+    def trusted(self) -> bool:
+        """As trusted as near: what comes from far is verified before it is handed on."""
+        return self.near.trusted
 
     # -- reading --------------------------------------------------------------------------
 
@@ -138,20 +137,10 @@ class CacheStore(BlobStore):
         return None if reader is None else read_pieces(reader)
 
     def read_through(self, digest: bytes) -> FillingReader | None:
-        """Read ``digest`` from far, verified, filling near; None if far lacks it."""
-        digest = check_digest(digest)
-        far = self.far
-        verified: FailoverReader | VerifiedReader | None
-        if isinstance(far, SubstitutersStore):
-            # It verifies and fails over itself; near is the chunk cache its members share.
-            verified = far.open_verified_read(digest, self.options, cache=self.near)
-            size = 0 if verified is None else verified.size
-        else:
-            verified = open_verified(far, digest, self.options, cache=self.near)
-            size = 0 if verified is None else verified.layout.size
-        if verified is None:
-            return None
-        return FillingReader(self, digest, verified, size)
+        """Read ``digest`` from far, verified, filling near; None if far lacks it. Far says how it
+        is read verified (substituters fail over between members); near is its chunk cache."""
+        verified = self.far.open_verified(digest, VerifiedReads(self.options, cache=self.near))
+        return None if verified is None else FillingReader(self, check_digest(digest), verified)
 
     def _record_from_near_chunks(self, digest: bytes, far_stat: Stat) -> bool:
         """Record the blob in near from the chunks near already holds, if it holds them all.
@@ -256,23 +245,17 @@ class FillingReader(ReadBasedReader):
     reaches the size, the writer is closed: near now holds the blob.
     """
 
-    def __init__(
-        self,
-        tier: CacheStore,
-        digest: bytes,
-        verified: FailoverReader | VerifiedReader,
-        size: int,
-    ) -> None:
+    def __init__(self, tier: CacheStore, digest: bytes, verified: VerifiedBlobReader) -> None:
         super().__init__()
         self.digest = digest
-        self.size = size
+        self.size = verified.size
         self.verified = verified
         self._tier = tier
         self._writer: BlobWriter | None = None
         self._filled = 0
         self._fill_over = False
         self._recorded = False
-        if size == 0:
+        if self.size == 0:
             self._fill(0, b"")
 
     @property

@@ -15,6 +15,7 @@ answer is a StoreError naming each member's failure. Writes go to the first memb
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
@@ -30,14 +31,17 @@ from baostore.store.interface import (
     BlobStore,
     BlobWriter,
     Readable,
+    ReadStats,
     Stat,
     StatRequest,
     StoreError,
+    VerifiedBlobReader,
+    VerifiedOpener,
     check_digest,
     read_pieces,
 )
 from baostore.store.seekable import ReadBasedReader, seek_target
-from baostore.verify import ReadOptions, ReadStats, VerifiedReader, open_verified
+from baostore.verify import ReadOptions, VerifiedReads
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +95,13 @@ class SubstitutersStore(BlobStore):
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         return self._first(digest, lambda member: member.stat_request(digest, request))
 
+    @property
+    def trusted(self) -> bool:
+        """Every byte it hands on was verified against the digest (its members are not trusted)."""
+        return True
+
     def open_read(self, digest: bytes) -> BlobReader | None:
-        reader = self.open_verified_read(digest)
-        return reader
+        return self.open_verified_read(digest)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Verified pieces (this store is a client of untrusted members, never a raw relay)."""
@@ -112,10 +120,15 @@ class SubstitutersStore(BlobStore):
         ``cache`` (a trusted store) serves chunks it holds and receives every chunk that verifies;
         without one, the read keeps its recently verified chunks in memory for failover.
         """
+        return self.open_verified(digest, VerifiedReads(options or self.options, cache))
+
+    def open_verified(self, digest: bytes, opener: VerifiedOpener) -> FailoverReader | None:
+        """Read verified from one member after another (see FailoverReader); the members share
+        ``opener``'s chunk cache, or recently verified chunks kept in memory without one."""
         digest = check_digest(digest)
-        reader = FailoverReader(
-            self, digest, options or self.options, cache if cache is not None else RecentChunks()
-        )
+        if opener.cache is None:
+            opener = opener.with_cache(RecentChunks())
+        reader = FailoverReader(self, digest, opener)
         return reader if reader.start() else None
 
     def open_write(self) -> BlobWriter:
@@ -165,19 +178,16 @@ class FailoverReader(ReadBasedReader):
     its name and its read's statistics (``stats`` sums them).
     """
 
-    def __init__(
-        self, store: SubstitutersStore, digest: bytes, options: ReadOptions, cache: BlobStore
-    ) -> None:
+    def __init__(self, store: SubstitutersStore, digest: bytes, opener: VerifiedOpener) -> None:
         super().__init__()
         self.digest = digest
         self.size = 0
         self.member_stats: list[tuple[str, ReadStats]] = []
         self._store = store
-        self._options = options
-        self._cache = cache
+        self._opener = opener
         self._position = 0
         self._index = -1
-        self._current: VerifiedReader | None = None
+        self._current: VerifiedBlobReader | None = None
         self._outcomes: list[str] = []
         self._member_failed = False
 
@@ -185,7 +195,7 @@ class FailoverReader(ReadBasedReader):
         """Open the first member that has the blob; False if every member lacks it."""
         if self._open_from(0):
             assert self._current is not None
-            self.size = self._current.layout.size
+            self.size = self._current.size
             return True
         if self._member_failed:
             raise unavailable_error(self.digest, self._outcomes)
@@ -193,14 +203,9 @@ class FailoverReader(ReadBasedReader):
 
     @property
     def stats(self) -> ReadStats:
-        total = ReadStats()
-        for _, stats in self.member_stats:
-            total.chunks_fetched += stats.chunks_fetched
-            total.bytes_fetched += stats.bytes_fetched
-            total.chunks_from_cache += stats.chunks_from_cache
-            total.chunks_cached += stats.chunks_cached
-            total.fetched_digests.extend(stats.fetched_digests)
-        return total
+        return functools.reduce(
+            ReadStats.combine, (stats for _, stats in self.member_stats), ReadStats()
+        )
 
     @property
     def member(self) -> str | None:
@@ -254,7 +259,7 @@ class FailoverReader(ReadBasedReader):
         for index in range(first, len(members)):
             name, member = members[index]
             try:
-                reader = open_verified(member, self.digest, self._options, cache=self._cache)
+                reader = self._opener.open(member, self.digest)
             except MEMBER_ERRORS as error:
                 self._failed(name, error)
                 continue

@@ -8,7 +8,8 @@ from baostore.store.interface import BlobReader, BlobStore, BlobWriter, ChunkMet
 
 
 class ForwardingStore(BlobStore):
-    """Forwards everything to ``inner``; subclasses override what they change."""
+    """Forwards everything to ``inner``; subclasses override what they change. Not ``trusted``
+    (whatever inner is): a wrapper changes answers, and only it can say its own are true."""
 
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner

@@ -10,7 +10,7 @@ import contextlib
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Protocol, Self, final, runtime_checkable
 
@@ -140,6 +140,54 @@ class BlobReader(Protocol):
     ) -> None: ...
 
 
+@dataclass
+class ReadStats:
+    """What a verified read cost: chunks and bytes from the source, chunks served by the cache."""
+
+    chunks_fetched: int = 0
+    bytes_fetched: int = 0
+    chunks_from_cache: int = 0
+    chunks_cached: int = 0
+    fetched_digests: list[bytes] = field(default_factory=list)
+
+    def combine(self, other: ReadStats) -> ReadStats:
+        """These statistics and ``other``'s, added field by field (every field: one added later
+        is not forgotten)."""
+        return ReadStats(
+            **{
+                part.name: getattr(self, part.name) + getattr(other, part.name)
+                for part in fields(self)
+            }
+        )
+
+
+class VerifiedBlobReader(BlobReader, Protocol):
+    """A BlobReader every byte of which was verified against the blob's digest."""
+
+    @property
+    def size(self) -> int:
+        """The blob's size, proven by its bao."""
+
+    @property
+    def stats(self) -> ReadStats:
+        """What the read cost so far."""
+
+
+class VerifiedOpener(Protocol):
+    """Opens blobs of untrusted stores for verified reading (``baostore.verify.VerifiedReads``),
+    with a trusted chunk ``cache``. Named here so that a store can say how it is read verified
+    (``BlobStore.open_verified``) without the store interface depending on the verifier."""
+
+    @property
+    def cache(self) -> BlobStore | None: ...
+
+    def with_cache(self, cache: BlobStore) -> VerifiedOpener:
+        """This opener with ``cache`` as its chunk cache."""
+
+    def open(self, source: BlobStore, digest: bytes) -> VerifiedBlobReader | None:
+        """``digest`` of ``source`` (one untrusted store) for verified reading, or None."""
+
+
 @runtime_checkable
 class Readable(Protocol):
     """Anything ``put`` can read a blob from: a binary file, a socket file, a pipe..."""
@@ -202,6 +250,21 @@ class BlobStore(ABC):
 
     @abstractmethod
     def open_write(self) -> BlobWriter: ...
+
+    @property
+    def trusted(self) -> bool:
+        """Whether what this store's reads hand on is the blob itself, with no check against the
+        digest needed: a local store's own data, or a composition's that verified what it took
+        from untrusted members. A remote store is not trusted: read it verified (``open_verified``,
+        baostore.verify). Not trusted unless a store says otherwise."""
+        return False
+
+    def open_verified(self, digest: bytes, opener: VerifiedOpener) -> VerifiedBlobReader | None:
+        """``digest`` read through ``opener``, every byte verified against it; None if absent.
+
+        By default the store is read as one untrusted source (its ``stat`` and ``read_raw``); a
+        store made of several sources overrides this (substituters fail over between members)."""
+        return opener.open(self, check_digest(digest))
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The stored bytes of a blob or chunk, in pieces, as this store has them, or None.

@@ -10,6 +10,7 @@
 """
 
 from baostore.errors import VerificationError
+from baostore.store.interface import ReadStats
 from baostore.verify.layout import (
     DEFAULT_INLINE_LIMIT,
     DEFAULT_PARALLELISM,
@@ -19,9 +20,8 @@ from baostore.verify.layout import (
     fetch_layout,
     layout_from_stat,
 )
-from baostore.verify.reader import VerifiedReader, open_verified
+from baostore.verify.reader import VerifiedReader, VerifiedReads, open_verified
 from baostore.verify.resume import verified_prefix_length
-from baostore.verify.source import ReadStats
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
@@ -32,6 +32,7 @@ __all__ = [
     "ReadStats",
     "VerificationError",
     "VerifiedReader",
+    "VerifiedReads",
     "fetch_layout",
     "layout_from_stat",
     "open_verified",

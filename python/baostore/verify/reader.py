@@ -16,13 +16,14 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 
 from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.errors import VerificationError
 from baostore.sizes import MiB
-from baostore.store.interface import BlobStore, StoreError, close_pieces
+from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
 from baostore.verify.layout import (
     DEFAULT_PARALLELISM,
@@ -32,7 +33,7 @@ from baostore.verify.layout import (
     fetch_layout,
 )
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces
-from baostore.verify.source import STREAM_READAHEAD, ChunkSource, ReadStats
+from baostore.verify.source import STREAM_READAHEAD, ChunkSource
 
 # A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
 # not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
@@ -72,6 +73,11 @@ class VerifiedReader(io.RawIOBase):
         self._readahead_end = layout.size
         if layout.inline is not None:
             self._check_inline(layout.inline)
+
+    @property
+    def size(self) -> int:
+        """The blob's size (its bao proved it)."""
+        return self.layout.size
 
     @property
     def stats(self) -> ReadStats:
@@ -506,3 +512,18 @@ def open_verified(
     if layout is None:
         return None
     return VerifiedReader(source, layout, cache=cache, parallelism=options.parallelism)
+
+
+@dataclass(frozen=True)
+class VerifiedReads:
+    """How verified reads ask for the bao and fetch (``options``) and where they keep verified
+    chunks (``cache``, a trusted store): the VerifiedOpener a store's ``open_verified`` uses."""
+
+    options: ReadOptions = field(default_factory=ReadOptions)
+    cache: BlobStore | None = None
+
+    def with_cache(self, cache: BlobStore) -> VerifiedReads:
+        return replace(self, cache=cache)
+
+    def open(self, source: BlobStore, digest: bytes) -> VerifiedReader | None:
+        return open_verified(source, digest, self.options, cache=self.cache)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 
 from baostore import bao
 from baostore.errors import DataLossError
-from baostore.store.interface import BlobStore, StoreError, close_pieces
+from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
 from baostore.verify.layout import BlobLayout, ChunkSpan
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces
 
@@ -25,17 +24,6 @@ STREAM_READAHEAD = 8
 # because a durable chunk write mostly waits for the disk (fsync), not for a core.
 CACHE_FILL_DEPTH = 8
 CACHE_FILL_THREADS = 4
-
-
-@dataclass
-class ReadStats:
-    """What a verified read cost: chunks and bytes from the source, chunks served by the cache."""
-
-    chunks_fetched: int = 0
-    bytes_fetched: int = 0
-    chunks_from_cache: int = 0
-    chunks_cached: int = 0
-    fetched_digests: list[bytes] = field(default_factory=list)
 
 
 class ChunkSource:
