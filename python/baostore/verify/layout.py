@@ -30,7 +30,7 @@ DEFAULT_PARALLELISM = 4
 # The gRPC default receive limit, which Tvix/Snix clients keep: every message of the protocol
 # stays under it, a Stat answer included.
 MAX_MESSAGE_SIZE = 4 * MiB
-# The verifier holds a whole chunk group before it can release it, so a source may answer with a
+# The verifier holds a complete chunk group before it can release it, so a source may answer with a
 # coarser shift than asked for only as far as it must to keep its Stat answer under the message
 # limit (or up to groups of 1024 << MAX_UNASKED_SHIFT bytes, 16 MiB, which is cheap).
 MAX_UNASKED_SHIFT = 14
@@ -71,8 +71,8 @@ class BlobLayout:
     bao_format: BaoFormat
     spans: tuple[ChunkSpan, ...]
     inline: bytes | None = None
-    # The verifier that checked the bao, still unused: the first whole-blob window takes it
-    # (building one means checking the bao again, milliseconds for a big blob).
+    # The verifier that checked the bao, still unused: the first window over all of the blob takes
+    # it (building one means checking the bao again, milliseconds for a big blob).
     _spare: list[Verifier] = field(default_factory=list, compare=False, repr=False)
 
     @property

@@ -1,9 +1,9 @@
 """Piece streams for verified reading: a readahead thread, and one stream sliced into spans.
 
 A Read stream hands out the bytes of a blob or chunk in pieces (``Iterator[bytes]``). Verifying
-while the next pieces arrive needs them pulled in another thread (``Readahead``); reading a whole
-blob with one Read but verifying and caching it chunk by chunk needs the stream cut at chunk
-boundaries (``SlicedPieces``). Nothing here checks the bytes: that is the Verifier's job.
+while the next pieces arrive needs them pulled in another thread (``Readahead``); reading all of a
+blob with one Read (the blob stream) but verifying and caching it chunk by chunk needs the stream
+cut at chunk boundaries (``SlicedPieces``). Nothing here checks the bytes: the Verifier does.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Nothing the source says is trusted: not the size, not the bao, not the chunk list, not the chunk
 bytes. The layout (size, bao, chunk list) is checked first (layout.py), then every byte goes
 through a ``Verifier`` in blob order, so only bytes of complete, checked chunk groups are ever
-handed on. A sequential read of a whole blob streams it with one Read; seeking is local: a read
-at offset ``p`` starts a verifier window at the group boundary below ``p`` and fetches only the
-chunks that cover the groups it needs (from the source or the chunk cache: source.py).
+handed on. A sequential read of all of a blob streams it with one Read (the blob stream); seeking
+is local: a read at offset ``p`` starts a verifier window at the group boundary below ``p`` and
+fetches only the chunks that cover the groups it needs (from the source or the chunk cache:
+source.py).
 """
 
 from __future__ import annotations
@@ -107,19 +108,19 @@ class VerifiedReader(io.RawIOBase):
 
     def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._read_verified(len(view), whole=False)
+        data = self._read_verified(len(view), fill=False)
         view[: len(data)] = data
         return len(data)
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = max(0, self.layout.size - self._position)
-        return self._read_verified(size, whole=True)
+        return self._read_verified(size, fill=True)
 
     def read1(self, size: int = -1) -> bytes:
         if size < 0:
             size = max(0, self.layout.size - self._position)
-        return self._read_verified(size, whole=False)
+        return self._read_verified(size, fill=False)
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -159,7 +160,7 @@ class VerifiedReader(io.RawIOBase):
         except bao.BaoError as error:
             raise VerificationError(f"inline data does not verify: {error}") from error
 
-    def _read_verified(self, size: int, *, whole: bool) -> bytes:
+    def _read_verified(self, size: int, *, fill: bool) -> bytes:
         if self.closed:
             raise ValueError("I/O operation on closed file")
         if self._failure is not None:
@@ -173,7 +174,7 @@ class VerifiedReader(io.RawIOBase):
             return self.layout.inline[start : start + size]
         with self._lock:
             try:
-                data = self._read_verified_from_stream(size, whole)
+                data = self._read_verified_from_stream(size, fill)
             except VerificationError as error:
                 self._failure = error
                 self._drop_stream()
@@ -187,13 +188,13 @@ class VerifiedReader(io.RawIOBase):
         self._sequential = True
         return data
 
-    def _read_verified_from_stream(self, size: int, whole: bool) -> bytes:
+    def _read_verified_from_stream(self, size: int, fill: bool) -> bytes:
         """Read through the stream; when what failed to verify came from a damaged cache entry
         (local rot, not a lie of the source), read again without it. Ends: each retry leaves out
         at least one more chunk of the finitely many."""
         while True:
             try:
-                return self._read_from_stream(size, whole)
+                return self._read_from_stream(size, fill)
             except VerificationError:
                 stream = self._stream
                 damaged = set() if stream is None else stream.damaged_cached_chunks()
@@ -209,7 +210,7 @@ class VerifiedReader(io.RawIOBase):
                         self.source.source,
                     )
 
-    def _read_from_stream(self, size: int, whole: bool) -> bytes:
+    def _read_from_stream(self, size: int, fill: bool) -> bytes:
         stream = self._stream
         if stream is None or not stream.can_serve(self._position):
             self._drop_stream()
@@ -217,18 +218,18 @@ class VerifiedReader(io.RawIOBase):
             stream = _VerifiedStream(self, self._position - self._position % group)
             self._stream = stream
         readahead = self.source.parallelism if self._sequential else 0
-        return stream.read(self._position, size, readahead, whole=whole)
+        return stream.read(self._position, size, readahead, fill=fill)
 
     def _drop_stream(self) -> None:
         if self._stream is not None:
             self._stream.discard()
             self._stream = None
 
-    def _open_whole(self) -> SlicedPieces | None:
-        """One Read for the whole blob when every chunk is needed (see ChunkSource.open_whole)."""
+    def _open_blob_stream(self) -> SlicedPieces | None:
+        """The blob stream when every chunk is needed (see ChunkSource.open_blob_stream)."""
         if self._readahead_end < self.layout.size:
             return None
-        return self.source.open_whole()
+        return self.source.open_blob_stream()
 
 
 class _VerifiedStream:
@@ -257,14 +258,14 @@ class _VerifiedStream:
         self._pieces: Iterator[Piece] | None = None
         self._span: ChunkSpan | None = None
         self._span_received = 0
-        # The pieces of the span being fed, kept for the cache when it is fed whole.
+        # The pieces of the span being fed, kept for the cache when it is fed complete.
         self._span_pieces: list[Piece] | None = None
         self._prefetched: dict[int, Future[tuple[list[Piece], bool]]] = {}
-        # Whole chunks fed from their first byte, kept until released_end passes their end.
+        # Complete chunks (fed from their first byte), kept until released_end passes their end.
         self._unconfirmed: deque[tuple[ChunkSpan, list[Piece]]] = deque()
-        # The single Read of the whole blob, when the window reads all of it (see _open_whole).
-        self._whole: SlicedPieces | None = None
-        self._whole_decided = False
+        # The blob stream: one Read of all of the blob, when the window reads all of it.
+        self._blob_stream: SlicedPieces | None = None
+        self._blob_stream_decided = False
 
     def can_serve(self, position: int) -> bool:
         return self._ready_start <= position <= self.released_end
@@ -289,18 +290,18 @@ class _VerifiedStream:
         if self._pieces is not None:
             close_pieces(self._pieces)
             self._pieces = None
-        if self._whole is not None:
-            self._whole.close()
-            self._whole = None
+        if self._blob_stream is not None:
+            self._blob_stream.close()
+            self._blob_stream = None
 
-    def read(self, position: int, size: int, readahead: int, *, whole: bool) -> bytes:
-        """Verified bytes from ``position``: ``size`` of them (``whole``), or at least one."""
+    def read(self, position: int, size: int, readahead: int, *, fill: bool) -> bytes:
+        """Verified bytes from ``position``: ``size`` of them (``fill``), or at least one."""
         wanted_end = min(position + size, self._layout.size)
-        needed_end = wanted_end if whole else position + 1
+        needed_end = wanted_end if fill else position + 1
         while self.released_end < needed_end:
             self._feed_more(wanted_end, readahead)
         self._skip_to(position)
-        return self._take(wanted_end - position, whole=whole)
+        return self._take(wanted_end - position, fill=fill)
 
     def _skip_to(self, position: int) -> None:
         gap = position - self._ready_start
@@ -314,7 +315,7 @@ class _VerifiedStream:
             self._ready_skip = 0
         self._ready_start = position
 
-    def _take(self, count: int, *, whole: bool) -> bytes:
+    def _take(self, count: int, *, fill: bool) -> bytes:
         parts: list[bytes | memoryview] = []
         taken = 0
         while taken < count and self._ready:
@@ -322,7 +323,7 @@ class _VerifiedStream:
             skip = self._ready_skip
             length = min(len(head) - skip, count - taken)
             if skip == 0 and length == len(head):
-                parts.append(head)  # a whole released piece: handed on without a copy
+                parts.append(head)  # an entire released piece: handed on without a copy
             else:
                 parts.append(memoryview(head)[skip : skip + length])
             taken += length
@@ -330,7 +331,7 @@ class _VerifiedStream:
             if self._ready_skip == len(head):
                 self._ready.popleft()
                 self._ready_skip = 0
-            if not whole:
+            if not fill:
                 break
         self._ready_start += taken
         if len(parts) == 1 and isinstance(parts[0], bytes):
@@ -408,13 +409,13 @@ class _VerifiedStream:
     def _start_span(self, wanted_end: int, readahead: int) -> None:
         index = self._next_span
         span = self._layout.spans[index]
-        if not self._whole_decided:
-            self._whole_decided = True
+        if not self._blob_stream_decided:
+            self._blob_stream_decided = True
             if index == 0 and readahead:
-                self._whole = self._reader._open_whole()
+                self._blob_stream = self._reader._open_blob_stream()
         pieces: Iterator[Piece]
-        if self._whole is not None:
-            pieces, from_cache = self._whole.span(span.size), False
+        if self._blob_stream is not None:
+            pieces, from_cache = self._blob_stream.span(span.size), False
             self._source.count_span(span)
         else:
             future = self._prefetched.pop(index, None)
@@ -449,8 +450,8 @@ class _VerifiedStream:
         self._span = None
         self._span_pieces = None
         self._next_span += 1
-        whole = self._whole
-        if self._next_span == len(self._layout.spans) and whole is not None and whole.has_more():
+        stream = self._blob_stream
+        if self._next_span == len(self._layout.spans) and stream is not None and stream.has_more():
             raise VerificationError(f"the blob's Read sent more than its {span.end} bytes")
 
     def _schedule(self, index: int, wanted_end: int, readahead: int) -> None:
@@ -469,9 +470,10 @@ class _VerifiedStream:
                 ahead += 1
             if later in self._prefetched or span.size > PREFETCH_MAX_CHUNK:
                 continue
-            self._prefetched[later] = self._source.fetch_pool().submit(self._fetch_whole, span)
+            self._prefetched[later] = self._source.fetch_pool().submit(self._fetch_chunk, span)
 
-    def _fetch_whole(self, span: ChunkSpan) -> tuple[list[Piece], bool]:
+    def _fetch_chunk(self, span: ChunkSpan) -> tuple[list[Piece], bool]:
+        """The pieces of a complete chunk, fetched ahead into memory, and whether from the cache."""
         pieces = []
         received = 0
         stream, from_cache = self._source.open_span(span)

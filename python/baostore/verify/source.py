@@ -55,9 +55,10 @@ class ChunkSource:
             )
         return self._executor
 
-    def open_whole(self) -> SlicedPieces | None:
-        """One Read for the whole blob, pulled ahead in a thread, when the cache holds none of
-        its chunks: a single stream is much cheaper than a Read per chunk. None: read by chunk."""
+    def open_blob_stream(self) -> SlicedPieces | None:
+        """The blob stream: one Read for all of the blob, pulled ahead in a thread, when the cache
+        holds none of its chunks (one stream is much cheaper than a Read per chunk). None: read
+        chunk by chunk."""
         spans = self.layout.spans
         if len(spans) < 2:
             return None
