@@ -23,22 +23,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from baostore import bao
+from baostore.cli.arguments import argument
 from baostore.compose.cache import CacheStore
 from baostore.grpc.client import GrpcBlobStore
+from baostore.sizes import MiB, parse_size
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BlobReader, BlobStore
 from baostore.store.objects import file_backend, memory_backend
 
-MIB = 1 << 20
 TARGET = 1.1
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([KMG]?)(i?B)?", text.strip(), flags=re.IGNORECASE)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not like 1G, 256M or 1048576")
-    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[match.group(2).upper()]
-    return int(match.group(1)) * scale
 
 
 @contextlib.contextmanager
@@ -67,7 +60,7 @@ def read_through(open_reader: Callable[[], BlobReader | None], size: int) -> flo
     assert reader is not None
     got = 0
     with reader:
-        while piece := reader.read(MIB):
+        while piece := reader.read(MiB):
             got += len(piece)
     elapsed = time.perf_counter() - start
     assert got == size, (got, size)
@@ -80,7 +73,7 @@ def run(size: int, near_kind: str, repeat: int, work: Path) -> None:
         if near_kind == "memory"
         else ChunkedStore(file_backend(work / "near"))
     )
-    print(f"blob: {size / MIB:.0f} MiB random; near: {near_kind} store; far: loopback gRPC server")
+    print(f"blob: {size / MiB:.0f} MiB random; near: {near_kind} store; far: loopback gRPC server")
     with far_server() as far_url, GrpcBlobStore.from_url(far_url) as far:
         data = os.urandom(size)
         digest = far.put(data)
@@ -101,7 +94,7 @@ def run(size: int, near_kind: str, repeat: int, work: Path) -> None:
         ("warm cache tier", warm),
         ("cold cache tier (verify + fill)", cold),
     ):
-        print(f"{label:34}{seconds:9.3f}{size / MIB / seconds:9.0f}{seconds / direct:7.2f}x")
+        print(f"{label:34}{seconds:9.3f}{size / MiB / seconds:9.0f}{seconds / direct:7.2f}x")
     print()
     ratio = warm / direct
     verdict = "meets" if ratio <= TARGET else "MISSES"
@@ -111,7 +104,9 @@ def run(size: int, near_kind: str, repeat: int, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_size, default=256 * MIB, help="blob size (256M)")
+    parser.add_argument(
+        "--size", type=argument(parse_size), default=256 * MiB, help="blob size (256MiB)"
+    )
     parser.add_argument("--near", choices=("file", "memory"), default="file")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each warm read (5)")
     args = parser.parse_args()

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from baostore import bao
+from baostore.sizes import MiB
 from baostore.store.chunked import (
     DEFAULT_CHUNK_SIZES,
     MAX_CHUNK_SIZE_LIMIT,
@@ -36,7 +37,6 @@ from baostore.store.chunked import (
 )
 from baostore.store.objects import file_backend, memory_backend
 
-MIB = 1 << 20
 CANDIDATE_AVERAGES = (256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20)
 
 
@@ -81,7 +81,7 @@ def measure(sizes: ChunkSizes, versions: list[bytes], hash_seconds: float) -> st
     put_seconds = best_of(
         2, lambda: ChunkedStore(memory_backend(), chunk_sizes=sizes).put(versions[0])
     )
-    edits_new = ", ".join(f"{n / MIB:5.2f}" for n in new_bytes[1:])
+    edits_new = ", ".join(f"{n / MiB:5.2f}" for n in new_bytes[1:])
     return (
         f"avg {sizes.avg >> 10:5d} KiB (min {sizes.min >> 10:4d}, max {sizes.max >> 10:4d}) | "
         f"new MiB per version [{edits_new}] | dedup {logical / stored:5.2f}x | "
@@ -92,7 +92,7 @@ def measure(sizes: ChunkSizes, versions: list[bytes], hash_seconds: float) -> st
 
 def peak_rss_of_put(gib: int) -> None:
     """Child process: stream ``gib`` GiB into a fresh file store, print peak RSS."""
-    piece = random.Random(1).randbytes(MIB)
+    piece = random.Random(1).randbytes(MiB)
     with tempfile.TemporaryDirectory() as directory:
         store = ChunkedStore(file_backend(directory), chunk_sizes=DEFAULT_CHUNK_SIZES)
         before = peak_rss_mib()
@@ -132,7 +132,7 @@ def main() -> None:
         return
 
     rng = random.Random(2026)
-    versions = [rng.randbytes(args.base_mib * MIB)]
+    versions = [rng.randbytes(args.base_mib * MiB)]
     for _ in range(args.versions):
         versions.append(edit(versions[-1], rng, args.edits))
     hash_seconds = best_of(3, lambda: bao.hash(versions[0]))

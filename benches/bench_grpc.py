@@ -28,20 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from baostore.cli.arguments import argument
+from baostore.sizes import GiB, MiB, parse_size
 from grpc import aio
 
-MIB = 1 << 20
-PIECE = MIB
+PIECE = MiB
 RAW_SERVICE = "bench.RawStream"
-_OPTIONS = (("grpc.max_send_message_length", 4 * MIB), ("grpc.max_receive_message_length", 4 * MIB))
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([KMG]?)(i?B)?", text.strip(), flags=re.IGNORECASE)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not like 1G, 256M or 1048576")
-    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[match.group(2).upper()]
-    return int(match.group(1)) * scale
+_OPTIONS = (("grpc.max_send_message_length", 4 * MiB), ("grpc.max_receive_message_length", 4 * MiB))
 
 
 # -- the baseline: a raw gRPC byte stream ------------------------------------------------------
@@ -147,7 +140,7 @@ def make_file(path: Path, size: int) -> None:
 
 
 def mib(nbytes: float) -> str:
-    return f"{nbytes / MIB:.0f} MiB"
+    return f"{nbytes / MiB:.0f} MiB"
 
 
 def orchestrate(size: int, work: Path) -> None:
@@ -201,7 +194,7 @@ def orchestrate(size: int, work: Path) -> None:
     for name, run, baseline in rows:
         ratio = baseline.seconds / run.seconds
         print(
-            f"{name:28}{run.seconds:9.2f}{size / MIB / run.seconds:9.0f}"
+            f"{name:28}{run.seconds:9.2f}{size / MiB / run.seconds:9.0f}"
             f"{ratio:7.2f}x{mib(run.peak_rss):>12}"
         )
     print()
@@ -212,7 +205,9 @@ def orchestrate(size: int, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_size, default=1 << 30, help="blob size (default 1G)")
+    parser.add_argument(
+        "--size", type=argument(parse_size), default=GiB, help="blob size (default 1GiB)"
+    )
     parser.add_argument("--raw-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--raw-client", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

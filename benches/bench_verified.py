@@ -21,15 +21,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from baostore.cli.arguments import argument
 from baostore.grpc.client import GrpcBlobStore
-from baostore.store.interface import BAO_FORMATS, BaoFormat
+from baostore.sizes import GiB, MiB, parse_size
+from baostore.store.interface import BAO_FORMATS, BaoFormat, close_pieces
 from baostore.verify import DEFAULT_PARALLELISM, ReadOptions, VerifiedReader
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_grpc import Server, parse_size
+from bench_grpc import Server
 
-MIB = 1 << 20
-PIECE = MIB
+PIECE = MiB
 
 
 def put_random(client: GrpcBlobStore, size: int) -> bytes:
@@ -91,7 +92,7 @@ def first_byte_seconds(client: GrpcBlobStore, digest: bytes) -> tuple[float, flo
     assert pieces is not None
     next(pieces)
     raw = time.perf_counter() - started
-    pieces.close()  # type: ignore[attr-defined]
+    close_pieces(pieces)
     started = time.perf_counter()
     with open_reader(client, digest) as reader:
         reader.read1(1)
@@ -151,9 +152,9 @@ def measure(args: argparse.Namespace) -> None:
                 raw_rss = peak_rss_child(url, big.hex(), "raw", args.parallelism)
                 verified_rss = peak_rss_child(url, big.hex(), "verified", args.parallelism)
                 print()
-                print(f"client peak RSS (VmHWM) reading {args.rss_size / MIB:.0f} MiB, shift 4:")
-                print(f"  raw Read stream   {raw_rss / MIB:8.1f} MiB")
-                print(f"  verified read     {verified_rss / MIB:8.1f} MiB   (target <= 128 MiB)")
+                print(f"client peak RSS (VmHWM) reading {args.rss_size / MiB:.0f} MiB, shift 4:")
+                print(f"  raw Read stream   {raw_rss / MiB:8.1f} MiB")
+                print(f"  verified read     {verified_rss / MiB:8.1f} MiB   (target <= 128 MiB)")
     finally:
         server.stop()
 
@@ -161,7 +162,7 @@ def measure(args: argparse.Namespace) -> None:
 def report(client: GrpcBlobStore, digest: bytes, args: argparse.Namespace) -> None:
     size = args.size
     print(
-        f"blob {size / MIB:.0f} MiB random, memory-backed server on loopback, "
+        f"blob {size / MiB:.0f} MiB random, memory-backed server on loopback, "
         f"parallelism {args.parallelism}, {os.cpu_count()} cores"
     )
     print()
@@ -188,9 +189,9 @@ def report(client: GrpcBlobStore, digest: bytes, args: argparse.Namespace) -> No
             first_raw, first_verified = first_byte_seconds(client, digest)
             chunks, fetched = range_read(client, digest)
             print(
-                f"{shift:5} {bao_format:9} {answered:8} {size / MIB / raw:10.0f} "
-                f"{size / MIB / verified:9.0f} {raw / verified:5.2f}x "
-                f"{size / MIB / per_chunk:9.0f} {first_raw * 1e3:6.1f}ms "
+                f"{shift:5} {bao_format:9} {answered:8} {size / MiB / raw:10.0f} "
+                f"{size / MiB / verified:9.0f} {raw / verified:5.2f}x "
+                f"{size / MiB / per_chunk:9.0f} {first_raw * 1e3:6.1f}ms "
                 f"{first_verified * 1e3:7.1f}ms {chunks:12} {fetched:11}"
             )
     print()
@@ -203,10 +204,12 @@ def report(client: GrpcBlobStore, digest: bytes, args: argparse.Namespace) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_size, default=1 << 30, help="blob size (default 1G)")
+    parser.add_argument(
+        "--size", type=argument(parse_size), default=GiB, help="blob size (default 1GiB)"
+    )
     parser.add_argument(
         "--rss-size",
-        type=parse_size,
+        type=argument(parse_size),
         default=2 << 30,
         help="blob for peak RSS (default 2G; 0: skip)",
     )

@@ -36,8 +36,8 @@ from pathlib import Path
 
 from baostore import bao
 from baostore.grpc.client import GrpcBlobStore
+from baostore.sizes import MiB
 
-MIB = 1 << 20
 OPERATIONS = ("put", "get", "range", "stat")
 WEIGHTS = (3, 2, 3, 2)
 KNOWN_BLOBS_KEPT = 2000  # digests remembered for reads (a bounded, shared list)
@@ -66,10 +66,10 @@ class LoadResult:
             + ", ".join(f"{op} {self.requests[op]}" for op in OPERATIONS)
             + f"  (total {self.total_requests})",
             f"throughput    {self.total_requests / self.seconds:.1f} requests/s, "
-            f"{self.bytes_moved / MIB / self.seconds:.1f} MiB/s "
-            f"({self.bytes_moved / MIB:.0f} MiB moved)",
-            f"server RSS    peak {peak / MIB:.0f} MiB; after warm-up "
-            f"{min(settled) / MIB:.0f}..{max(settled) / MIB:.0f} MiB "
+            f"{self.bytes_moved / MiB / self.seconds:.1f} MiB/s "
+            f"({self.bytes_moved / MiB:.0f} MiB moved)",
+            f"server RSS    peak {peak / MiB:.0f} MiB; after warm-up "
+            f"{min(settled) / MiB:.0f}..{max(settled) / MiB:.0f} MiB "
             f"({len(self.rss_samples)} samples)",
             f"errors        {len(self.errors)}",
             *(f"  {error}" for error in self.errors[:10]),
@@ -100,8 +100,8 @@ def blob_size(rng: random.Random) -> int:
     if roll < 0.6:
         return rng.randrange(1, 64 << 10)
     if roll < 0.95:
-        return rng.randrange(64 << 10, 2 * MIB)
-    return rng.randrange(2 * MIB, 8 * MIB)
+        return rng.randrange(64 << 10, 2 * MiB)
+    return rng.randrange(2 * MiB, 8 * MiB)
 
 
 class Client:
@@ -248,15 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32, help="client threads (default 32)")
     parser.add_argument("--store", metavar="URL", help="serve this store (default: a temp dir)")
     parser.add_argument(
-        "--max-rss", type=int, default=1024, metavar="MIB", help="fail above this server RSS"
+        "--max-rss", type=int, default=1024, metavar="MiB", help="fail above this server RSS"
     )
     args = parser.parse_args(argv)
     print(f"load: {args.clients} clients for {args.seconds:g} s, cpus {os.cpu_count()}")
     result = run_load(args.seconds, args.clients, args.store)
     print("\n".join(result.lines()))
     peak = max(result.rss_samples, default=0)
-    if peak > args.max_rss * MIB:
-        print(f"FAIL: server RSS peaked at {peak / MIB:.0f} MiB > {args.max_rss} MiB")
+    if peak > args.max_rss * MiB:
+        print(f"FAIL: server RSS peaked at {peak / MiB:.0f} MiB > {args.max_rss} MiB")
         return 1
     return 1 if result.errors else 0
 

@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from baostore.cli import main as cli
-
-MIB = 1 << 20
+from baostore.sizes import MiB
 
 
 def say(message: str) -> None:
@@ -75,10 +74,10 @@ def main() -> int:
         store_url = (work / "store").as_uri()
         source = work / "source.bin"
         # Half random, half repeated: realistic enough for the chunker, cheap to generate.
-        block = os.urandom(MIB)
+        block = os.urandom(MiB)
         with source.open("wb") as out:
             for index in range(args.size_mib):
-                out.write(os.urandom(MIB) if index % 2 else block)
+                out.write(os.urandom(MiB) if index % 2 else block)
         say(f"generated {source.name}: {args.size_mib} MiB")
 
         with running_server(store_url) as server_url:

@@ -17,9 +17,18 @@ from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore, ChunkSizes
 from baostore.store.forwarding import ForwardingStore
-from baostore.store.interface import BlobReader, BlobStore, ReadStats, Stat, StatRequest, StoreError
+from baostore.store.interface import (
+    BlobReader,
+    BlobStore,
+    Readable,
+    ReadStats,
+    Stat,
+    StatRequest,
+    StoreError,
+)
 from baostore.store.objects import memory_backend
 from baostore.verify import ReadOptions
+from typing_extensions import Buffer
 
 from tests.adversarial.faults import Fault, FaultyStore
 from tests.support.grpc_server import serve_in_thread
@@ -136,8 +145,8 @@ class _LoggedCache(RecentChunks):
         super().__init__()
         self.events = events
 
-    def put(self, data: object) -> bytes:
-        digest = super().put(data)  # type: ignore[arg-type]
+    def put(self, data: Buffer | Readable) -> bytes:
+        digest = super().put(data)
         self.events.append(("verified", digest))
         return digest
 

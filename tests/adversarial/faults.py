@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from baostore.store.forwarding import ForwardingStore
 from baostore.store.interface import BaoFormat, BlobStore, ChunkMeta, Stat
@@ -31,7 +31,7 @@ FaultKind = Literal[
     "foreign_chunk",  # serve a chunk of another blob in place of one of ours
     "stall_read",  # stop sending in the middle of a Read
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = FaultKind.__args__  # type: ignore[attr-defined]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.adversarial.conftest import assert_cache_holds_only_truth, small_chunk_store
-from tests.adversarial.faults import FAULT_KINDS, Fault, FaultyStore
+from tests.adversarial.faults import FAULT_KINDS, Fault, FaultKind, FaultyStore
 
 # Blobs of different shapes: empty, one group, a few chunks, many chunks.
 BLOBS = [b"", os.urandom(900), os.urandom(40_000), os.urandom(300_000), os.urandom(1_100_000)]
@@ -38,12 +38,12 @@ HONEST.put(FOREIGN)
     [(0, 0), (200_000, 1)],
     ids=["one Read for the whole blob", "a Read per chunk after a seek"],
 )
-def test_every_fault_is_caught(kind: str, start: int, target: int) -> None:
+def test_every_fault_is_caught(kind: FaultKind, start: int, target: int) -> None:
     position = 7777
     if kind in CHUNK_LIST_FAULTS:
         # Lie about the last chunks: a read from ``start`` must use them (it skips the first).
         position = len(HONEST.chunks(DIGESTS[-1]) or ()) - 2
-    fault = Fault(kind, target=target, position=position, amount=3)  # type: ignore[arg-type]
+    fault = Fault(kind, target=target, position=position, amount=3)
     liar = FaultyStore(HONEST, fault, foreign=FOREIGN)
 
     def read() -> bytes:
@@ -80,7 +80,7 @@ def test_only_true_bytes_are_handed_on(
     blob_index: int,
     shift: int,
     bao_format: BaoFormat,
-    kind: str,
+    kind: FaultKind,
     target: int,
     position: int,
     amount: int,
@@ -88,7 +88,7 @@ def test_only_true_bytes_are_handed_on(
     start: int,
 ) -> None:
     blob, digest = BLOBS[blob_index], DIGESTS[blob_index]
-    fault = Fault(kind, target=target, position=position, amount=amount)  # type: ignore[arg-type]
+    fault = Fault(kind, target=target, position=position, amount=amount)
     liar = FaultyStore(HONEST, fault, foreign=FOREIGN)
     cache = small_chunk_store()
     start = min(start, len(blob))

@@ -22,8 +22,8 @@ import contextlib
 import io
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Callable, Iterator
+from typing import Literal, TypeVar
 
 from typing_extensions import Buffer
 
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 _NEAR_ERRORS = (StoreError, OSError)
 WriteTarget = Literal["near", "far"]
 WRITE_TARGETS: tuple[WriteTarget, ...] = ("near", "far")
+T = TypeVar("T")
 
 
 class CacheStore(BlobStore):
@@ -88,12 +89,7 @@ class CacheStore(BlobStore):
 
     def has(self, digest: bytes) -> bool:
         digest = check_digest(digest)
-        try:
-            if self.near.has(digest):
-                return True
-        except _NEAR_ERRORS as error:
-            self._near_read_failed("has", digest, error)
-        return self.far.has(digest)
+        return bool(self._from_near("has", digest, self.near.has)) or self.far.has(digest)
 
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         for tier, store in (("near", self.near), ("far", self.far)):
@@ -113,28 +109,25 @@ class CacheStore(BlobStore):
 
     def open_read(self, digest: bytes) -> BlobReader | None:
         digest = check_digest(digest)
-        try:
-            local = self.near.open_read(digest)
-        except _NEAR_ERRORS as error:
-            self._near_read_failed("open_read", digest, error)
-            local = None
-        if local is not None:
-            return local
-        reader = self.read_through(digest)
-        return reader
+        local = self._from_near("open_read", digest, self.near.open_read)
+        return local if local is not None else self.read_through(digest)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Near's pieces on a hit; else far's bytes, verified, filling near as they pass."""
         digest = check_digest(digest)
-        try:
-            local = self.near.read_raw(digest)
-        except _NEAR_ERRORS as error:
-            self._near_read_failed("read_raw", digest, error)
-            local = None
+        local = self._from_near("read_raw", digest, self.near.read_raw)
         if local is not None:
             return local
         reader = self.read_through(digest)
         return None if reader is None else read_pieces(reader)
+
+    def _from_near(self, operation: str, digest: bytes, read: Callable[[bytes], T]) -> T | None:
+        """``read(digest)`` from near; None when near fails (logged and counted: far answers)."""
+        try:
+            return read(digest)
+        except _NEAR_ERRORS as error:
+            self._near_read_failed(operation, digest, error)
+            return None
 
     def read_through(self, digest: bytes) -> FillingReader | None:
         """Read ``digest`` from far, verified, filling near; None if far lacks it. Far says how it

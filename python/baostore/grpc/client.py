@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import grpc
@@ -55,7 +56,6 @@ READ_URL_OPTIONS = ("bao_shift", "bao_format")
 # Put messages waiting for the channel: bounds the client's memory to a few MiB.
 _PUT_QUEUE_DEPTH = 4
 _END_OF_PUT = None
-# (grpc-stubs leaves RpcContext.cancel() unannotated, hence the no-untyped-call ignores below.)
 
 
 class GrpcBlobStore(BlobStore):
@@ -175,7 +175,7 @@ class GrpcBlobStore(BlobStore):
         finally:
             watchdog.stop()
             # A no-op when the stream ended; frees the call when the reader stopped early.
-            call.cancel()  # type: ignore[no-untyped-call]
+            _cancel(call)
 
     def open_write(self) -> BlobWriter:
         return GrpcBlobWriter(self)
@@ -228,6 +228,11 @@ def _channel_target(url: str) -> str:
             raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
         return f"unix://{unquote(parts.path)}"
     raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
+
+
+def _cancel(call: grpc.RpcContext | grpc.Future[Any]) -> None:
+    """Cancel a call (a no-op once it ended)."""
+    call.cancel()
 
 
 class GrpcBlobWriter(BlobWriter):
@@ -290,7 +295,7 @@ class GrpcBlobWriter(BlobWriter):
         try:
             response = self._future.result(timeout=self._store.timeout)
         except grpc.FutureTimeoutError:
-            self._future.cancel()  # type: ignore[no-untyped-call]
+            _cancel(self._future)
             raise StalledError(
                 f"server at {self._store.display} did not confirm Put within "
                 f"{self._store.timeout:g} s"
@@ -307,7 +312,7 @@ class GrpcBlobWriter(BlobWriter):
 
     def abort(self) -> None:
         self._finished = True
-        self._future.cancel()  # type: ignore[no-untyped-call]
+        _cancel(self._future)
 
     def _check_writable(self) -> None:
         if self._finished:
@@ -365,7 +370,7 @@ class _IdleWatchdog:
         if not self.stopped and now - self._last_progress > self.idle_timeout:
             self.fired = True
             self.stopped = True
-            self._call.cancel()  # type: ignore[no-untyped-call]
+            _cancel(self._call)
 
 
 class _WatchdogThread:

@@ -8,14 +8,13 @@ INVALID_ARGUMENT naming the message type when they are not a valid message.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError
-from grpc import aio
 
-from baostore.grpc.services import SERVICE_NAMES, Context
+from baostore.grpc.services import BlobServiceInterceptor, Context, Handler
 
 Deserializer = Callable[[bytes], Any]
 
@@ -32,19 +31,11 @@ async def _malformed(context: Context, error: Exception) -> NoReturn:
     raise AssertionError("abort returned")  # abort always raises
 
 
-class DecodeGuard(aio.ServerInterceptor):  # type: ignore[type-arg]
+class DecodeGuard(BlobServiceInterceptor):
     """Decodes BlobService requests inside the handler (see the module docstring)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        service = handler_call_details.method.lstrip("/").rpartition("/")[0]
-        if handler is None or service not in SERVICE_NAMES or handler.request_deserializer is None:
+    def intercept(self, handler: Handler, method: str, details: grpc.HandlerCallDetails) -> Handler:
+        if handler.request_deserializer is None:
             return handler
         return _decoding_handler(handler, handler.request_deserializer)
 

@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import grpc
 from grpc import aio
 
-from baostore.grpc.services import SERVICE_NAMES
+from baostore.grpc.services import BlobServiceInterceptor, Handler
 from baostore.store.urls import UrlOptions
 
 CA_ENV = "BAOSTORE_CA"
@@ -132,25 +132,18 @@ def is_loopback(listen: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-class TokenInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
+class TokenInterceptor(BlobServiceInterceptor):
     """Requires ``authorization: Bearer <token>`` on BlobService calls (see the module doc)."""
 
     def __init__(self, *, write_token: bytes | None, read_token: bytes | None) -> None:
         self._write_token = write_token
         self._read_token = read_token
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        accepted = self._tokens_for(handler_call_details.method)
-        if handler is None or not accepted:
+    def intercept(self, handler: Handler, method: str, details: grpc.HandlerCallDetails) -> Handler:
+        accepted = self._tokens_for(method)
+        if not accepted:
             return handler
-        presented = _bearer_token(handler_call_details.invocation_metadata)
+        presented = _bearer_token(details.invocation_metadata)
         if presented is None:
             return _denying_handler(
                 handler, grpc.StatusCode.UNAUTHENTICATED, "this call needs a bearer token"
@@ -163,11 +156,8 @@ class TokenInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
             )
         return handler
 
-    def _tokens_for(self, method_path: str) -> list[bytes]:
-        """The tokens that grant ``method_path``; empty when it is open to everyone."""
-        service, _, method = method_path.lstrip("/").rpartition("/")
-        if service not in SERVICE_NAMES:
-            return []
+    def _tokens_for(self, method: str) -> list[bytes]:
+        """The tokens that grant a BlobService ``method``; empty when it is open to everyone."""
         if method in WRITE_METHODS:
             return [self._write_token] if self._write_token is not None else []
         if self._read_token is None:

@@ -7,8 +7,11 @@ reflection too.
 
 from __future__ import annotations
 
-from typing import Any
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
 
+import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc import aio
 
@@ -21,8 +24,31 @@ TVIX_SERVICE = "tvix.castore.v1.BlobService"
 SNIX_SERVICE = "snix.castore.v1.BlobService"
 SERVICE_NAMES = (BAOSTORE_SERVICE, TVIX_SERVICE, SNIX_SERVICE)
 
-# What a handler of any BlobService call is given.
+# What a handler of any BlobService call is given, and the handler (grpc's RpcMethodHandler is
+# generic in its type stubs only, hence the string).
 Context = aio.ServicerContext[Any, Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+class BlobServiceInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
+    """A server interceptor of the BlobService calls (under any of its names); every other call
+    (health, reflection) passes untouched. Subclasses say what becomes of a call's handler."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
+        if handler is None or service not in SERVICE_NAMES:
+            return handler
+        return self.intercept(handler, method, handler_call_details)
+
+    @abstractmethod
+    def intercept(self, handler: Handler, method: str, details: grpc.HandlerCallDetails) -> Handler:
+        """The handler a BlobService ``method`` (``Stat``, ``Read``, ``Put``) call gets."""
+
 
 # Read and Put move data in messages of this size: far below the message limit (MAX_MESSAGE_SIZE,
 # which verified readers rely on too), big enough to be cheap.
