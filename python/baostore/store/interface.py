@@ -223,13 +223,16 @@ class BlobReader(Protocol):
 
 @dataclass
 class ReadStats:
-    """What a verified read cost: chunks and bytes from the source, chunks served by the cache."""
+    """What a verified read cost: windows (ranged Stats) and their proofs, chunks and bytes from
+    the source, chunks served by the cache."""
 
     chunks_fetched: int = 0
     bytes_fetched: int = 0
     chunks_from_cache: int = 0
     chunks_cached: int = 0
     fetched_digests: list[bytes] = field(default_factory=list)
+    windows_fetched: int = 0
+    proof_bytes: int = 0
 
     def combine(self, other: ReadStats) -> ReadStats:
         """These statistics and ``other``'s, added field by field (every field: one added later

@@ -1,12 +1,16 @@
 """Verified reading from an untrusted store: the reader.
 
-Nothing the source says is trusted: not the size, not the bao, not the chunk list, not the chunk
-bytes. The layout (size, bao, chunk list) is checked first (layout.py), then every byte goes
-through a ``Verifier`` in blob order, so only bytes of complete, checked chunk groups are ever
-handed on. A sequential read of all of a blob streams it with one Read (the blob stream); seeking
-is local: a read at offset ``p`` starts a verifier window at the group boundary below ``p`` and
-fetches only the chunks that cover the groups it needs (from the source or the chunk cache:
-source.py).
+Nothing the source says is trusted: not the size, not the proofs, not the chunk lists, not the
+chunk bytes. Each window (its proof and chunks, windows.py) is checked first (layout.py), then
+every byte goes through the window's ``Verifier`` in blob order, so only bytes of complete,
+checked chunk groups are ever handed on. A read walks the blob window by window, fetching the
+next window's Stat while the current one streams; a sequential read of all of a blob streams its
+data with one Read (the blob stream). A read at offset ``p`` after a seek asks for the window
+starting at the group boundary below ``p`` and fetches only the chunks that cover the groups it
+needs (from the source or the chunk cache: source.py).
+
+The reader owns its stream, the stream its windows and chunk source; nothing points back, so a
+reader nobody closed is simply collected.
 """
 
 from __future__ import annotations
@@ -26,19 +30,16 @@ from baostore.errors import VerificationError
 from baostore.sizes import MiB
 from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
-from baostore.verify.layout import (
-    DEFAULT_PARALLELISM,
-    BlobLayout,
-    ChunkSpan,
-    ReadOptions,
-    fetch_layout,
-)
+from baostore.verify.layout import DEFAULT_PARALLELISM, ChunkSpan, ReadOptions, Window
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces
 from baostore.verify.source import STREAM_READAHEAD, ChunkSource
+from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 
 # A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
 # not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
 PREFETCH_MAX_CHUNK = 8 * MiB
+# Spans already fed are dropped from a stream's list once this many gathered.
+SPAN_TRIM = 4096
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class VerifiedReader(io.RawIOBase):
 
     ``cache`` (optional, trusted local store) serves chunks it already holds and receives every
     chunk fetched from the source once all of its bytes verified. Sequential reads fetch up to
-    ``parallelism`` chunks ahead, in parallel, and use them in order; a read after a seek fetches
+    ``parallelism`` chunks ahead, in parallel, and use them in order, and the next window's Stat
+    while the current window streams; a read after a seek asks for the window there and fetches
     only the chunks covering the groups it needs.
 
     ``read(n)`` returns ``n`` bytes unless the blob ends; ``read1(n)`` and ``readinto`` return
@@ -65,19 +67,22 @@ class VerifiedReader(io.RawIOBase):
     ) -> None:
         super().__init__()
         self.layout = layout
-        self.source = ChunkSource(source, layout, cache, parallelism)
+        self.source = ChunkSource(
+            source, layout.digest, layout.size, cache, parallelism, layout.windows.stats
+        )
         self._lock = threading.Lock()
         self._position = 0
         self._failure: VerificationError | None = None
         self._stream: _VerifiedStream | None = None
         self._sequential = True
         self._readahead_end = layout.size
-        if layout.inline is not None:
-            self._check_inline(layout.inline)
+        self._inline = layout.inline
+        if self._inline is not None:
+            self._check_inline(layout.first, self._inline)
 
     @property
     def size(self) -> int:
-        """The blob's size (its bao proved it)."""
+        """The blob's size (the first window's proof proved it)."""
         return self.layout.size
 
     @property
@@ -97,7 +102,7 @@ class VerifiedReader(io.RawIOBase):
         return self._position
 
     def limit_readahead(self, end: int) -> None:
-        """Nothing past ``end`` will be read: fetch no chunk that starts there ahead of time."""
+        """Nothing past ``end`` will be read: ask for no window and fetch no chunk beyond it."""
         self._readahead_end = max(0, min(end, self.layout.size))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -128,19 +133,9 @@ class VerifiedReader(io.RawIOBase):
     def close(self) -> None:
         with self._lock:
             self._drop_stream()
+        self.layout.windows.close()
         self.source.close()
         super().close()
-
-    def __del__(self) -> None:
-        # Garbage collection finalizes a reader nobody closed (it and its stream refer to each
-        # other) in whatever thread it runs in, possibly one inside threading's own locks: no
-        # join, no wait here (close() waits for the cache writes).
-        if self.closed:
-            return
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.discard()
-        self.source.abandon()
 
     def flush_cache(self) -> None:
         """Wait until every verified chunk handed to the cache has been written."""
@@ -148,12 +143,11 @@ class VerifiedReader(io.RawIOBase):
 
     # -- verified reading -----------------------------------------------------------------
 
-    def _check_inline(self, inline: bytes) -> None:
-        if len(inline) != self.layout.size:
-            raise VerificationError(
-                f"inline data has {len(inline)} bytes, the blob {self.layout.size}"
-            )
-        verifier = self.layout.verifier()
+    @staticmethod
+    def _check_inline(window: Window, inline: bytes) -> None:
+        if len(inline) != window.size:
+            raise VerificationError(f"inline data has {len(inline)} bytes, the blob {window.size}")
+        verifier = window.verifier()
         try:
             verifier.update(inline)
             verifier.finalize()
@@ -168,10 +162,10 @@ class VerifiedReader(io.RawIOBase):
         size = min(size, self.layout.size - self._position)
         if size <= 0:
             return b""
-        if self.layout.inline is not None:
+        if self._inline is not None:
             start = self._position
             self._position += size
-            return self.layout.inline[start : start + size]
+            return self._inline[start : start + size]
         with self._lock:
             try:
                 data = self._read_verified_from_stream(size, fill)
@@ -214,46 +208,95 @@ class VerifiedReader(io.RawIOBase):
         stream = self._stream
         if stream is None or not stream.can_serve(self._position):
             self._drop_stream()
-            group = self.layout.group_size
-            stream = _VerifiedStream(self, self._position - self._position % group)
+            stream = self._open_stream(self._position, size)
             self._stream = stream
         readahead = self.source.parallelism if self._sequential else 0
         return stream.read(self._position, size, readahead, fill=fill)
+
+    def _open_stream(self, position: int, size: int) -> _VerifiedStream:
+        """A stream from the group boundary at or below ``position``, in the window there: the
+        first window (or the whole blob's) when it can start there, else a new one asked for
+        ``size`` bytes and more (the first window's size), never past the readahead limit."""
+        start = position - position % self.layout.group_size
+        window = self.layout.first
+        plan = _WindowPlan(self.layout.windows, self._readahead_end)
+        if not window.can_start_at(start):
+            window = plan.window_at(start, max(position + size, start + plan.next_size))
+        return _VerifiedStream(self.source, plan, window, start, self._readahead_end)
 
     def _drop_stream(self) -> None:
         if self._stream is not None:
             self._stream.discard()
             self._stream = None
 
-    def _open_blob_stream(self) -> SlicedPieces | None:
-        """The blob stream when every chunk is needed (see ChunkSource.open_blob_stream)."""
-        if self._readahead_end < self.layout.size:
-            return None
-        return self.source.open_blob_stream()
+
+class _WindowPlan:
+    """Which windows a stream asks for: each next one twice the size of the last, from the
+    options' first window up to their window size, never past the readahead limit."""
+
+    def __init__(self, windows: Windows, readahead_end: int) -> None:
+        self.windows = windows
+        self.readahead_end = readahead_end
+        self.next_size = windows.options.first_window
+
+    def window_at(self, start: int, wanted_end: int) -> Window:
+        return self.windows.at(start, self._end(start, wanted_end))
+
+    def prefetch_after(self, window: Window) -> None:
+        """Ask for the window after ``window`` ahead of time (if the read goes on past it)."""
+        if window.end < min(window.size, max(self.readahead_end, window.end + 1)):
+            self.windows.prefetch(window.end, self._end(window.end, window.end))
+
+    def next_window(self, window: Window) -> Window:
+        """The window after ``window`` (fetched ahead, usually)."""
+        return self.windows.at(window.end, self._end(window.end, window.end))
+
+    def grow(self) -> None:
+        options = self.windows.options
+        self.next_size = min(max(self.next_size * 2, options.first_window), options.window_size)
+
+    def _end(self, start: int, wanted_end: int) -> int | None:
+        end = max(wanted_end, start + self.next_size)
+        if self.readahead_end > start:
+            end = min(end, self.readahead_end)
+        return None if end >= self.windows.size else end
 
 
 class _VerifiedStream:
-    """One verifier window from a group boundary onwards, fed with spans in blob order.
+    """Verified bytes from a group boundary onwards, window after window, fed with spans in blob
+    order.
 
     Verified bytes wait in ``_ready`` (as the verifier released them) until they are read; what
-    is handed on is forgotten, so memory holds at most a group, the chunks fetched ahead and, with
-    a cache, the chunk being fed.
+    is handed on is forgotten, so memory holds at most a group, the chunks fetched ahead, the
+    window being verified and the one fetched ahead, and, with a cache, the chunk being fed.
     """
 
-    def __init__(self, reader: VerifiedReader, start: int) -> None:
-        self._reader = reader
-        self._source = reader.source
-        self._layout = reader.layout
+    def __init__(
+        self,
+        source: ChunkSource,
+        plan: _WindowPlan,
+        window: Window,
+        start: int,
+        readahead_end: int,
+    ) -> None:
+        self._source = source
+        self._plan = plan
+        self._size = window.size
+        self._readahead_end = readahead_end
         self.start = start
-        try:
-            self._verifier = self._layout.verifier(start=start)
-        except bao.BaoError as error:
-            raise VerificationError(str(error)) from error
+        self._window = window
+        self._verifier = self._verifier_of(window, start)
         self._ready: deque[bytes] = deque()
         self._ready_skip = 0  # bytes of _ready[0] already handed on
         self._ready_start = start  # blob offset of the first verified byte not handed on
         self.released_end = start
-        self._next_span = self._layout.span_index(start) if start < self._layout.size else 0
+        # Known spans, numbered from _first_span on; the next to feed is _next_span.
+        self._spans: list[ChunkSpan] = []
+        self._first_span = 0
+        self._next_span = 0
+        if start < self._size:
+            first = window.span_index(start)
+            self._spans = list(window.spans[first:])
         self._fed_until = start
         self._pieces: Iterator[Piece] | None = None
         self._span: ChunkSpan | None = None
@@ -263,9 +306,17 @@ class _VerifiedStream:
         self._prefetched: dict[int, Future[tuple[list[Piece], bool]]] = {}
         # Complete chunks (fed from their first byte), kept until released_end passes their end.
         self._unconfirmed: deque[tuple[ChunkSpan, list[Piece]]] = deque()
-        # The blob stream: one Read of all of the blob, when the window reads all of it.
+        # The blob stream: one Read of all of the blob, when the stream reads all of it.
         self._blob_stream: SlicedPieces | None = None
         self._blob_stream_decided = False
+        plan.prefetch_after(window)
+
+    @staticmethod
+    def _verifier_of(window: Window, start: int) -> bao.Verifier:
+        try:
+            return window.verifier(start)
+        except bao.BaoError as error:
+            raise VerificationError(str(error)) from error
 
     def can_serve(self, position: int) -> bool:
         return self._ready_start <= position <= self.released_end
@@ -274,16 +325,15 @@ class _VerifiedStream:
         """After a verification failure: the digests of the chunks between the last verified
         byte and the chunk being started that the cache holds damaged (whichever the failing
         bytes came from)."""
-        layout = self._layout
-        if self.released_end >= layout.size:
-            return set()
-        first = layout.span_index(self.released_end)
-        last = min(self._next_span, len(layout.spans) - 1)
-        spans = layout.spans[first : last + 1]
+        spans = [
+            span
+            for span in self._spans[: self._next_span - self._first_span + 1]
+            if span.end > self.released_end
+        ]
         return {span.digest for span in spans if self._source.cached_copy_is_damaged(span)}
 
     def discard(self) -> None:
-        """Stop fetching for this window: cancel what is queued, end the open Read."""
+        """Stop fetching for this stream: cancel what is queued, end the open Read."""
         for future in self._prefetched.values():
             future.cancel()
         self._prefetched.clear()
@@ -296,7 +346,7 @@ class _VerifiedStream:
 
     def read(self, position: int, size: int, readahead: int, *, fill: bool) -> bytes:
         """Verified bytes from ``position``: ``size`` of them (``fill``), or at least one."""
-        wanted_end = min(position + size, self._layout.size)
+        wanted_end = min(position + size, self._size)
         needed_end = wanted_end if fill else position + 1
         while self.released_end < needed_end:
             self._feed_more(wanted_end, readahead)
@@ -338,9 +388,43 @@ class _VerifiedStream:
             return parts[0]
         return b"".join(parts)
 
+    # -- spans ----------------------------------------------------------------------------
+
+    def _span_at(self, index: int) -> ChunkSpan | None:
+        """Span number ``index``, if known."""
+        position = index - self._first_span
+        return self._spans[position] if 0 <= position < len(self._spans) else None
+
+    def _known_end(self) -> int:
+        return self._spans[-1].end if self._spans else self.start
+
+    def _trim_spans(self) -> None:
+        """Forget spans fed and verified (a long read holds a window's worth, not the blob's)."""
+        done = self._next_span - self._first_span - 1
+        if done < SPAN_TRIM:
+            return
+        keep_from = next((i for i in range(done) if self._spans[i].end > self.released_end), done)
+        del self._spans[:keep_from]
+        self._first_span += keep_from
+
+    def _merge_spans(self, window: Window) -> None:
+        """Add the spans of the next window after those known: its chunk list must have a chunk
+        boundary where the known spans end, else the two lists disagree about the chunks."""
+        known_end = self._known_end()
+        later = [span for span in window.spans if span.offset >= known_end]
+        reaches = window.spans[-1].end if window.spans else known_end
+        if known_end < reaches and (not later or later[0].offset != known_end):
+            raise VerificationError(
+                f"the chunk lists of the windows before and from {window.start} disagree: no "
+                f"chunk of the second starts where the first's end ({known_end})"
+            )
+        self._spans.extend(later)
+
+    # -- feeding --------------------------------------------------------------------------
+
     def _feed_more(self, wanted_end: int, readahead: int) -> None:
         if self._pieces is None:
-            if self._next_span >= len(self._layout.spans):
+            if self._span_at(self._next_span) is None:
                 self._finish()
                 return
             self._start_span(wanted_end, readahead)
@@ -378,12 +462,42 @@ class _VerifiedStream:
             self._end_span()
 
     def _feed(self, data: Piece) -> None:
+        """Feed ``data`` (the bytes from ``_fed_until`` on) to the window's verifier, moving on
+        to the next window where this one ends."""
+        while data:
+            room = self._window.end - self._fed_until
+            part = data if len(data) <= room else memoryview(data)[:room]
+            try:
+                released = self._verifier.update(part)
+            except bao.BaoError as error:
+                raise VerificationError(str(error)) from error
+            self._fed_until += len(part)
+            self._release(released)
+            if self._fed_until == self._window.end:
+                self._end_window()
+            data = data[len(part) :] if len(part) < len(data) else b""
+
+    def _end_window(self) -> None:
+        """The window is fed complete: release its last bytes, then take the next window."""
         try:
-            released = self._verifier.update(data)
+            released = self._verifier.finalize()
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
-        self._fed_until += len(data)
         self._release(released)
+        window = self._window
+        if window.end >= self._size:
+            return
+        following = self._plan.next_window(window)
+        if not following.can_start_at(window.end):
+            raise VerificationError(
+                f"asked for the window at {window.end}, the source answered "
+                f"[{following.start}, {following.end})"
+            )
+        self._merge_spans(following)
+        self._window = following
+        self._verifier = self._verifier_of(following, window.end)
+        self._plan.grow()
+        self._plan.prefetch_after(following)
 
     def _release(self, released: bytes) -> None:
         if released:
@@ -392,27 +506,27 @@ class _VerifiedStream:
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
             span, pieces = self._unconfirmed.popleft()
             self._source.keep_verified_chunk(span, b"".join(pieces))
-        if self.released_end == self._layout.size and not self._unconfirmed:
+        if self.released_end == self._size and not self._unconfirmed:
             self._source.flush_cache()  # all verified: the cache holds its chunks from now on
 
     def _finish(self) -> None:
-        try:
-            released = self._verifier.finalize()
-        except bao.BaoError as error:
-            raise VerificationError(str(error)) from error
-        self._release(released)
-        if self.released_end < self._layout.size:
+        if self._fed_until < self._size:
             raise VerificationError(
-                f"verification stopped at offset {self.released_end} of {self._layout.size}"
+                f"the chunk lists end at offset {self._known_end()}, the blob at {self._size}"
+            )
+        if self.released_end < self._size:
+            raise VerificationError(
+                f"verification stopped at offset {self.released_end} of {self._size}"
             )
 
     def _start_span(self, wanted_end: int, readahead: int) -> None:
         index = self._next_span
-        span = self._layout.spans[index]
+        span = self._span_at(index)
+        assert span is not None
         if not self._blob_stream_decided:
             self._blob_stream_decided = True
-            if index == 0 and readahead:
-                self._blob_stream = self._reader._open_blob_stream()
+            if span.offset == 0 and readahead and self._readahead_end >= self._size:
+                self._blob_stream = self._source.open_blob_stream(tuple(self._spans))
         pieces: Iterator[Piece]
         if self._blob_stream is not None:
             pieces, from_cache = self._blob_stream.span(span.size), False
@@ -450,22 +564,23 @@ class _VerifiedStream:
         self._span = None
         self._span_pieces = None
         self._next_span += 1
+        self._trim_spans()
         stream = self._blob_stream
-        if self._next_span == len(self._layout.spans) and stream is not None and stream.has_more():
+        if span.end == self._size and stream is not None and stream.has_more():
             raise VerificationError(f"the blob's Read sent more than its {span.end} bytes")
 
     def _schedule(self, index: int, wanted_end: int, readahead: int) -> None:
-        """Fetch ahead: the spans that cover the groups up to ``wanted_end``, plus ``readahead``,
-        at most ``parallelism`` beyond the one being fed."""
-        spans = self._layout.spans
-        group = self._layout.group_size
-        covering_end = min(-(-wanted_end // group) * group, self._layout.size)
-        limit = index + 1 + self._source.parallelism
+        """Fetch ahead: the known spans that cover the groups up to ``wanted_end``, plus
+        ``readahead``, at most ``parallelism`` beyond the one being fed."""
+        group = self._window.group_size
+        covering_end = min(-(-wanted_end // group) * group, self._size)
         ahead = 0
-        for later in range(index + 1, min(limit, len(spans))):
-            span = spans[later]
+        for later in range(index + 1, index + 1 + self._source.parallelism):
+            span = self._span_at(later)
+            if span is None:
+                break
             if span.offset >= covering_end:
-                if ahead >= readahead or span.offset >= self._reader._readahead_end:
+                if ahead >= readahead or span.offset >= self._readahead_end:
                     break
                 ahead += 1
             if later in self._prefetched or span.size > PREFETCH_MAX_CHUNK:
