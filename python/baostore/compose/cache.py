@@ -102,7 +102,13 @@ class CacheStore(BlobStore):
                 continue
             if stat is None:
                 continue
-            if tier == "far" and stat.chunks and self._record_from_near_chunks(digest, stat):
+            whole = stat.window is None
+            if (
+                tier == "far"
+                and whole
+                and stat.chunks
+                and self._record_from_near_chunks(digest, stat)
+            ):
                 return self.near.stat_request(digest, request) or stat
             return stat
         return None
