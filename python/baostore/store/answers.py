@@ -185,9 +185,9 @@ class StatAnswers:
         """The blob's bytes ``[start, end)``, from the chunks that hold them."""
         pieces = []
         for place in self.parts.chunks_overlapping(start, end):
-            chunk = self.read_chunk(place)
+            chunk = memoryview(self.read_chunk(place))
             pieces.append(chunk[max(0, start - place.start) : end - place.start])
-        return b"".join(pieces)
+        return b"".join(pieces)  # one copy: the slices are views
 
     # -- the whole blob -------------------------------------------------------------------
 

@@ -256,7 +256,7 @@ class _WindowPlan:
 
     def prefetch_after(self, window: Window) -> None:
         """Ask for the window after ``window`` ahead of time (if the read goes on past it)."""
-        if window.end < min(window.size, max(self.readahead_end, window.end + 1)):
+        if window.end < min(window.size, self.readahead_end):
             self.windows.prefetch(window.end, self._end(window.end, window.end))
 
     def next_window(self, window: Window) -> Window:
