@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -24,8 +25,11 @@ def expensive_request(digest: bytes) -> blobstore_pb2.StatBlobRequest:
     return blobstore_pb2.StatBlobRequest(digest=digest, send_bao=True, bao_shift=0)
 
 
+Served = tuple[str, bytes, bytes]
+
+
 @pytest.fixture(scope="module")
-def served() -> object:
+def served() -> Iterator[Served]:
     process, address = start_serve(
         "--store",
         "memory://",
@@ -46,8 +50,8 @@ def served() -> object:
         process.communicate(timeout=60)
 
 
-def test_a_cheap_stat_is_answered_while_expensive_ones_are_queued(served: object) -> None:
-    address, big, small = served  # type: ignore[misc]
+def test_a_cheap_stat_is_answered_while_expensive_ones_are_queued(served: Served) -> None:
+    address, big, small = served
     completed = 0
     lock = threading.Lock()
 

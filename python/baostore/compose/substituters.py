@@ -25,7 +25,7 @@ from typing import TypeVar
 from typing_extensions import Buffer
 
 from baostore.compose.recent import RecentChunks
-from baostore.errors import UnavailableError
+from baostore.errors import InvalidRequestError, UnavailableError
 from baostore.store.interface import (
     BlobReader,
     BlobStore,
@@ -150,6 +150,8 @@ class SubstitutersStore(BlobStore):
         for name, member in self.members:
             try:
                 answer = ask(member)
+            except InvalidRequestError:
+                raise  # the request is wrong (a range past the blob's end): no member will do
             except MEMBER_ERRORS as error:
                 self.report_failure(name, digest, error)
                 outcomes.append(f"{name}: {error}")
