@@ -92,7 +92,10 @@ def test_a_ranged_stat_answers_a_window_a_plain_one_the_whole_blob(
     assert not plain.HasField("window") and plain.bao == bao.outboard(blob, 4)[1]
     ranged = stub.Stat(
         blobstore_pb2.StatBlobRequest(
-            digest=digest, send_bao=True, send_chunks=True, range={"start": 20_000, "end": 20_001}
+            digest=digest,
+            send_bao=True,
+            send_chunks=True,
+            range=blobstore_pb2.ByteRange(start=20_000, end=20_001),
         ),
         timeout=10,
     )
