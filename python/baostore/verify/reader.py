@@ -322,6 +322,8 @@ class _VerifiedStream:
         self._blob_stream: SlicedPieces | None = None
         self._blob_stream_decided = False
         self._stream_position = 0  # blob offset the blob stream has reached
+        # The part of a piece beyond the window just verified, fed once more is wanted.
+        self._leftover: Piece | None = None
         plan.prefetch_after(window)
 
     @staticmethod
@@ -432,9 +434,16 @@ class _VerifiedStream:
     # -- feeding --------------------------------------------------------------------------
 
     def _feed_more(self, wanted_end: int, readahead: int) -> None:
+        leftover, self._leftover = self._leftover, None
+        if leftover is not None:
+            self._feed(leftover)  # the rest of a piece that crossed into the next window
+            return
         if self._pieces is None:
             if self._span_at(self._next_span) is None:
-                self._finish()
+                if self._fed_until == self._window.end < self._size:
+                    self._next_window()  # its chunks are the next to fetch
+                else:
+                    self._finish()
                 return
             self._start_span(wanted_end, readahead)
         assert self._pieces is not None and self._span is not None
@@ -471,31 +480,32 @@ class _VerifiedStream:
             self._end_span()
 
     def _feed(self, data: Piece) -> None:
-        """Feed ``data`` (the bytes from ``_fed_until`` on) to the window's verifier, moving on
-        to the next window where this one ends."""
-        while data:
+        """Feed ``data`` (the bytes from ``_fed_until`` on) to the window's verifier. Where the
+        window ends, its last bytes are released; what is left waits until more is wanted, so a
+        read that ends with the window asks for no next one."""
+        room = self._window.end - self._fed_until
+        if room == 0:
+            self._next_window()
             room = self._window.end - self._fed_until
-            part = data if len(data) <= room else memoryview(data)[:room]
-            try:
-                released = self._verifier.update(part)
-            except bao.BaoError as error:
-                raise VerificationError(str(error)) from error
-            self._fed_until += len(part)
-            self._release(released)
-            if self._fed_until == self._window.end:
-                self._end_window()
-            data = data[len(part) :] if len(part) < len(data) else b""
-
-    def _end_window(self) -> None:
-        """The window is fed complete: release its last bytes, then take the next window."""
+        part = data if len(data) <= room else memoryview(data)[:room]
         try:
-            released = self._verifier.finalize()
+            released = self._verifier.update(part)
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
+        self._fed_until += len(part)
         self._release(released)
+        if self._fed_until == self._window.end:
+            try:
+                released = self._verifier.finalize()
+            except bao.BaoError as error:
+                raise VerificationError(str(error)) from error
+            self._release(released)
+            if len(part) < len(data):
+                self._leftover = memoryview(data)[len(part) :]
+
+    def _next_window(self) -> None:
+        """Go on with the window after the one just verified (fetched ahead, usually)."""
         window = self._window
-        if window.end >= self._size:
-            return
         following = self._plan.next_window(window)
         if not following.can_start_at(window.end):
             raise VerificationError(
