@@ -40,6 +40,11 @@ from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 PREFETCH_MAX_CHUNK = 8 * MiB
 # Spans already fed are dropped from a stream's list once this many gathered.
 SPAN_TRIM = 4096
+# A window's proof takes at most this much (64 MiB at shift 4, 16 MiB at shift 0 in pre_order):
+# well inside a Stat answer's 4 MiB, with room for the window's chunk list.
+WINDOW_PROOF_BUDGET = MiB
+# Windows asked for ahead of the one being read.
+WINDOWS_AHEAD = 2
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +249,11 @@ class VerifiedReader(io.RawIOBase):
 
 class _WindowPlan:
     """Which windows a stream asks for: each next one twice the size of the last, from the
-    options' first window up to their window size, never past the readahead limit."""
+    options' first window up to their window size, never past the readahead limit, and no
+    larger than a proof of WINDOW_PROOF_BUDGET bytes covers (so a server with the usual message
+    limit answers them whole and the windows asked ahead start where the ones before end). The
+    next two windows are asked for ahead, so two Stats (say two rehashes on the server) run
+    while the current window streams."""
 
     def __init__(self, windows: Windows, readahead_end: int) -> None:
         self.windows = windows
@@ -252,26 +261,60 @@ class _WindowPlan:
         self.next_size = windows.options.first_window
 
     def window_at(self, start: int, wanted_end: int) -> Window:
-        return self.windows.at(start, self._end(start, wanted_end))
+        return self.windows.at(start, self._end(start, max(wanted_end, start + self.next_size)))
 
     def prefetch_after(self, window: Window) -> None:
-        """Ask for the window after ``window`` ahead of time (if the read goes on past it)."""
-        if window.end < min(window.size, self.readahead_end):
-            self.windows.prefetch(window.end, self._end(window.end, window.end))
+        """Ask for the two windows after ``window`` ahead of time (as far as the read goes)."""
+        start, size = window.end, self.next_size
+        for _ in range(WINDOWS_AHEAD):
+            if start >= min(window.size, self.readahead_end):
+                return
+            end = self._end(start, start + size)
+            self.windows.prefetch(start, end)
+            if end is None:
+                return
+            start, size = end, self._grown(size)
 
     def next_window(self, window: Window) -> Window:
         """The window after ``window`` (fetched ahead, usually)."""
-        return self.windows.at(window.end, self._end(window.end, window.end))
+        return self.windows.at(window.end, self._end(window.end, window.end + self.next_size))
 
     def grow(self) -> None:
-        options = self.windows.options
-        self.next_size = min(max(self.next_size * 2, options.first_window), options.window_size)
+        self.next_size = self._grown(self.next_size)
 
-    def _end(self, start: int, wanted_end: int) -> int | None:
-        end = max(wanted_end, start + self.next_size)
+    def _grown(self, size: int) -> int:
+        options = self.windows.options
+        return min(max(size * 2, options.first_window), options.window_size)
+
+    def _end(self, start: int, end: int) -> int | None:
+        """The end to ask for a window from ``start`` towards ``end``: within the readahead
+        limit and the proof budget; None for the blob's end."""
+        windows = self.windows
         if self.readahead_end > start:
             end = min(end, self.readahead_end)
-        return None if end >= self.windows.size else end
+        end = min(end, windows.size)
+        options = windows.options
+        group = bao.group_size(options.bao_shift)
+
+        def proof(groups: int) -> int:
+            return bao.proof_size(
+                windows.size,
+                options.bao_shift,
+                options.bao_format,
+                start,
+                min(start + groups * group, windows.size),
+            )
+
+        groups = -(-(end - start) // group)
+        if groups > 1 and proof(groups) > WINDOW_PROOF_BUDGET:
+            low, high = 1, groups
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (
+                    (middle, high) if proof(middle) <= WINDOW_PROOF_BUDGET else (low, middle - 1)
+                )
+            end = min(start + low * group, windows.size)
+        return None if end >= windows.size else end
 
 
 class _VerifiedStream:
@@ -298,8 +341,12 @@ class _VerifiedStream:
         self.start = start
         self._window = window
         self._verifier = self._verifier_of(window, start)
-        self._ready: deque[bytes] = deque()
+        self._ready: deque[Piece] = deque()
         self._ready_skip = 0  # bytes of _ready[0] already handed on
+        # Bytes fed to the verifier and not yet verified (an incomplete group): the pieces
+        # themselves, handed on without a copy once the verifier counts them verified.
+        self._unverified: deque[Piece] = deque()
+        self._unverified_skip = 0
         self._ready_start = start  # blob offset of the first verified byte not handed on
         self.released_end = start
         # Known spans, numbered from _first_span on; the next to feed is _next_span.
@@ -381,14 +428,18 @@ class _VerifiedStream:
         self._ready_start = position
 
     def _take(self, count: int, *, fill: bool) -> bytes:
+        """Up to ``count`` verified bytes: all of them (``fill``), or what verified first, up to
+        a group boundary at least (so what is handed on ends where verification does, as a
+        partial download that resumes re-checks whole groups), in as few copies as possible."""
         parts: list[bytes | memoryview] = []
         taken = 0
+        group = self._window.group_size
         while taken < count and self._ready:
             head = self._ready[0]
             skip = self._ready_skip
             length = min(len(head) - skip, count - taken)
             if skip == 0 and length == len(head):
-                parts.append(head)  # an entire released piece: handed on without a copy
+                parts.append(head)  # an entire verified piece: handed on without a copy
             else:
                 parts.append(memoryview(head)[skip : skip + length])
             taken += length
@@ -396,7 +447,7 @@ class _VerifiedStream:
             if self._ready_skip == len(head):
                 self._ready.popleft()
                 self._ready_skip = 0
-            if not fill:
+            if not fill and ((self._ready_start + taken) % group == 0 or not self._ready):
                 break
         self._ready_start += taken
         if len(parts) == 1 and isinstance(parts[0], bytes):
@@ -480,28 +531,26 @@ class _VerifiedStream:
             self._end_span()
 
     def _feed(self, data: Piece) -> None:
-        """Feed ``data`` (the bytes from ``_fed_until`` on) to the window's verifier. Where the
-        window ends, its last bytes are released; what is left waits until more is wanted, so a
-        read that ends with the window asks for no next one."""
+        """Feed ``data`` (the bytes from ``_fed_until`` on) to the window's verifier, which
+        checks it in place (``Verifier.check``: no copy); verified bytes move on to ``_ready``
+        as the pieces they came in. Where the window ends, what is left of ``data`` waits until
+        more is wanted, so a read that ends with the window asks for no next one."""
         room = self._window.end - self._fed_until
         if room == 0:
             self._next_window()
             room = self._window.end - self._fed_until
         part = data if len(data) <= room else memoryview(data)[:room]
         try:
-            released = self._verifier.update(part)
+            verified = self._verifier.check(part)
+            self._fed_until += len(part)
+            if self._fed_until == self._window.end:
+                self._verifier.finalize()  # the window came complete (its last group counted)
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
-        self._fed_until += len(part)
-        self._release(released)
-        if self._fed_until == self._window.end:
-            try:
-                released = self._verifier.finalize()
-            except bao.BaoError as error:
-                raise VerificationError(str(error)) from error
-            self._release(released)
-            if len(part) < len(data):
-                self._leftover = memoryview(data)[len(part) :]
+        self._unverified.append(part)
+        self._release(verified)
+        if len(part) < len(data):
+            self._leftover = memoryview(data)[len(part) :]
 
     def _next_window(self) -> None:
         """Go on with the window after the one just verified (fetched ahead, usually)."""
@@ -518,10 +567,22 @@ class _VerifiedStream:
         self._plan.grow()
         self._plan.prefetch_after(following)
 
-    def _release(self, released: bytes) -> None:
-        if released:
-            self._ready.append(released)
-            self.released_end += len(released)
+    def _release(self, count: int) -> None:
+        """``count`` more bytes verified: move them from ``_unverified`` to ``_ready``."""
+        self.released_end += count
+        while count:
+            head = self._unverified[0]
+            available = len(head) - self._unverified_skip
+            skip = self._unverified_skip
+            if count >= available:
+                self._ready.append(head if skip == 0 else memoryview(head)[skip:])
+                self._unverified.popleft()
+                self._unverified_skip = 0
+                count -= available
+            else:
+                self._ready.append(memoryview(head)[skip : skip + count])
+                self._unverified_skip += count
+                count = 0
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
             span, pieces = self._unconfirmed.popleft()
             self._source.keep_verified_chunk(span, b"".join(pieces))
@@ -583,7 +644,7 @@ class _VerifiedStream:
         assert span is not None
         if self._span_pieces is not None:
             self._unconfirmed.append((span, self._span_pieces))
-            self._release(b"")  # the span may have verified already
+            self._release(0)  # the span may have verified already
         self._pieces = None
         self._span = None
         self._span_pieces = None

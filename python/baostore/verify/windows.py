@@ -18,6 +18,9 @@ from baostore.errors import StoreError, VerificationError
 from baostore.store.interface import BaoFormat, BlobStore, ByteRange, ReadStats, check_digest
 from baostore.verify.layout import ReadOptions, Window, layout_from_stat, window_from_stat
 
+# Stats for windows asked ahead that may run at once.
+WINDOW_FETCHERS = 2
+
 
 class Windows:
     """The windows of blob ``digest`` (``size`` bytes, proven by the first window) from
@@ -37,7 +40,7 @@ class Windows:
         self.options = options
         self._whole = whole
         self._lock = threading.Lock()
-        self._ahead: tuple[ByteRange, Future[Window]] | None = None
+        self._ahead: dict[ByteRange, Future[Window]] = {}
         self._pool: ThreadPoolExecutor | None = None
         # What reading this blob cost: the windows fetched here, the chunks by the reader's
         # ChunkSource, which shares this object.
@@ -56,11 +59,12 @@ class Windows:
             return whole
         asked = ByteRange(start, end)
         with self._lock:
-            ahead, self._ahead = self._ahead, None
+            ahead = self._ahead.pop(asked, None)
+            # Windows asked ahead from before this one will not be read.
+            for stale in [key for key in self._ahead if key.start < start]:
+                self._ahead.pop(stale).cancel()
         if ahead is not None:
-            if ahead[0] == asked:
-                return ahead[1].result()
-            ahead[1].cancel()
+            return ahead.result()
         return self._fetch(asked)
 
     def prefetch(self, start: int, end: int | None) -> None:
@@ -69,21 +73,23 @@ class Windows:
             return
         asked = ByteRange(start, end)
         with self._lock:
-            if self._ahead is not None:
-                if self._ahead[0] == asked:
-                    return
-                self._ahead[1].cancel()
+            if asked in self._ahead:
+                return
+            for stale in [key for key in self._ahead if key.start == start]:
+                self._ahead.pop(stale).cancel()  # asked again with another end
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="baostore-window")
-            self._ahead = (asked, self._pool.submit(self._fetch, asked))
+                self._pool = ThreadPoolExecutor(
+                    WINDOW_FETCHERS, thread_name_prefix="baostore-window"
+                )
+            self._ahead[asked] = self._pool.submit(self._fetch, asked)
 
     def close(self) -> None:
         """Stop fetching ahead (nothing waits for a Stat in flight)."""
         with self._lock:
             pool, self._pool = self._pool, None
-            ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead[1].cancel()
+            ahead, self._ahead = self._ahead, {}
+        for future in ahead.values():
+            future.cancel()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
