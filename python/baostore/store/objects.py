@@ -37,8 +37,9 @@ S3_OPTIONS = ("endpoint", "region")
 _LIST_PAGE = 1000
 # A streamed object is uploaded in parts of this size (S3 multipart); smaller ones in one put.
 STREAM_PART_SIZE = 8 << 20
-# Ranges of one object closer than this are fetched with one request.
-RANGE_COALESCE = 64 << 10
+# Ranges of one object closer than this are fetched with one request (a proof's pairs lie
+# scattered over a post-order bao: merging them further would read far more than the proof).
+RANGE_COALESCE = 4 << 10
 # Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
