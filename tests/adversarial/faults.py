@@ -31,8 +31,8 @@ FaultKind = Literal[
     "foreign_chunk",  # serve a chunk of another blob in place of one of ours
     "stall_read",  # stop sending in the middle of a Read
     # Lies of ranged answers (a window and its proof), applied to every window answered:
-    "other_window",  # answer the next window instead of the one asked (its true proof)
-    "other_window_proof",  # the asked window with the proof of the next one
+    "other_window",  # answer a neighbouring window instead of the one asked (its true proof)
+    "other_window_proof",  # the asked window with the proof of a neighbouring one
     "proof_too_long",  # 64 more bytes of proof
     "window_beyond_chunks",  # chunks that end before the window claimed does
     "chunks_after_window_start",  # chunks that start after the window does
@@ -77,17 +77,27 @@ class FaultyStore(ForwardingStore):
         kind = self.fault.kind
         if stat is None or stat.window is None or request.range is None:
             return stat
-        start, end = stat.window
-        if kind in ("other_window", "other_window_proof") and end < stat.size:
-            # The window after, as long as this one (so its proof is often as long).
-            following_range = ByteRange(end, end + (end - start))
-            following = self.inner.stat_request(digest, replace(request, range=following_range))
-            if following is not None and following.window is not None:
+        if kind in ("other_window", "other_window_proof"):
+            other = self._neighbour(digest, request, stat)
+            if other is not None and other.window is not None:
                 if kind == "other_window":
-                    return following
-                if following.bao != stat.bao:
-                    return replace(stat, bao=following.bao)
+                    return other
+                if other.bao != stat.bao:
+                    return replace(stat, bao=other.bao)
         return self._corrupt_window(stat)
+
+    def _neighbour(self, digest: bytes, request: StatRequest, stat: Stat) -> Stat | None:
+        """The honest answer for the window as long as this one after it (before it, if this
+        one reaches the end): often a proof as long, always another window."""
+        assert stat.window is not None
+        start, end = stat.window
+        if end < stat.size:
+            neighbour = ByteRange(end, end + (end - start))
+        elif start > 0:
+            neighbour = ByteRange(max(0, start - (end - start)), start)
+        else:
+            return None
+        return self.inner.stat_request(digest, replace(request, range=neighbour))
 
     def _corrupt_window(self, stat: Stat) -> Stat:
         assert stat.window is not None
@@ -95,12 +105,11 @@ class FaultyStore(ForwardingStore):
         kind = self.fault.kind
         if kind == "proof_too_long":
             return replace(stat, bao=stat.bao + bytes(64))
-        covered = stat.chunks_offset + sum(chunk.size for chunk in stat.chunks)
         if kind == "window_beyond_chunks" and len(stat.chunks) >= 2:
             shorter = stat.chunks[:-1]
             if stat.chunks_offset + sum(chunk.size for chunk in shorter) < end:
                 return replace(stat, chunks=shorter)
-        if kind == "chunks_after_window_start" and len(stat.chunks) >= 2 and covered > end:
+        if kind == "chunks_after_window_start" and len(stat.chunks) >= 2:
             first = stat.chunks[0]
             if stat.chunks_offset + first.size > start:
                 return replace(

@@ -51,7 +51,7 @@ def test_a_lying_window_is_a_verification_error(
     cache = small_chunk_store()
     handed_on = bytearray()
     # Small windows, so the blob takes many.
-    options = ReadOptions(first_window=64 << 10, window_size=128 << 10)
+    options = ReadOptions(first_window_groups=4, window_size=128 << 10)
     with pytest.raises(VerificationError, match=message):
         reader = open_verified(liar, DIGEST, options, cache=cache)
         assert reader is not None
@@ -79,5 +79,5 @@ def test_a_range_read_asks_only_for_its_window() -> None:
         reader.seek(1_000_000)
         assert reader.read(4096) == BLOB[1_000_000:1_004_096]
         assert reader.stats.windows_fetched == 2
-    # The opening window, then exactly the read's range rounded to groups (nothing beyond).
-    assert asked == [ByteRange(0, 256 << 10), ByteRange(1_000_000 - 1_000_000 % 16384, 1_004_096)]
+    # The opening window (the first group), then exactly the read's range rounded to groups.
+    assert asked == [ByteRange(0, 16384), ByteRange(1_000_000 - 1_000_000 % 16384, 1_004_096)]

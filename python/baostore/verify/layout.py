@@ -28,9 +28,10 @@ from baostore.store.interface import (
 
 DEFAULT_INLINE_LIMIT = 16 * KiB
 DEFAULT_PARALLELISM = 4
-# A read's first window (after an open or a seek) is small, so a range read costs little; windows
-# double from there while the read goes on, up to a size whose Stat answers stay cheap.
-DEFAULT_FIRST_WINDOW = 256 * KiB
+# A read's first window after a seek is small (16 groups: 256 KiB at shift 4, 16 KiB at shift 0),
+# so a range read costs little; windows double from there while the read goes on, up to a size
+# whose Stat answers stay cheap. Opening a blob asks for its first group only.
+DEFAULT_FIRST_WINDOW_GROUPS = 16
 DEFAULT_WINDOW_SIZE = 64 * MiB
 # The gRPC default receive limit, which Tvix/Snix clients keep: every message of the protocol
 # stays under it, a Stat answer included.
@@ -45,14 +46,20 @@ MAX_UNASKED_SHIFT = 14
 @dataclass(frozen=True)
 class ReadOptions:
     """How a verified read asks for the bao and fetches chunks. A read walks the blob window by
-    window: the first window after an open or a seek asks for ``first_window`` bytes, each next
-    one for twice as many, up to ``window_size`` (the server may answer shorter windows)."""
+    window: the first window after a seek asks for ``first_window_groups`` groups, each next one
+    for twice as many bytes, up to ``window_size`` (the server may answer shorter windows)."""
 
     bao_shift: int = DEFAULT_BAO_SHIFT
     bao_format: BaoFormat = "pre_order"
     inline_limit: int = DEFAULT_INLINE_LIMIT
     parallelism: int = DEFAULT_PARALLELISM
-    first_window: int = DEFAULT_FIRST_WINDOW
+    first_window_groups: int = DEFAULT_FIRST_WINDOW_GROUPS
+
+    @property
+    def first_window(self) -> int:
+        """The bytes the first window after a seek asks for, at ``bao_shift``."""
+        return self.first_window_groups * bao.group_size(self.bao_shift)
+
     window_size: int = DEFAULT_WINDOW_SIZE
 
 

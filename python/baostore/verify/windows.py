@@ -1,7 +1,7 @@
 """A blob's windows from an untrusted source: asked for by ranged Stat, checked, one fetched ahead.
 
-Opening a blob asks for its first window (``ReadOptions.first_window`` bytes from 0, the blob
-inline when it is small): its proof proves the size before anything else is believed. A reader
+Opening a blob asks for the window of its first group (and the blob inline when it is small):
+its proof proves the size before anything else is believed, at the least cost. A reader
 then asks for the window at its position whenever it needs one, and for the next one while the
 current one streams. A source that answers without a window (a server without ranged Stat)
 answered for the whole blob: that whole-blob window serves every position from then on.
@@ -155,10 +155,10 @@ class BlobLayout:
 
 
 def fetch_layout(source: BlobStore, digest: bytes, options: ReadOptions) -> BlobLayout | None:
-    """Ask ``source`` for the blob's first window (and the data inline if it is small) and check
-    it; None if the source lacks the blob."""
+    """Ask ``source`` for the window of the blob's first group (and the data inline if it is
+    small) and check it; None if the source lacks the blob."""
     digest = check_digest(digest)
-    asked = ByteRange(0, options.first_window)
+    asked = ByteRange(0, bao.group_size(options.bao_shift))
     stat = source.stat(
         digest,
         send_chunks=True,
