@@ -66,8 +66,10 @@ def run_serve(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     # Imported here: the gRPC server stack is only needed to serve.
     from baostore.grpc.server import serve
 
+    created = " (a new, empty store: there was none at that path)" if args.created_store else ""
+
     def announce(address: str) -> None:
-        print(f"baostore: serving {url} on {address}", file=sys.stderr, flush=True)
+        print(f"baostore: serving {url} on {address}{created}", file=sys.stderr, flush=True)
 
     security = _security_from_args(args)
     limits = _limits_from_args(args)

@@ -28,6 +28,7 @@ from typing import Literal, TypeVar
 from typing_extensions import Buffer
 
 from baostore.store.interface import (
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -38,7 +39,9 @@ from baostore.store.interface import (
     VerifiedBlobReader,
     check_digest,
     close_pieces,
+    list_each_once,
     read_pieces,
+    remove_from_each,
 )
 from baostore.store.seekable import ReadBasedReader
 from baostore.verify import ReadOptions, VerificationError, VerifiedReads, layout_from_stat
@@ -178,6 +181,17 @@ class CacheStore(BlobStore):
     @property
     def _write_target(self) -> BlobStore:
         return self.far if self.write_to == "far" else self.near
+
+    # -- listing and removing -------------------------------------------------------------
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """What near holds, then what far holds besides."""
+        return list_each_once((self.near, self.far))
+
+    def remove(self, digest: bytes) -> bool:
+        """Remove the blob from both tiers (far first: a far store that cannot remove blobs
+        refuses before near changes)."""
+        return remove_from_each((self.far, self.near), digest)
 
     def close(self) -> None:
         self.near.close()

@@ -26,6 +26,7 @@ from baostore.errors import (
     ErrorKind,
     StalledError,
     StoreError,
+    UnsupportedError,
     VerificationError,
     error_of_kind,
 )
@@ -39,6 +40,7 @@ from baostore.grpc.status import kind_of
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -207,6 +209,18 @@ class GrpcBlobStore(BlobStore):
         else:
             message = f"{method} at {self.display} failed ({code.name}): {details}"
         return error_of_kind(kind, message)
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        raise UnsupportedError(
+            f"{self.display}: the BlobService protocol has no call that lists blobs; "
+            "list them where the server's store is (baostore ls --store URL of that store)"
+        )
+
+    def remove(self, digest: bytes) -> bool:
+        raise UnsupportedError(
+            f"{self.display}: the BlobService protocol has no call that removes blobs; "
+            "remove them where the server's store is (baostore rm --store URL of that store)"
+        )
 
     def __repr__(self) -> str:
         return f"GrpcBlobStore({self.display!r})"

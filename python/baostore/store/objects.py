@@ -21,6 +21,7 @@ import obstore
 from obstore.store import LocalStore, MemoryStore, S3Store
 from typing_extensions import Buffer
 
+from baostore.errors import MissingStoreError
 from baostore.store.interface import StoreError
 from baostore.store.urls import UrlOptions
 
@@ -149,11 +150,14 @@ def memory_backend() -> ObjectBackend:
     return ObjectBackend(MemoryStore(), "memory://")
 
 
-def file_backend(directory: str | Path) -> ObjectBackend:
-    """A backend under ``directory`` (created if missing)."""
+def file_backend(directory: str | Path, *, create: bool = True) -> ObjectBackend:
+    """A backend under ``directory``, created if missing unless ``create`` is false
+    (MissingStoreError then)."""
     root = Path(directory)
     if not root.is_absolute():
         raise ValueError(f"file store directory must be absolute, got {str(directory)!r}")
+    if not create and not root.is_dir():
+        raise MissingStoreError(f"no store at {root}")
     try:
         root.mkdir(parents=True, exist_ok=True)
         store = LocalStore(root)
@@ -192,10 +196,13 @@ def s3_backend(
     return ObjectBackend(store, location)
 
 
-def backend_from_url(url: SplitResult, options: UrlOptions) -> ObjectBackend:
+def backend_from_url(
+    url: SplitResult, options: UrlOptions, *, create: bool = True
+) -> ObjectBackend:
     """Open the backend a ``memory:``, ``file:`` or ``s3:`` URL names.
 
     Takes the query options it uses out of ``options``; rejects URL parts it does not use.
+    ``create`` false: a file store that does not exist is a MissingStoreError.
     """
     scheme = url.scheme.lower()
     shown = url.geturl()
@@ -212,7 +219,7 @@ def backend_from_url(url: SplitResult, options: UrlOptions) -> ObjectBackend:
         path = unquote(url.path)
         if not path.startswith("/"):
             raise ValueError(f"{shown!r}: a file store needs an absolute path (file:///path)")
-        return file_backend(path)
+        return file_backend(path, create=create)
     if scheme == "s3":
         if not url.netloc:
             raise ValueError(f"{shown!r}: an S3 store needs a bucket (s3://BUCKET/PREFIX)")
