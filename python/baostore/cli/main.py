@@ -169,8 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
             "From a remote store every byte is verified against the digest before it is written\n"
             "(a lying server is caught within one chunk group), chunks already in the local\n"
             "chunk cache are not fetched again, a range fetches only the chunks covering it, and\n"
-            "an interrupted download keeps its verified part (<target>.<digest>.baostore-partial)\n"
-            "for the next get of the same blob to continue."
+            "an interrupted download keeps its verified part in\n"
+            "<target>.<first 32 hex digits of the digest>.baostore-partial for the next get of\n"
+            "the same blob to continue."
         ),
         epilog=(
             "examples:\n"

@@ -85,7 +85,24 @@ class Stat:
     bao: bytes = b""
     bao_shift: int = DEFAULT_BAO_SHIFT
     bao_format: BaoFormat = "pre_order"
-    inline: bytes | None = field(default=None, repr=False)
+    inline: bytes | None = None
+
+    def __repr__(self) -> str:
+        """Short whatever the blob: byte strings by their length, chunk lists by their count
+        (a Stat can hold megabytes of bao)."""
+        shown = ", ".join(
+            f"{part.name}={_brief(getattr(self, part.name))}" for part in fields(self)
+        )
+        return f"Stat({shown})"
+
+
+def _brief(value: object) -> str:
+    """``value`` for a repr: byte strings as their length, tuples as their count."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, tuple):
+        return f"<{len(value)} items>"
+    return repr(value)
 
 
 @dataclass(frozen=True)
