@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 
 from typing_extensions import Buffer
 
+from baostore import metrics
 from baostore.store.interface import (
     BlobEntry,
     BlobReader,
@@ -105,20 +106,24 @@ class CacheStore(BlobStore):
                 continue
             if stat is None:
                 continue
+            _looked_up("stat", hit=tier == "near")
             if tier == "far" and stat.chunks and self._record_from_near_chunks(digest, stat):
                 return self.near.stat_request(digest, request) or stat
             return stat
+        _looked_up("stat", hit=False)
         return None
 
     def open_read(self, digest: bytes) -> BlobReader | None:
         digest = check_digest(digest)
         local = self._from_near("open_read", digest, self.near.open_read)
+        _looked_up("open_read", hit=local is not None)
         return local if local is not None else self.read_through(digest)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Near's pieces on a hit; else far's bytes, verified, filling near as they pass."""
         digest = check_digest(digest)
         local = self._from_near("read_raw", digest, self.near.read_raw)
+        _looked_up("read_raw", hit=local is not None)
         if local is not None:
             return local
         reader = self.read_through(digest)
@@ -135,7 +140,11 @@ class CacheStore(BlobStore):
     def read_through(self, digest: bytes) -> FillingReader | None:
         """Read ``digest`` from far, verified, filling near; None if far lacks it. Far says how it
         is read verified (substituters fail over between members); near is its chunk cache."""
-        verified = self.far.open_verified(digest, VerifiedReads(self.options, cache=self.near))
+        try:
+            verified = self.far.open_verified(digest, VerifiedReads(self.options, cache=self.near))
+        except VerificationError:
+            metrics.far_failed_verification()
+            raise
         return None if verified is None else FillingReader(self, check_digest(digest), verified)
 
     def _record_from_near_chunks(self, digest: bytes, far_stat: Stat) -> bool:
@@ -226,8 +235,13 @@ def _size_is_proven(digest: bytes, far_stat: Stat) -> bool:
     try:
         layout_from_stat(digest, far_stat, ReadOptions(bao_format=far_stat.bao_format))
     except VerificationError:
+        metrics.far_failed_verification()
         return False
     return True
+
+
+def _looked_up(operation: str, *, hit: bool) -> None:
+    metrics.CACHE_LOOKUPS.labels(operation, "hit" if hit else "miss").inc()
 
 
 def _copy_exactly(pieces: Iterator[bytes], size: int, writer: BlobWriter) -> bool:
@@ -262,6 +276,7 @@ class FillingReader(ReadBasedReader):
         self._filled = 0
         self._fill_over = False
         self._recorded = False
+        self._lie_counted = False
         if self.size == 0:
             self._fill(0, b"")
 
@@ -278,7 +293,13 @@ class FillingReader(ReadBasedReader):
 
     def read(self, size: int | None = -1) -> bytes:
         position = self.verified.tell()
-        data = self.verified.read(size)
+        try:
+            data = self.verified.read(size)
+        except VerificationError:
+            if not self._lie_counted:  # a failed reader raises the same error again
+                self._lie_counted = True
+                metrics.far_failed_verification()
+            raise
         self._fill(position, data)
         return data
 

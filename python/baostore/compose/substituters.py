@@ -24,8 +24,9 @@ from typing import TypeVar
 
 from typing_extensions import Buffer
 
+from baostore import metrics
 from baostore.compose.recent import RecentChunks
-from baostore.errors import UnavailableError
+from baostore.errors import UnavailableError, VerificationError
 from baostore.store.interface import (
     BlobEntry,
     BlobReader,
@@ -88,6 +89,8 @@ class SubstitutersStore(BlobStore):
         """Count and log a member's failure on ``digest``."""
         with self._lock:
             self.failures[name] += 1
+        if isinstance(error, VerificationError):
+            metrics.far_failed_verification()
         log.warning("substituter %s failed on blob %s: %s", name, digest.hex(), error)
 
     # -- BlobStore ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from itertools import accumulate
 
 from typing_extensions import Buffer
 
-from baostore import bao
+from baostore import bao, metrics
 from baostore.errors import DataLossError
 from baostore.sizes import KiB, MiB
 from baostore.store.interface import (
@@ -300,6 +300,7 @@ class ChunkedStore(BlobStore):
         return outboard
 
     def _rehash(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
+        metrics.STAT_REHASHES.inc()
         with _rehash_slots:
             builder = bao.OutboardBuilder(shift, bao_format)
             for piece in self._iter_data(entry):
