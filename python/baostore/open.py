@@ -26,12 +26,17 @@ STORE_OPTIONS = ("bao_shift", *CHUNK_OPTIONS)
 
 
 def open_store(
-    url: str, *, timeout: float | None = None, idle_timeout: float | None = None
+    url: str,
+    *,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    create: bool = True,
 ) -> BlobStore:
     """Open the store ``url`` names.
 
     * ``memory://`` — in this process only;
-    * ``file:///path`` — a directory (created if missing);
+    * ``file:///path`` — a directory (created if missing; with ``create=False`` a missing one
+      is a MissingStoreError instead: for callers that only read);
     * ``s3://BUCKET/PREFIX?endpoint=URL&region=R`` — credentials from the AWS environment;
     * ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT``, ``grpc+unix:///PATH`` — a server.
 
@@ -61,7 +66,7 @@ def open_store(
     options.refuse_unknown((*STORE_OPTIONS, *(S3_OPTIONS if scheme == "s3" else ())))
     bao_shift = options.take_shift()
     chunk_sizes = _chunk_sizes(url, options)
-    backend = backend_from_url(urlsplit(url), options)
+    backend = backend_from_url(urlsplit(url), options, create=create)
     return ChunkedStore(
         backend,
         bao_shift=DEFAULT_BAO_SHIFT if bao_shift is None else bao_shift,

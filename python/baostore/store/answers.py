@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from baostore import bao
+from baostore import bao, metrics
 from baostore.errors import DataLossError, StoreError
 from baostore.store.interface import BaoFormat, ChunkMeta, ChunkSizes, Stat, StatRequest
 from baostore.store.parts import BlobParts, ChunkPlace
@@ -168,6 +168,7 @@ class StatAnswers:
         pieces = parts.read("bao", plan.outboard_ranges)
         data = None
         if plan.data_range is not None:
+            metrics.STAT_REHASHES.inc()
             with _rehash_slots:
                 data = self._data(*plan.data_range)
                 return self._build(plan, pieces, data)
@@ -226,6 +227,7 @@ class StatAnswers:
 
     def _rehash_whole(self, shift: int, bao_format: BaoFormat) -> bytes:
         parts = self.parts
+        metrics.STAT_REHASHES.inc()
         with _rehash_slots:
             builder = bao.OutboardBuilder(shift, bao_format)
             for place in parts.all_chunks():

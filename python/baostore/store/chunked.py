@@ -27,9 +27,11 @@ from typing_extensions import Buffer
 from baostore import bao
 from baostore.errors import DataLossError
 from baostore.sizes import KiB, MiB
-from baostore.store.answers import REHASH_LIMIT, StatAnswers
+from baostore.store.answers import REHASH_LIMIT as REHASH_LIMIT
+from baostore.store.answers import StatAnswers
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -216,6 +218,32 @@ class ChunkedStore(BlobStore):
     def part_keys(self) -> Iterator[str]:
         """The keys of every part object (the bao, chunk list and index of big blobs)."""
         return self.backend.keys(PARTS_PREFIX)
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """Every blob with a record (one read per blob); DataLossError for a damaged record."""
+        for digest in self.record_digests():
+            record = self.read_record(digest)
+            if record is not None:  # None: removed since it was listed
+                count = _chunk_count(record) or (1 if record.size else 0)
+                yield BlobEntry(digest, record.size, count)
+
+    def remove(self, digest: bytes) -> bool:
+        """Remove the blob's record, then its part objects (its own: no other record names
+        them). Its chunks stay until garbage collection finds no record that uses them (they
+        may be shared); a blob stored as one chunk stays readable as that chunk until then, like
+        any chunk this store holds."""
+        digest = check_digest(digest)
+        key = record_key(digest)
+        if self.backend.size(key) is None:
+            return False
+        try:
+            parts = self.blob_parts(digest, with_bao=False)
+        except DataLossError:
+            parts = None  # a damaged record: its parts are found by gc/fsck as unreferenced
+        self.backend.delete(key)
+        for part in parts.object_keys if parts is not None else ():
+            self.backend.delete(part)
+        return True
 
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
         """The bytes of one chunk object, or None; DataLossError if not ``expected_size`` long."""
@@ -539,6 +567,11 @@ class ChunkedReader(io.RawIOBase):
             raise DataLossError(f"blob {self._parts.digest.hex()}: its chunk list ends early")
         self._batch_ends = [place.end for place in self._batch]
         self._batch_next = first + len(self._batch)
+
+
+def _chunk_count(record: BlobRecord | PartsRecord) -> int:
+    """How many chunks a record of either version lists (0: the blob is one chunk, or empty)."""
+    return record.chunk_count if isinstance(record, PartsRecord) else len(record.chunks)
 
 
 def _digests_under(backend: ObjectBackend, prefix: str) -> Iterator[bytes]:
