@@ -94,12 +94,12 @@ class StatAnswers:
         if parts.size == 0:
             return Stat(size=0, bao_shift=shift, bao_format=bao_format, window=(0, 0))
         start, end = bao.window(parts.size, shift, start, end)
-        chunked = request.send_chunks and parts.chunk_count > 0
-        send_chunks = chunked
+        send_chunks = request.send_chunks and parts.chunk_count > 0
+        numbers = None
         if budget is not None:
-            end, send_chunks = self._fitting_end(request, shift, start, end, budget)
+            end, send_chunks, numbers = self._fitting_end(request, shift, start, end, budget)
         proof = self._proof(shift, bao_format, start, end) if request.send_bao else b""
-        places = parts.chunks_overlapping(start, end) if send_chunks else []
+        places = parts.chunks_overlapping(start, end, numbers) if send_chunks else []
         return Stat(
             size=parts.size,
             chunks=tuple(ChunkMeta(place.digest, place.size) for place in places),
@@ -112,10 +112,10 @@ class StatAnswers:
 
     def _fitting_end(
         self, request: StatRequest, shift: int, start: int, end: int, budget: int
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool, tuple[int, int] | None]:
         """The end of the longest window from ``start`` (at most to ``end``) whose answer fits
-        ``budget``, and whether its chunk list goes with it. Reads two short runs of the chunk
-        index at most, never the chunk list."""
+        ``budget``, whether its chunk list goes with it, and the bounds of the chunk numbers
+        that overlap it (from the chunk index: one ranged read, never the chunk list)."""
         parts = self.parts
         group = bao.group_size(shift)
         size = parts.size
@@ -133,7 +133,7 @@ class StatAnswers:
         if groups == 0:
             raise StoreError(f"no window of blob {parts.digest.hex()} fits {budget} bytes")
         if not (request.send_chunks and parts.chunk_count > 0):
-            return end_of(groups), False
+            return end_of(groups), False, None
         # A block of the index holds a chunk boundary, so a window over more blocks than the
         # budget has chunk entries cannot fit: cut there before reading the index.
         block = parts.index_block
@@ -146,21 +146,22 @@ class StatAnswers:
         entries = parts.index_entries(first_block, after + 1)
         first_chunk = entries[0]
 
-        def chunk_cost(window_end: int) -> int:
+        def chunk_stop(window_end: int) -> int:
             after_block = (window_end - 1) // block + 1 - first_block
-            stop = entries[after_block] + 1 if after_block < len(entries) else parts.chunk_count
-            return (stop - first_chunk) * CHUNK_ANSWER_BOUND
+            return entries[after_block] + 1 if after_block < len(entries) else parts.chunk_count
 
         def fits(count: int) -> bool:
             window_end = end_of(count)
-            return proof_cost(window_end) + chunk_cost(window_end) <= budget
+            chunk_cost = (chunk_stop(window_end) - first_chunk) * CHUNK_ANSWER_BOUND
+            return proof_cost(window_end) + chunk_cost <= budget
 
         with_chunks = _largest(groups, fits)
         if with_chunks == 0:
             # One group's chunks do not fit (huge groups of tiny chunks): the window goes
             # without its chunk list, which means "read the blob as one stream".
-            return end_of(1), False
-        return end_of(with_chunks), True
+            return end_of(1), False, None
+        window_end = end_of(with_chunks)
+        return window_end, True, (first_chunk, chunk_stop(window_end))
 
     def _proof(self, shift: int, bao_format: BaoFormat, start: int, end: int) -> bytes:
         parts = self.parts

@@ -211,11 +211,14 @@ class BlobParts:
             raise DataLossError(f"blob {self.digest.hex()}: its chunk index is damaged")
         return numbers
 
-    def chunks_overlapping(self, start: int, end: int) -> list[ChunkPlace]:
-        """The chunks that overlap ``[start, end)`` (``start < end <= size``), in order."""
+    def chunks_overlapping(
+        self, start: int, end: int, numbers: tuple[int, int] | None = None
+    ) -> list[ChunkPlace]:
+        """The chunks that overlap ``[start, end)`` (``start < end <= size``), in order;
+        ``numbers``: the ``chunk_numbers`` of the range, when the caller read them already."""
         if self.chunk_count == 0:
             return [ChunkPlace(self.digest, 0, self.size)] if self.size else []
-        first, stop = self.chunk_numbers(start, end)
+        first, stop = self.chunk_numbers(start, end) if numbers is None else numbers
         places = [
             place
             for place in self.chunk_entries(first, stop)
