@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +40,12 @@ from baostore.cli.arguments import argument
 from baostore.grpc.client import GrpcBlobStore
 from baostore.grpc.convert import stat_to_response
 from baostore.sizes import KiB, MiB, format_size, parse_size
-from baostore.store.interface import ByteRange, close_pieces
+from baostore.store.interface import ByteRange
 from baostore.verify import ReadOptions, VerifiedReader, open_verified
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_grpc import Server
+from bench_verified import drain_raw, first_byte_seconds, put_random, timed
 
 PIECE = MiB
 RANGE = 4 * KiB
@@ -74,16 +74,6 @@ def peak_rss(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
     return int(line.split()[1]) * KiB
-
-
-def put_random(client: GrpcBlobStore, size: int) -> bytes:
-    with client.open_write() as writer:
-        remaining = size
-        while remaining:
-            piece = os.urandom(min(PIECE, remaining))
-            writer.write(piece)
-            remaining -= len(piece)
-        return writer.close()
 
 
 @dataclass(frozen=True)
@@ -126,12 +116,6 @@ def range_read(
     return RangeRead(stat_bytes, stats.bytes_fetched, seconds)
 
 
-def drain_raw(client: GrpcBlobStore, digest: bytes) -> int:
-    pieces = client.read_raw(digest)
-    assert pieces is not None
-    return sum(len(piece) for piece in pieces)
-
-
 def drain_verified(client: GrpcBlobStore, digest: bytes, shift: int) -> int:
     reader = open_verified(client, digest, ReadOptions(bao_shift=shift))
     assert isinstance(reader, VerifiedReader)
@@ -140,34 +124,6 @@ def drain_verified(client: GrpcBlobStore, digest: bytes, shift: int) -> int:
         while piece := reader.read1(PIECE):
             total += len(piece)
     return total
-
-
-def first_verified_byte(client: GrpcBlobStore, digest: bytes, shift: int) -> float:
-    started = time.perf_counter()
-    reader = open_verified(client, digest, ReadOptions(bao_shift=shift))
-    assert reader is not None
-    with reader:
-        reader.read1(1)
-        return time.perf_counter() - started
-
-
-def first_raw_byte(client: GrpcBlobStore, digest: bytes) -> float:
-    started = time.perf_counter()
-    pieces = client.read_raw(digest)
-    assert pieces is not None
-    next(pieces)
-    seconds = time.perf_counter() - started
-    close_pieces(pieces)
-    return seconds
-
-
-def timed(function: Callable[[], int], expected: int) -> float:
-    started = time.perf_counter()
-    got = function()
-    seconds = time.perf_counter() - started
-    if got != expected:
-        raise SystemExit(f"read {got} bytes, expected {expected}")
-    return seconds
 
 
 def report_ranges(client: GrpcBlobStore, sizes: list[int], shifts: list[int]) -> None:
@@ -219,11 +175,12 @@ def report_whole(
                 digest, bao_shift=shift, range=ByteRange(middle, min(size, middle + RANGE))
             )
             assert stat is not None
+            client.read_options = ReadOptions(bao_shift=shift)
+            first_raw, first_verified = first_byte_seconds(client, digest)
             print(
                 f"{format_size(size):>8} {shift:5} {size / MiB / raw:9.0f} "
                 f"{size / MiB / verified:9.0f} {raw / verified:5.2f}x "
-                f"{first_raw_byte(client, digest) * 1e3:6.1f}ms "
-                f"{first_verified_byte(client, digest, shift) * 1e3:10.1f}ms "
+                f"{first_raw * 1e3:6.1f}ms {first_verified * 1e3:10.1f}ms "
                 f"{stat_to_response(stat).ByteSize():16}"
             )
     print("ratio = raw Read stream time / verified read time, best of --runs in turns")
@@ -282,13 +239,22 @@ def main() -> None:
         help="comma-separated shifts (default 0,4,8)",
     )
     parser.add_argument("--runs", type=int, default=2, help="timed whole reads per shift")
+    parser.add_argument(
+        "--store-shift",
+        type=int,
+        default=None,
+        help="the shift the whole-read store keeps its bao at (default: the store's, 4)",
+    )
     parser.add_argument("--rss", action="store_true", help="measure server and client peak RSS")
     parser.add_argument("--tmp", type=Path, default=None, help="directory for the file stores")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.tmp))
     small = start_server(f"{(work / 'small').as_uri()}?chunk_avg=4KiB")
-    default = start_server((work / "default").as_uri())
+    default_url = (work / "default").as_uri()
+    if args.store_shift is not None:
+        default_url += f"?bao_shift={args.store_shift}"
+    default = start_server(default_url)
     try:
         if args.range_sizes:
             with GrpcBlobStore.from_url(f"grpc+http://{small.address}", timeout=600) as client:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import grpc
 import pytest
@@ -28,8 +29,10 @@ def expensive_request(digest: bytes) -> blobstore_pb2.StatBlobRequest:
 Served = tuple[str, bytes, bytes]
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
+@contextmanager
+def serving(wait: str, big_size: int) -> Iterator[Served]:
+    """A serve process running one rehash at a time, waiting ``wait`` seconds for its slot,
+    holding a big blob and a 10-byte one: its address and their digests."""
     process, address = start_serve(
         "--store",
         "memory://",
@@ -38,16 +41,22 @@ def served() -> Iterator[Served]:
         "--max-expensive-stats",
         "1",
         "--expensive-wait",
-        "600",
+        wait,
     )
     try:
         with GrpcBlobStore.from_url(f"grpc+http://{address}", timeout=600) as client:
-            big = client.put(os.urandom(BIG))
+            big = client.put(os.urandom(big_size))
             small = client.put(b"ten bytes!")
         yield address, big, small
     finally:
         process.terminate()
         process.communicate(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    with serving("600", BIG) as served:
+        yield served
 
 
 def test_a_cheap_stat_is_answered_while_expensive_ones_are_queued(served: Served) -> None:
@@ -78,7 +87,9 @@ def test_a_cheap_stat_is_answered_while_expensive_ones_are_queued(served: Served
     assert codes == [grpc.StatusCode.OK] * EXPENSIVE
 
 
-def _code(call: grpc.Future[blobstore_pb2.StatBlobResponse]) -> grpc.StatusCode:
+def _code(
+    call: grpc.Future[blobstore_pb2.StatBlobResponse] | Future[blobstore_pb2.StatBlobResponse],
+) -> grpc.StatusCode:
     try:
         call.result()
     except grpc.RpcError as error:
@@ -87,34 +98,11 @@ def _code(call: grpc.Future[blobstore_pb2.StatBlobResponse]) -> grpc.StatusCode:
 
 
 def test_an_expensive_stat_waits_for_its_slot_no_longer_than_the_limit() -> None:
-    process, address = start_serve(
-        "--store",
-        "memory://",
-        "--listen",
-        "127.0.0.1:0",
-        "--max-expensive-stats",
-        "1",
-        "--expensive-wait",
-        "0.01",
-    )
-    try:
-        with GrpcBlobStore.from_url(f"grpc+http://{address}", timeout=600) as client:
-            big = client.put(os.urandom(64 << 20))
-        with grpc.insecure_channel(address) as channel:
-            stub = blobstore_pb2_grpc.BlobServiceStub(channel)
-
-            def expensive() -> grpc.StatusCode:
-                try:
-                    stub.Stat(expensive_request(big), timeout=600)
-                except grpc.RpcError as error:
-                    return error.code()
-                return grpc.StatusCode.OK
-
-            with ThreadPoolExecutor(8) as pool:
-                codes = list(pool.map(lambda _: expensive(), range(8)))
-    finally:
-        process.terminate()
-        process.communicate(timeout=60)
+    with serving("0.01", 64 << 20) as (address, big, _), grpc.insecure_channel(address) as channel:
+        stub = blobstore_pb2_grpc.BlobServiceStub(channel)
+        with ThreadPoolExecutor(8) as pool:
+            calls = [pool.submit(stub.Stat, expensive_request(big), timeout=600) for _ in range(8)]
+            codes = [_code(call) for call in calls]
     # One runs; those that find the slot taken for longer than 10 ms are refused, not queued.
     assert grpc.StatusCode.OK in codes
     assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
