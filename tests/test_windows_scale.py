@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from baostore.compose.cache import CacheStore
@@ -14,7 +15,8 @@ from baostore.compose.substituters import SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.open import open_store
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import BlobStore
+from baostore.store.forwarding import ForwardingStore
+from baostore.store.interface import BlobStore, Stat, StatRequest
 from baostore.verify import ReadOptions, VerifiedReader, fetch_layout, open_verified
 from baostore.verify.resume import verified_prefix_length
 
@@ -124,3 +126,28 @@ def test_failover_mid_stream_at_the_verified_offset(
         assert reader.read() == BLOB[1 << 20 :]
         assert reader.member == "honest"
     assert store.failures == {"liar": 1, "honest": 0}
+
+
+class IgnoresRanges(ForwardingStore):
+    """A store as a server without ranged Stat answers: for the whole blob, whatever is asked."""
+
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
+        return super().stat_request(digest, replace(request, range=None))
+
+
+def test_a_server_without_ranged_stat_is_read_from_its_whole_answer() -> None:
+    store = open_store("memory://")
+    blob = os.urandom(3 << 20)
+    digest = store.put(blob)
+    with (
+        serve_in_thread(IgnoresRanges(store)) as url,
+        GrpcBlobStore.from_url(url) as old_server,
+    ):
+        reader = open_verified(old_server, digest)
+        assert reader is not None
+        with reader:
+            reader.seek(2 << 20)
+            assert reader.read(5000) == blob[2 << 20 : (2 << 20) + 5000]
+            reader.seek(0)
+            assert reader.read() == blob
+            assert reader.stats.windows_fetched == 1  # the whole answer served every position
