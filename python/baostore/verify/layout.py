@@ -112,7 +112,8 @@ class Window:
     def can_start_at(self, offset: int) -> bool:
         """Whether a stream can start verifying at group boundary ``offset``: the window's start,
         or any group of a whole-blob window (its proof is the whole bao)."""
-        return offset == self.start or (self.whole and 0 <= offset < self.size)
+        aligned = offset % self.group_size == 0
+        return offset == self.start or (self.whole and aligned and 0 <= offset < self.size)
 
     def verifier(self, start: int | None = None) -> Verifier:
         """A verifier from ``start`` (default: the window's start; see ``can_start_at``) to the

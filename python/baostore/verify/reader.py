@@ -239,6 +239,13 @@ class VerifiedReader(io.RawIOBase):
         plan = _WindowPlan(self.layout.windows, self._readahead_end)
         if not window.can_start_at(start):
             window = plan.window_at(start, max(position + size, start + plan.next_size))
+            # A whole-blob answer (a server without ranged Stat) may come at a coarser shift.
+            start = position - position % window.group_size
+            if not window.can_start_at(start):
+                raise VerificationError(
+                    f"asked for the window at {start}, the source answered "
+                    f"[{window.start}, {window.end})"
+                )
         return _VerifiedStream(self.source, plan, window, start, self._readahead_end)
 
     def _drop_stream(self) -> None:

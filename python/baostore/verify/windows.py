@@ -111,6 +111,12 @@ class Windows:
             )
         if stat.window is None:
             window = layout_from_stat(self.digest, stat, options)
+            if window.bao_shift != options.bao_shift:
+                # Windows came before at the asked shift; a read cannot change its groups midway.
+                raise VerificationError(
+                    f"the source answered windows at shift {options.bao_shift}, then the whole "
+                    f"blob at shift {window.bao_shift}"
+                )
             self._whole = window
         else:
             window = window_from_stat(self.digest, stat, options, asked)
