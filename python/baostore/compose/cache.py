@@ -33,11 +33,13 @@ from baostore.store.interface import (
     BlobReader,
     BlobStore,
     BlobWriter,
+    Piece,
     Readable,
     Stat,
     StatRequest,
     StoreError,
     VerifiedBlobReader,
+    as_bytes,
     check_digest,
     close_pieces,
     list_each_once,
@@ -127,8 +129,13 @@ class CacheStore(BlobStore):
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Near's pieces on a hit; else far's bytes, verified, filling near as they pass."""
+        views = self.read_views(digest)
+        return None if views is None else as_bytes(views)
+
+    def read_views(self, digest: bytes) -> Iterator[Piece] | None:
+        """``read_raw``, near's pieces as views of its buffers (no copy)."""
         digest = check_digest(digest)
-        local = self._from_near("read_raw", digest, self.near.read_raw)
+        local = self._from_near("read_raw", digest, self.near.read_views)
         _looked_up("read_raw", hit=local is not None)
         if local is not None:
             return local

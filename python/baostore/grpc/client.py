@@ -24,6 +24,7 @@ from typing_extensions import Buffer
 from baostore import bao
 from baostore.errors import (
     ErrorKind,
+    NotFoundError,
     StalledError,
     StoreError,
     UnsupportedError,
@@ -31,10 +32,13 @@ from baostore.errors import (
     error_of_kind,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
+from baostore.grpc.messages import decode_blob_chunk
 from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import (
+    BAOSTORE_SERVICE,
     CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
+    method_path,
 )
 from baostore.grpc.status import kind_of
 from baostore.grpc.transport import unavailable_message
@@ -45,8 +49,10 @@ from baostore.store.interface import (
     BlobReader,
     BlobStore,
     BlobWriter,
+    Piece,
     Stat,
     StatRequest,
+    as_bytes,
     check_digest,
 )
 from baostore.store.urls import UrlOptions
@@ -87,6 +93,12 @@ class GrpcBlobStore(BlobStore):
         self.tls = security.tls
         self._channel = security.channel(target, CHANNEL_OPTIONS)
         self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
+        # Read with BlobChunk messages decoded by hand, as views (the stub's Read copies twice).
+        self._read = self._channel.unary_stream(
+            method_path(BAOSTORE_SERVICE, "Read"),
+            request_serializer=blobstore_pb2.ReadBlobRequest.SerializeToString,
+            response_deserializer=decode_blob_chunk,
+        )
 
     @classmethod
     def from_url(
@@ -144,43 +156,23 @@ class GrpcBlobStore(BlobStore):
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The Read stream of a blob or chunk (unverified), or None if the server lacks it."""
-        digest = check_digest(digest)
-        call = self._stub.Read(blobstore_pb2.ReadBlobRequest(digest=digest))
-        watchdog = _IdleWatchdog(call, self.idle_timeout)
-        messages = iter(call)
-        try:
-            first = next(messages, None)
-        except grpc.RpcError as error:
-            watchdog.stop()
-            if kind_of(error.code()) is ErrorKind.NOT_FOUND:
-                return None
-            raise self._error(error, "Read", watchdog) from None
-        return self._read_stream(call, messages, first, watchdog)
+        views = self.read_views(digest)
+        return None if views is None else as_bytes(views)
 
-    def _read_stream(
-        self,
-        call: grpc.CallIterator[blobstore_pb2.BlobChunk],
-        messages: Iterator[blobstore_pb2.BlobChunk],
-        first: blobstore_pb2.BlobChunk | None,
-        watchdog: _IdleWatchdog,
-    ) -> Iterator[bytes]:
+    def read_views(self, digest: bytes) -> ReadStream | None:
+        """``read_raw`` with each message's data as a view of the bytes gRPC received (no
+        copy); None if the server lacks the blob."""
+        digest = check_digest(digest)
+        call = self._read(blobstore_pb2.ReadBlobRequest(digest=digest))
+        watchdog = _IdleWatchdog(call, self.idle_timeout)
+        stream = ReadStream(self, call, watchdog)
         try:
-            if first is None:
-                return
-            if first.data:
-                yield first.data
-            for message in messages:
-                # Only data is progress: a server sending empty messages forever must not keep
-                # the watchdog from ending a Read that delivers nothing.
-                if message.data:
-                    watchdog.touch()
-                    yield message.data
-        except grpc.RpcError as error:
-            raise self._error(error, "Read", watchdog) from None
-        finally:
-            watchdog.stop()
-            # A no-op when the stream ended; frees the call when the reader stopped early.
-            _cancel(call)
+            first = next(stream, None)
+        except NotFoundError:
+            return None
+        if first is not None:
+            stream.push_back(first)
+        return stream
 
     def open_write(self) -> BlobWriter:
         return GrpcBlobWriter(self)
@@ -249,6 +241,57 @@ def _channel_target(url: str) -> str:
 def _cancel(call: grpc.RpcContext | grpc.Future[Any]) -> None:
     """Cancel a call (a no-op once it ended)."""
     call.cancel()
+
+
+class ReadStream:
+    """The pieces of one Read call: the data of each message as it arrives (views of the
+    received bytes), empty messages skipped. Only data counts as progress for the idle
+    watchdog: a server sending empty messages forever does not keep a Read alive. ``close``
+    (from any thread) cancels the call, so a reader that has what it wanted ends it at once."""
+
+    def __init__(
+        self,
+        store: GrpcBlobStore,
+        call: grpc.CallIterator[Piece],
+        watchdog: _IdleWatchdog,
+    ) -> None:
+        self._store = store
+        self._call = call
+        self._messages: Iterator[Piece] = iter(call)
+        self._watchdog = watchdog
+        self._pushed: Piece | None = None
+
+    def __iter__(self) -> ReadStream:
+        return self
+
+    def __next__(self) -> Piece:
+        if self._pushed is not None:
+            piece, self._pushed = self._pushed, None
+            return piece
+        try:
+            while True:
+                data = next(self._messages)
+                if data:
+                    self._watchdog.touch()
+                    return data
+        except StopIteration:
+            self.close()
+            raise
+        except grpc.RpcError as error:
+            self.close()
+            raise self._store._error(error, "Read", self._watchdog) from None
+
+    def push_back(self, piece: Piece) -> None:
+        """Hand ``piece`` out again first (the one read to see whether the blob exists)."""
+        self._pushed = piece
+
+    def close(self) -> None:
+        """Stop the watchdog and cancel the call (a no-op once it ended)."""
+        self._watchdog.stop()
+        _cancel(self._call)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class GrpcBlobWriter(BlobWriter):

@@ -60,7 +60,9 @@ class CallRecord:
             self.digest = self.digest or bytes(getattr(request, "digest", b""))
 
     def response(self, response: Any) -> None:
-        if isinstance(response, Message):
+        if isinstance(response, bytes):  # a message encoded already (Read's BlobChunks)
+            self.sent += len(response)
+        elif isinstance(response, Message):
             self.sent += response.ByteSize()
             if self.method == "Put":
                 self.digest = bytes(getattr(response, "digest", b""))

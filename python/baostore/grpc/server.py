@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -41,6 +41,7 @@ from baostore.grpc.convert import (
 )
 from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
+from baostore.grpc.messages import encode_blob_chunks, serialize_blob_chunk
 from baostore.grpc.observe import CallObserver
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
@@ -53,7 +54,15 @@ from baostore.grpc.services import (
 )
 from baostore.grpc.status import status_of
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BlobStore, Stat, StatRequest, check_digest, close_pieces
+from baostore.sizes import MiB
+from baostore.store.interface import (
+    BlobStore,
+    Piece,
+    Stat,
+    StatRequest,
+    check_digest,
+    close_pieces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,9 @@ T = TypeVar("T")
 
 # How long in-flight calls may run on after a stop request before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 5.0
+# A Read reads and encodes this much (or a piece more) per worker-thread hop: few hops, and one
+# batch in flight while the one before is written keeps a Read's memory at a few MiB.
+READ_BATCH = 2 * MiB
 
 
 class BlobServicer:
@@ -132,16 +144,30 @@ class BlobServicer:
             self._expensive_slots.release()
 
     async def read(self, request: blobstore_pb2.ReadBlobRequest, context: Context) -> None:
+        """The blob's (or chunk's) stored bytes as BlobChunk messages encoded by hand around the
+        store's buffers (one copy). The next batch of messages is read and encoded in a worker
+        thread while the event loop writes the current one."""
         digest = await _valid_digest(request.digest, context)
-        pieces = await _store_call(context, self.store.read_raw, digest)
+        pieces = await _store_call(context, self.store.read_views, digest)
         if pieces is None:
             await _not_found(context, digest)
+        batches = _MessageBatches(pieces)
+        ahead: asyncio.Future[list[bytes]] | None = None
         try:
-            while (piece := await _store_call(context, next, pieces, None)) is not None:
-                for start in range(0, len(piece), DATA_MESSAGE_SIZE):
-                    message = blobstore_pb2.BlobChunk(data=piece[start : start + DATA_MESSAGE_SIZE])
+            # The batch read ahead fails the call only once the messages before it are sent.
+            ahead = asyncio.ensure_future(asyncio.to_thread(batches.next))
+            while messages := await _store_result(context, ahead):
+                ahead = asyncio.ensure_future(asyncio.to_thread(batches.next))
+                for message in messages:
                     await write_within(context, message, self.limits)
         finally:
+            # A batch still being read in its thread must end before the pieces are closed;
+            # its outcome no longer matters.
+            if ahead is not None:
+                if not ahead.done():
+                    await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()
             close_pieces(pieces)
 
     async def put(
@@ -172,6 +198,37 @@ class BlobServicer:
             writer.abort()
             raise
         return blobstore_pb2.PutBlobResponse(digest=digest)
+
+
+class _MessageBatches:
+    """The encoded messages of a Read's pieces, a batch at a time (read in a worker thread).
+
+    The first batch is the first piece alone (the first byte goes out as soon as it is read);
+    later ones gather READ_BATCH bytes or more. A store failure ends the batch it happened in
+    and is raised by the next one, so every byte read before it is still sent.
+    """
+
+    def __init__(self, pieces: Iterator[Piece]) -> None:
+        self._pieces = pieces
+        self._wanted = 1
+        self._failure: Exception | None = None
+
+    def next(self) -> list[bytes]:
+        """The next batch; empty once the pieces ended."""
+        if self._failure is not None:
+            raise self._failure
+        messages: list[bytes] = []
+        gathered = 0
+        try:
+            while gathered < self._wanted and (piece := next(self._pieces, None)) is not None:
+                messages.extend(encode_blob_chunks(piece))
+                gathered += len(piece)
+        except Exception as error:
+            if not messages:
+                raise
+            self._failure = error
+        self._wanted = READ_BATCH
+        return messages
 
 
 async def _batches(requests: AsyncIterator[blobstore_pb2.BlobChunk]) -> AsyncIterator[bytes]:
@@ -216,11 +273,18 @@ async def _store_call(
     failure ends the call with the status of its kind (baostore.grpc.status). Only a request the
     store refused as invalid is the client's fault: any other failure, a plain ValueError of a
     broken store included, is INTERNAL."""
+    if executor is None:
+        return await _store_result(context, asyncio.to_thread(function, *args, **kwargs))
+    loop = asyncio.get_running_loop()
+    running = loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
+    return await _store_result(context, running)
+
+
+async def _store_result(context: Context, running: Awaitable[T]) -> T:
+    """What a store call running in a thread returns; its failure ends the call (see
+    ``_store_call``)."""
     try:
-        if executor is None:
-            return await asyncio.to_thread(function, *args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
+        return await running
     except StoreError as error:
         if error.kind not in (ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND):
             log.warning("store error: %s", error)
@@ -246,7 +310,7 @@ def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any,
         "Read": grpc.unary_stream_rpc_method_handler(
             servicer.read,
             request_deserializer=blobstore_pb2.ReadBlobRequest.FromString,
-            response_serializer=blobstore_pb2.BlobChunk.SerializeToString,
+            response_serializer=serialize_blob_chunk,
         ),
         "Put": grpc.stream_unary_rpc_method_handler(
             servicer.put,

@@ -36,8 +36,10 @@ from baostore.store.interface import (
     BlobStore,
     BlobWriter,
     ChunkMeta,
+    Piece,
     Stat,
     StatRequest,
+    as_bytes,
     check_digest,
     check_shift,
 )
@@ -159,10 +161,12 @@ class ChunkedStore(BlobStore):
     # -- reading -------------------------------------------------------------------------------
 
     def has(self, digest: bytes) -> bool:
+        """One backend operation for a chunk (what a chunk cache is asked about) and for a blob
+        of one chunk; a blob of several chunks takes a second one, for its record."""
         digest = check_digest(digest)
         return (
-            self.backend.size(record_key(digest)) is not None
-            or self.backend.size(chunk_key(digest)) is not None
+            self.backend.size(chunk_key(digest)) is not None
+            or self.backend.size(record_key(digest)) is not None
         )
 
     def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
@@ -197,8 +201,21 @@ class ChunkedStore(BlobStore):
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The blob's (or chunk's) bytes, one chunk object per piece, fetched lazily."""
-        parts = self.blob_parts(check_digest(digest), with_bao=False)
-        return None if parts is None else self._iter_data(parts)
+        views = self.read_views(digest)
+        return None if views is None else as_bytes(views)
+
+    def read_views(self, digest: bytes) -> Iterator[Piece] | None:
+        """``read_raw``'s pieces as views of the objects' buffers (no copy). A chunk (or a blob
+        that is one chunk) costs one backend operation: its object is asked for first, the
+        record only when there is none."""
+        digest = check_digest(digest)
+        data = self.backend.get_view(chunk_key(digest))
+        if data is not None:
+            return iter((data,))
+        record = self.read_record(digest)
+        if record is None:
+            return None
+        return self._iter_views(self._parts_of(digest, record))
 
     def object_counts(self) -> ObjectCounts:
         """Count records and chunk objects in the backend (for dedup checks and fsck)."""
@@ -248,10 +265,8 @@ class ChunkedStore(BlobStore):
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
         """The bytes of one chunk object, or None; DataLossError if not ``expected_size`` long."""
         data = self.backend.get(chunk_key(check_digest(digest)))
-        if data is not None and expected_size is not None and len(data) != expected_size:
-            raise DataLossError(
-                f"chunk {digest.hex()} holds {len(data)} bytes, the record says {expected_size}"
-            )
+        if data is not None and expected_size is not None:
+            _check_chunk_size(digest, len(data), expected_size)
         return data
 
     def read_record(self, digest: bytes) -> BlobRecord | PartsRecord | None:
@@ -270,21 +285,8 @@ class ChunkedStore(BlobStore):
         """The blob's parts, read by range (a bare chunk: its bao is computed, if ``with_bao``),
         or None if the store lacks it."""
         record = self.read_record(digest)
-        if isinstance(record, PartsRecord):
-            return BlobParts(
-                self.backend,
-                digest,
-                record.size,
-                record.bao_shift,
-                record.chunk_count,
-                record.index_block,
-                record.upload_id,
-                record.parts,
-            )
         if record is not None:
-            return BlobParts.in_memory(
-                self.backend, digest, record.size, record.bao_shift, record.chunks, record.bao
-            )
+            return self._parts_of(digest, record)
         size = self.backend.size(chunk_key(digest))
         if size is None:
             return None
@@ -302,18 +304,44 @@ class ChunkedStore(BlobStore):
         parts = (PartRef(len(post_order), post_order), PartRef(0, b""), PartRef(0, b""))
         return BlobParts(self.backend, digest, size, self.bao_shift, 0, 1, b"", parts)
 
+    def _parts_of(self, digest: bytes, record: BlobRecord | PartsRecord) -> BlobParts:
+        """The parts a record (of either version) names."""
+        if isinstance(record, PartsRecord):
+            return BlobParts(
+                self.backend,
+                digest,
+                record.size,
+                record.bao_shift,
+                record.chunk_count,
+                record.index_block,
+                record.upload_id,
+                record.parts,
+            )
+        return BlobParts.in_memory(
+            self.backend, digest, record.size, record.bao_shift, record.chunks, record.bao
+        )
+
+    def _iter_views(self, parts: BlobParts) -> Iterator[Piece]:
+        for place in parts.all_chunks():
+            yield self._place_view(place)
+
+    def _place_view(self, place: ChunkPlace) -> memoryview:
+        """The bytes of the chunk at ``place`` (a view, no copy); DataLossError if it is missing
+        or not as long as the record says."""
+        data = self.backend.get_view(chunk_key(place.digest))
+        if data is None:
+            raise _missing(place)
+        _check_chunk_size(place.digest, len(data), place.size)
+        return data
+
     def _read_place(self, place: ChunkPlace) -> bytes:
         data = self.read_chunk(place.digest, place.size)
         if data is None:
-            raise DataLossError(f"chunk {place.digest.hex()} at offset {place.start} is missing")
+            raise _missing(place)
         return data
 
-    def _iter_data(self, parts: BlobParts) -> Iterator[bytes]:
-        for place in parts.all_chunks():
-            yield self._read_place(place)
-
     def _read_all(self, parts: BlobParts) -> bytes:
-        return b"".join(self._iter_data(parts))
+        return b"".join(self._read_place(place) for place in parts.all_chunks())
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -567,6 +595,15 @@ class ChunkedReader(io.RawIOBase):
             raise DataLossError(f"blob {self._parts.digest.hex()}: its chunk list ends early")
         self._batch_ends = [place.end for place in self._batch]
         self._batch_next = first + len(self._batch)
+
+
+def _missing(place: ChunkPlace) -> DataLossError:
+    return DataLossError(f"chunk {place.digest.hex()} at offset {place.start} is missing")
+
+
+def _check_chunk_size(digest: bytes, size: int, expected: int) -> None:
+    if size != expected:
+        raise DataLossError(f"chunk {digest.hex()} holds {size} bytes, the record says {expected}")
 
 
 def _chunk_count(record: BlobRecord | PartsRecord) -> int:

@@ -33,6 +33,9 @@ DEFAULT_BAO_SHIFT = 4
 # Streams are read, copied and written in pieces of this size.
 PIECE_SIZE = MiB
 Pieces = Iterator[bytes]
+# A piece of a stream read without copies: bytes, or a read-only view of a buffer a store holds
+# or received (``read_views``).
+Piece = bytes | memoryview
 # Offsets and sizes travel as uint64.
 OFFSET_LIMIT = 1 << 64
 # A chunk must fit one gRPC message (4 MiB budget) on its own.
@@ -399,6 +402,13 @@ class BlobStore(ABC):
         reader = self.open_read(digest)
         return None if reader is None else read_pieces(reader)
 
+    def read_views(self, digest: bytes) -> Iterator[Piece] | None:
+        """``read_raw`` without the copies a store can avoid: a piece may be a read-only
+        memoryview of a buffer the store holds or received (an object's bytes, a gRPC message).
+        What the data path (the server's Read, verified reading) uses. By default
+        ``read_raw``'s pieces, so a store that changes ``read_raw`` changes this too."""
+        return self.read_raw(digest)
+
     def list_blobs(self) -> Iterator[BlobEntry]:
         """Every blob the store holds, in no set order (chunks kept on their own, as a chunk
         cache keeps them, are not blobs). UnsupportedError from a store that cannot enumerate
@@ -471,6 +481,16 @@ def remove_from_each(stores: Iterable[BlobStore], digest: bytes) -> bool:
     for store in stores:
         removed = store.remove(digest) or removed
     return removed
+
+
+def as_bytes(pieces: Iterator[Piece]) -> Iterator[bytes]:
+    """``read_views`` pieces as ``bytes`` (a copy of each view), for ``read_raw``; closing the
+    result closes ``pieces``."""
+    try:
+        for piece in pieces:
+            yield piece if isinstance(piece, bytes) else bytes(piece)
+    finally:
+        close_pieces(pieces)
 
 
 def close_pieces(pieces: Iterator[bytes | memoryview]) -> None:

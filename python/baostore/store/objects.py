@@ -77,8 +77,14 @@ class ObjectBackend:
         return f"ObjectBackend({self.description})"
 
     def get(self, key: str) -> bytes | None:
+        view = self.get_view(key)
+        return None if view is None else bytes(view)
+
+    def get_view(self, key: str) -> memoryview | None:
+        """The object's bytes as a read-only view of the buffer obstore read them into (no copy),
+        or None when there is no object under ``key``."""
         try:
-            return bytes(obstore.get(self._store, key).bytes())
+            return memoryview(obstore.get(self._store, key).bytes())
         except FileNotFoundError:
             return None
         except Exception as error:

@@ -12,9 +12,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from baostore.store.interface import close_pieces
-
-Piece = bytes | memoryview
+from baostore.store.interface import Piece, close_pieces
 
 # How often a blocked readahead thread looks whether its consumer has gone.
 _POLL_SECONDS = 0.1

@@ -28,10 +28,10 @@ from typing_extensions import Buffer
 from baostore import bao
 from baostore.errors import VerificationError
 from baostore.sizes import MiB
-from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
+from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
 from baostore.verify.layout import DEFAULT_PARALLELISM, ChunkSpan, ReadOptions, Window
-from baostore.verify.pieces import Piece, Readahead, SlicedPieces
+from baostore.verify.pieces import Readahead, SlicedPieces
 from baostore.verify.source import STREAM_READAHEAD, ChunkSource
 from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 

@@ -14,9 +14,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from baostore import bao
 from baostore.errors import DataLossError
-from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
+from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.verify.layout import ChunkSpan
-from baostore.verify.pieces import Piece, Readahead, SlicedPieces
+from baostore.verify.pieces import Readahead, SlicedPieces
 
 # Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
 STREAM_READAHEAD = 8
@@ -73,7 +73,7 @@ class ChunkSource:
             cache = self.cache
             if any(self.fetch_pool().map(lambda span: cache.has(span.digest), spans)):
                 return None
-        pieces = self.source.read_raw(self.digest)
+        pieces = self.source.read_views(self.digest)
         if pieces is None:
             raise DataLossError(f"the source described blob {self.digest.hex()} but lacks it")
         return SlicedPieces(Readahead(self._counted(pieces), STREAM_READAHEAD))
@@ -87,12 +87,12 @@ class ChunkSource:
     def open_span(self, span: ChunkSpan) -> tuple[Iterator[Piece], bool]:
         """The pieces of a span and whether they come from the cache (else from the source)."""
         if self.cache is not None and span.digest not in self._damaged_in_cache:
-            cached = self.cache.read_raw(span.digest)
+            cached = self.cache.read_views(span.digest)
             if cached is not None:
                 with self._stats_lock:
                     self.stats.chunks_from_cache += 1
                 return cached, True
-        pieces = self.source.read_raw(span.digest)
+        pieces = self.source.read_views(span.digest)
         if pieces is None:
             raise DataLossError(
                 f"the source lists chunk {span.digest.hex()} at offset {span.offset} "
@@ -121,7 +121,7 @@ class ChunkSource:
             return False
         hasher = bao.Hasher()
         try:
-            pieces = cache.read_raw(span.digest)
+            pieces = cache.read_views(span.digest)
             if pieces is None:
                 return False
             try:

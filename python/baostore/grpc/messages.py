@@ -1,0 +1,70 @@
+"""``BlobChunk`` messages encoded and decoded by hand on the data path.
+
+A ``BlobChunk`` is one length-delimited field (number 1, ``data``). Building a protobuf object per
+1 MiB message and serializing it copies the data twice more than needed; here a message is made
+by one join of its 2-5 byte header and the data, and a received one is read as a view of the
+bytes gRPC delivered (no copy). Anything other than that exact shape (unknown fields, the field
+twice, an empty message) is decoded by protobuf itself, so the meaning stays the library's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from typing_extensions import Buffer
+
+from baostore.grpc.services import DATA_MESSAGE_SIZE
+from baostore.proto import blobstore_pb2
+
+# Field 1, wire type 2 (length-delimited): the only tag a hand-made BlobChunk carries.
+_DATA_TAG = 0x0A
+# A length of up to 2^35 - 1 takes at most 5 varint bytes; messages stay far below that.
+_MAX_LENGTH_BYTES = 5
+
+
+def _header(length: int) -> bytes:
+    """The tag and varint length that precede ``length`` bytes of data."""
+    header = bytearray((_DATA_TAG,))
+    while length > 0x7F:
+        header.append((length & 0x7F) | 0x80)
+        length >>= 7
+    header.append(length)
+    return bytes(header)
+
+
+_FULL_HEADER = _header(DATA_MESSAGE_SIZE)
+
+
+def encode_blob_chunks(data: Buffer) -> Iterator[bytes]:
+    """``data`` as encoded ``BlobChunk`` messages of at most DATA_MESSAGE_SIZE bytes of data
+    each (none for empty data), each made with one copy of its bytes."""
+    with memoryview(data) as raw, raw.cast("B") as view:
+        for start in range(0, len(view), DATA_MESSAGE_SIZE):
+            piece = view[start : start + DATA_MESSAGE_SIZE]
+            header = _FULL_HEADER if len(piece) == DATA_MESSAGE_SIZE else _header(len(piece))
+            yield b"".join((header, piece))
+
+
+def serialize_blob_chunk(message: bytes | blobstore_pb2.BlobChunk) -> bytes:
+    """A Read response as it goes on the wire: bytes made by ``encode_blob_chunks`` as they are
+    (a protobuf ``BlobChunk`` serialized, for any other code path)."""
+    if isinstance(message, bytes):
+        return message
+    return message.SerializeToString()
+
+
+def decode_blob_chunk(raw: bytes) -> bytes | memoryview:
+    """The ``data`` of an encoded ``BlobChunk``: a view of ``raw`` when the message is the one
+    field alone (what baostore and protobuf encoders send), else what protobuf decodes (a
+    ``DecodeError`` for bytes that are no such message)."""
+    size = len(raw)
+    if size > 1 and raw[0] == _DATA_TAG:
+        length = 0
+        for index in range(1, min(size, 1 + _MAX_LENGTH_BYTES)):
+            byte = raw[index]
+            length |= (byte & 0x7F) << (7 * (index - 1))
+            if not byte & 0x80:
+                if index + 1 + length == size:
+                    return memoryview(raw)[index + 1 :]
+                break
+    return blobstore_pb2.BlobChunk.FromString(raw).data
