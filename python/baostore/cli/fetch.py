@@ -112,9 +112,10 @@ def _get(args: argparse.Namespace, reader: VerifiedReader, note: Note) -> None:
 def copy_verified(
     reader: VerifiedReader, start: int, end: int, sink: BinaryIO, advance: Advance
 ) -> None:
-    """Copy the verified bytes ``[start, end)`` to ``sink`` as they are released (no joining)."""
+    """Copy the verified bytes ``[start, end)`` to ``sink`` as they are released: each piece
+    written as it came (no joining, no copy)."""
     reader.limit_readahead(end)
-    copy_range(reader, start, end, sink, advance, read=reader.read1)
+    copy_range(reader, start, end, sink, advance, read=reader.read1_pieces)
 
 
 def resumable_download(

@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
@@ -19,7 +19,7 @@ from baostore.digests import format_digest
 from baostore.errors import DataLossError, NotFoundError
 from baostore.sizes import format_size, parse_size
 from baostore.store.chunked import REHASH_LIMIT
-from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Stat
+from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Piece, Stat
 from baostore.verify.layout import MAX_MESSAGE_SIZE
 
 # The human-readable stat lists this many chunks; --json lists every one.
@@ -99,20 +99,27 @@ def copy_range(
     end: int,
     sink: BinaryIO,
     advance: Advance,
-    read: Callable[[int], bytes] | None = None,
+    read: Callable[[int], Sequence[Piece]] | None = None,
 ) -> None:
     """Copy bytes ``[start, end)`` of ``reader`` to ``sink``, with ``read`` (default
-    ``reader.read``; a verified reader's ``read1`` hands on pieces as they are released)."""
-    read = read or reader.read
+    ``reader.read``, one piece at a time; a verified reader's ``read1_pieces`` hands on the
+    pieces as they are released, without joining them), the progress advanced once per read."""
+
+    def read_one(size: int) -> Sequence[Piece]:
+        return (reader.read(size),)
+
+    read = read or read_one
     reader.seek(start)
     position = start
     while position < end:
-        piece = read(min(PIECE_SIZE, end - position))
-        if not piece:
+        count = 0
+        for piece in read(min(PIECE_SIZE, end - position)):
+            sink.write(piece)
+            count += len(piece)
+        if not count:
             raise DataLossError(f"the blob ended at byte {position}, before {end}")
-        sink.write(piece)
-        position += len(piece)
-        advance(len(piece))
+        position += count
+        advance(count)
 
 
 @contextlib.contextmanager

@@ -9,8 +9,6 @@ twice, an empty message) is decoded by protobuf itself, so the meaning stays the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from typing_extensions import Buffer
 
 from baostore.grpc.services import DATA_MESSAGE_SIZE
@@ -35,14 +33,18 @@ def _header(length: int) -> bytes:
 _FULL_HEADER = _header(DATA_MESSAGE_SIZE)
 
 
-def encode_blob_chunks(data: Buffer) -> Iterator[bytes]:
-    """``data`` as encoded ``BlobChunk`` messages of at most DATA_MESSAGE_SIZE bytes of data
-    each (none for empty data), each made with one copy of its bytes."""
-    with memoryview(data) as raw, raw.cast("B") as view:
-        for start in range(0, len(view), DATA_MESSAGE_SIZE):
-            piece = view[start : start + DATA_MESSAGE_SIZE]
-            header = _FULL_HEADER if len(piece) == DATA_MESSAGE_SIZE else _header(len(piece))
-            yield b"".join((header, piece))
+def encode_blob_chunks(piece: Buffer) -> list[bytes]:
+    """A piece of a stream as encoded ``BlobChunk`` messages: one per DATA_MESSAGE_SIZE bytes of
+    it (the last shorter; none for an empty piece), each made with one join of its header and a
+    view of the piece, the only copy of its bytes. Messages follow the pieces (a chunk of a
+    blob starts a message), so a reader sees the stream as the store cut it."""
+    view = memoryview(piece).cast("B")
+    messages = []
+    for start in range(0, len(view), DATA_MESSAGE_SIZE):
+        data = view[start : start + DATA_MESSAGE_SIZE]
+        header = _FULL_HEADER if len(data) == DATA_MESSAGE_SIZE else _header(len(data))
+        messages.append(b"".join((header, data)))
+    return messages
 
 
 def serialize_blob_chunk(message: bytes | blobstore_pb2.BlobChunk) -> bytes:

@@ -221,7 +221,7 @@ class _MessageBatches:
         gathered = 0
         try:
             while gathered < self._wanted and (piece := next(self._pieces, None)) is not None:
-                messages.extend(encode_blob_chunks(piece))
+                messages += encode_blob_chunks(piece)
                 gathered += len(piece)
         except Exception as error:
             if not messages:

@@ -118,16 +118,23 @@ class VerifiedReader(io.RawIOBase):
 
     def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._read_verified(len(view), fill=False)
-        view[: len(data)] = data
-        return len(data)
+        written = 0
+        for piece in self._read_verified(len(view), fill=False):
+            view[written : written + len(piece)] = piece
+            written += len(piece)
+        return written
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = max(0, self.layout.size - self._position)
-        return self._read_verified(size, fill=True)
+        return _joined(self._read_verified(size, fill=True))
 
     def read1(self, size: int = -1) -> bytes:
+        return _joined(self.read1_pieces(size))
+
+    def read1_pieces(self, size: int = -1) -> list[Piece]:
+        """What ``read1`` returns, as the verified pieces themselves, not joined (bytes, or
+        read-only views of what the source sent): the cheapest way to write them somewhere."""
         if size < 0:
             size = max(0, self.layout.size - self._position)
         return self._read_verified(size, fill=False)
@@ -171,18 +178,18 @@ class VerifiedReader(io.RawIOBase):
         except bao.BaoError as error:
             raise VerificationError(f"inline data does not verify: {error}") from error
 
-    def _read_verified(self, size: int, *, fill: bool) -> bytes:
+    def _read_verified(self, size: int, *, fill: bool) -> list[Piece]:
         if self.closed:
             raise ValueError("I/O operation on closed file")
         if self._failure is not None:
             raise self._failure
         size = min(size, self.layout.size - self._position)
         if size <= 0:
-            return b""
+            return []
         if self._inline is not None:
             start = self._position
             self._position += size
-            return self._inline[start : start + size]
+            return [self._inline[start : start + size]]
         with self._lock:
             try:
                 data = self._read_verified_from_stream(size, fill)
@@ -195,11 +202,11 @@ class VerifiedReader(io.RawIOBase):
                 # middle of a chunk: a later read starts afresh at its group boundary.
                 self._drop_stream()
                 raise
-        self._position += len(data)
+        self._position += sum(len(piece) for piece in data)
         self._sequential = True
         return data
 
-    def _read_verified_from_stream(self, size: int, fill: bool) -> bytes:
+    def _read_verified_from_stream(self, size: int, fill: bool) -> list[Piece]:
         """Read through the stream; when what failed to verify came from a damaged cache entry
         (local rot, not a lie of the source), read again without it. Ends: each retry leaves out
         at least one more chunk of the finitely many."""
@@ -221,7 +228,7 @@ class VerifiedReader(io.RawIOBase):
                         self.source.source,
                     )
 
-    def _read_from_stream(self, size: int, fill: bool) -> bytes:
+    def _read_from_stream(self, size: int, fill: bool) -> list[Piece]:
         stream = self._stream
         if stream is None or not stream.can_serve(self._position):
             self._drop_stream()
@@ -413,7 +420,7 @@ class _VerifiedStream:
             self._blob_stream.close()
             self._blob_stream = None
 
-    def read(self, position: int, size: int, readahead: int, *, fill: bool) -> bytes:
+    def read(self, position: int, size: int, readahead: int, *, fill: bool) -> list[Piece]:
         """Verified bytes from ``position``: ``size`` of them (``fill``), or at least one."""
         wanted_end = min(position + size, self._size)
         needed_end = wanted_end if fill else position + 1
@@ -434,11 +441,11 @@ class _VerifiedStream:
             self._ready_skip = 0
         self._ready_start = position
 
-    def _take(self, count: int, *, fill: bool) -> bytes:
+    def _take(self, count: int, *, fill: bool) -> list[Piece]:
         """Up to ``count`` verified bytes: all of them (``fill``), or what verified first, up to
         a group boundary at least (so what is handed on ends where verification does, as a
-        partial download that resumes re-checks whole groups), in as few copies as possible."""
-        parts: list[bytes | memoryview] = []
+        partial download that resumes re-checks whole groups), as the pieces they came in."""
+        parts: list[Piece] = []
         taken = 0
         group = self._window.group_size
         while taken < count and self._ready:
@@ -457,9 +464,7 @@ class _VerifiedStream:
             if not fill and ((self._ready_start + taken) % group == 0 or not self._ready):
                 break
         self._ready_start += taken
-        if len(parts) == 1 and isinstance(parts[0], bytes):
-            return parts[0]
-        return b"".join(parts)
+        return parts
 
     # -- spans ----------------------------------------------------------------------------
 
@@ -706,6 +711,13 @@ class _VerifiedStream:
             raise StoreError(
                 f"fetching the chunk at offset {span.offset} failed: {error}"
             ) from error
+
+
+def _joined(pieces: list[Piece]) -> bytes:
+    """Pieces as one bytes object (a lone bytes piece as it is, without a copy)."""
+    if len(pieces) == 1 and isinstance(pieces[0], bytes):
+        return pieces[0]
+    return b"".join(pieces)
 
 
 def open_verified(
