@@ -67,13 +67,10 @@ def blob_chunk(data: bytes) -> bytes:
 
 
 def ceiling_messages(size: int) -> list[bytes]:
-    """The pre-encoded messages of a ``size``-byte blob: one 1 MiB message repeated (and a last
-    shorter one), all made before any call."""
-    full = blob_chunk(os.urandom(PIECE))
-    messages = [full] * (size // PIECE)
-    if size % PIECE:
-        messages.append(blob_chunk(os.urandom(size % PIECE)))
-    return messages
+    """The pre-encoded messages of a ``size``-byte blob, all made before any call: each its own
+    bytes in memory, as a store holds a blob (one message sent again and again would be copied
+    from the CPU's cache, which no real blob is)."""
+    return [blob_chunk(os.urandom(min(PIECE, size - offset))) for offset in range(0, size, PIECE)]
 
 
 async def _ceiling_server(size: int, tls: list[str] | None) -> None:

@@ -281,6 +281,20 @@ class ReadStream:
             self.close()
             raise self._store._error(error, "Read", self._watchdog) from None
 
+    def next_within(self, seconds: float) -> Piece | None:
+        """The next piece, or None when the call ended, or sent nothing for about ``seconds``
+        (it is then cancelled): how a reader that has all the bytes it expects ends a call that
+        the server may never end."""
+        if self._pushed is not None:
+            return next(self)
+        self._watchdog.end_within(seconds)
+        try:
+            return next(self, None)
+        except StalledError:
+            if self._watchdog.cut:
+                return None
+            raise
+
     def push_back(self, piece: Piece) -> None:
         """Hand ``piece`` out again first (the one read to see whether the blob exists)."""
         self._pushed = piece
@@ -414,8 +428,10 @@ class _IdleWatchdog:
         self._call = call
         self.idle_timeout = idle_timeout
         self._last_progress = time.monotonic()
+        self._end_deadline: float | None = None
         self.stopped = False
         self.fired = False
+        self.cut = False  # fired by end_within: the call was ended, nothing was lost
         _WATCHDOGS.add(self)
 
     def touch(self) -> None:
@@ -424,9 +440,22 @@ class _IdleWatchdog:
     def stop(self) -> None:
         self.stopped = True
 
+    def end_within(self, seconds: float) -> None:
+        """Cancel the call if it does not end (or send data) within about ``seconds``."""
+        self._end_deadline = time.monotonic() + seconds
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often this watchdog wants to be checked."""
+        return min(self.idle_timeout / 4, 1.0 if self._end_deadline is None else 0.25)
+
     def check(self, now: float) -> None:
         """Cancel the call if it has been idle too long (called by the shared thread)."""
-        if not self.stopped and now - self._last_progress > self.idle_timeout:
+        if self.stopped:
+            return
+        ended = self._end_deadline is not None and now > self._end_deadline
+        if ended or now - self._last_progress > self.idle_timeout:
+            self.cut = ended
             self.fired = True
             self.stopped = True
             _cancel(self._call)
@@ -455,7 +484,7 @@ class _WatchdogThread:
                     self._running = False
                     return
                 watchdogs = list(self._watchdogs)
-            time.sleep(min(1.0, min(dog.idle_timeout for dog in watchdogs) / 4))
+            time.sleep(min(1.0, min(dog.poll_seconds for dog in watchdogs)))
             now = time.monotonic()
             for dog in watchdogs:
                 dog.check(now)

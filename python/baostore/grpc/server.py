@@ -16,6 +16,8 @@ import asyncio
 import functools
 import logging
 import signal
+import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,8 +72,8 @@ T = TypeVar("T")
 
 # How long in-flight calls may run on after a stop request before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 5.0
-# A Read reads and encodes this much (or a piece more) per worker-thread hop: few hops, and one
-# batch in flight while the one before is written keeps a Read's memory at a few MiB.
+# A Read reads and encodes this much (or a piece more) per worker-thread hop, at most twice that
+# ahead of the client: few hops, a few MiB of memory per Read.
 READ_BATCH = 2 * MiB
 
 
@@ -145,30 +147,18 @@ class BlobServicer:
 
     async def read(self, request: blobstore_pb2.ReadBlobRequest, context: Context) -> None:
         """The blob's (or chunk's) stored bytes as BlobChunk messages encoded by hand around the
-        store's buffers (one copy). The next batch of messages is read and encoded in a worker
-        thread while the event loop writes the current one."""
+        store's buffers (one copy), read ahead in worker threads (``_ReadAhead``)."""
         digest = await _valid_digest(request.digest, context)
         pieces = await _store_call(context, self.store.read_views, digest)
         if pieces is None:
             await _not_found(context, digest)
-        batches = _MessageBatches(pieces)
-        ahead: asyncio.Future[list[bytes]] | None = None
+        ahead = _ReadAhead(pieces)
         try:
-            # The batch read ahead fails the call only once the messages before it are sent.
-            ahead = asyncio.ensure_future(asyncio.to_thread(batches.next))
-            while messages := await _store_result(context, ahead):
-                ahead = asyncio.ensure_future(asyncio.to_thread(batches.next))
+            while messages := await _store_result(context, ahead.next()):
                 for message in messages:
                     await write_within(context, message, self.limits)
         finally:
-            # A batch still being read in its thread must end before the pieces are closed;
-            # its outcome no longer matters.
-            if ahead is not None:
-                if not ahead.done():
-                    await asyncio.wait([ahead])
-                if not ahead.cancelled():
-                    ahead.exception()
-            close_pieces(pieces)
+            ahead.close()
 
     async def put(
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
@@ -200,35 +190,98 @@ class BlobServicer:
         return blobstore_pb2.PutBlobResponse(digest=digest)
 
 
-class _MessageBatches:
-    """The encoded messages of a Read's pieces, a batch at a time (read in a worker thread).
+class _ReadAhead:
+    """A Read's pieces, read and encoded in worker threads ahead of the event loop.
 
-    The first batch is the first piece alone (the first byte goes out as soon as it is read);
-    later ones gather READ_BATCH bytes or more. A store failure ends the batch it happened in
-    and is raised by the next one, so every byte read before it is still sent.
+    A thread hop reads up to READ_BATCH bytes (a hop per piece costs the loop about as much CPU
+    as the data itself) and hands each piece's messages over as soon as it is read (a store that
+    stalls holds back nothing it gave), waking the loop only when it waits for them. A new hop
+    starts while less than READ_BATCH bytes wait, so a Read holds at most twice that. A store
+    failure is raised after every message before it.
     """
 
     def __init__(self, pieces: Iterator[Piece]) -> None:
         self._pieces = pieces
-        self._wanted = 1
-        self._failure: Exception | None = None
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()  # guards _ready, _waiting, _done and _hungry
+        self._ready: deque[list[bytes]] = deque()
+        self._waiting = 0  # bytes of data in _ready
+        self._done: Exception | bool = False  # True: the pieces ended; an exception: failed
+        self._hungry = False  # the loop waits for _arrived
+        self._arrived = asyncio.Event()
+        self._reading = False
+        self._closed = False
 
-    def next(self) -> list[bytes]:
-        """The next batch; empty once the pieces ended."""
-        if self._failure is not None:
-            raise self._failure
-        messages: list[bytes] = []
-        gathered = 0
-        try:
-            while gathered < self._wanted and (piece := next(self._pieces, None)) is not None:
-                messages += encode_blob_chunks(piece)
-                gathered += len(piece)
-        except Exception as error:
-            if not messages:
-                raise
-            self._failure = error
-        self._wanted = READ_BATCH
+    async def next(self) -> list[bytes]:
+        """The messages of the next piece; none once the pieces ended."""
+        while True:
+            with self._lock:
+                if self._ready:
+                    messages = self._ready.popleft()
+                    self._waiting -= sum(len(message) for message in messages)
+                    break
+                if isinstance(self._done, Exception):
+                    raise self._done
+                if self._done:
+                    return []
+                self._hungry = True
+                self._arrived.clear()
+            self._read_more()
+            await self._arrived.wait()
+        self._read_more()
         return messages
+
+    def close(self) -> None:
+        """Stop reading: a hop in flight stops after its piece and closes the pieces."""
+        self._closed = True
+        if not self._reading:
+            close_pieces(self._pieces)
+
+    def _read_more(self) -> None:
+        with self._lock:
+            if self._reading or self._done is not False or self._waiting >= READ_BATCH:
+                return
+            self._reading = True
+        hop = asyncio.ensure_future(asyncio.to_thread(self._read_batch))
+        hop.add_done_callback(self._hop_done)
+
+    def _read_batch(self) -> None:
+        """In a worker thread: read and encode READ_BATCH bytes of pieces or to their end."""
+        gathered = 0
+        while gathered < READ_BATCH and not self._closed:
+            try:
+                piece = next(self._pieces, None)
+            except Exception as error:
+                self._hand_over(None, error)
+                return
+            if piece is None:
+                self._hand_over(None, True)
+                return
+            self._hand_over(encode_blob_chunks(piece), False)
+            gathered += len(piece)
+
+    def _hand_over(self, messages: list[bytes] | None, done: Exception | bool) -> None:
+        """(In the worker thread.) Messages ready, or the end of the pieces; the loop is woken
+        only if it waits."""
+        with self._lock:
+            if messages is not None:
+                self._ready.append(messages)
+                self._waiting += sum(len(message) for message in messages)
+            self._done = done
+            wake, self._hungry = self._hungry, False
+        if wake:
+            self._loop.call_soon_threadsafe(self._arrived.set)
+
+    def _hop_done(self, hop: asyncio.Future[None]) -> None:
+        self._reading = False
+        if self._closed:
+            close_pieces(self._pieces)
+            return
+        if not hop.cancelled() and (failure := hop.exception()) is not None:
+            with self._lock:
+                self._done = StoreError(f"reading failed: {failure}")
+        self._read_more()
+        self._arrived.set()
 
 
 async def _batches(requests: AsyncIterator[blobstore_pb2.BlobChunk]) -> AsyncIterator[bytes]:

@@ -16,6 +16,33 @@ from baostore.store.interface import Piece, close_pieces
 
 # How often a blocked readahead thread looks whether its consumer has gone.
 _POLL_SECONDS = 0.1
+# How long a stream that sent every byte it should may take to end (an honest one ends at once):
+# more data in that time is a lie; none, and the stream is closed, so a server that never ends a
+# call holds up nothing.
+END_WAIT = 1.0
+
+
+def next_within(pieces: Iterator[Piece], seconds: float) -> Piece | None:
+    """The next piece of ``pieces``; None when they ended, or, for a stream that can wait with a
+    bound (its own ``next_within``: a Readahead, a gRPC Read), sent nothing for ``seconds``.
+    Any other stream (pieces in memory, a local store's) is asked as it is."""
+    wait = getattr(pieces, "next_within", None)
+    if callable(wait):
+        piece: Piece | None = wait(seconds)
+        return piece
+    return next(pieces, None)
+
+
+def end_of(pieces: Iterator[Piece]) -> Piece | None:
+    """What ``pieces`` send after the bytes they owed (None: nothing, within END_WAIT); the
+    stream is closed either way (a Read call ends)."""
+    try:
+        while (piece := next_within(pieces, END_WAIT)) is not None:
+            if piece:
+                return piece
+        return None
+    finally:
+        close_pieces(pieces)
 
 
 class Readahead:
@@ -26,6 +53,7 @@ class Readahead:
     """
 
     def __init__(self, pieces: Iterator[Piece], depth: int) -> None:
+        self._pieces = pieces
         self._queue: queue.Queue[Piece | BaseException | None] = queue.Queue(maxsize=depth)
         self._closed = threading.Event()
         self._done = False
@@ -38,20 +66,38 @@ class Readahead:
         return self
 
     def __next__(self) -> Piece:
-        if self._done:
+        piece = self._take(None)
+        if piece is None:
             raise StopIteration
-        item = self._queue.get()
+        return piece
+
+    def next_within(self, seconds: float) -> Piece | None:
+        """The next piece; None when the stream ended or sent nothing for ``seconds`` (then it
+        is closed)."""
+        try:
+            return self._take(seconds)
+        except queue.Empty:
+            self.close()
+            return None
+
+    def _take(self, seconds: float | None) -> Piece | None:
+        if self._done:
+            return None
+        item = self._queue.get(timeout=seconds)
         if item is None:
             self._done = True
-            raise StopIteration
+            return None
         if isinstance(item, BaseException):
             self._done = True
             raise item
         return item
 
     def close(self) -> None:
+        """Stop: the thread ends at its next piece, and a stream that can be closed from here (a
+        gRPC Read, cancelled) is closed at once, so a thread waiting on it ends too."""
         self._done = True
         self._closed.set()
+        close_pieces(self._pieces)
 
     def _pull(self, pieces: Iterator[Piece]) -> None:
         try:
@@ -104,14 +150,15 @@ class SlicedPieces:
                 remaining = 0
 
     def has_more(self) -> bool:
-        """Whether the stream holds anything past what the spans took."""
+        """Whether the stream sends anything past what the spans took (waiting END_WAIT at
+        most for it to end); the stream is closed when it has not."""
         if self._head:
             return True
-        for piece in self._pieces:
-            if piece:
-                self._head = piece
-                return True
-        return False
+        extra = end_of(self._pieces)
+        if extra is None:
+            return False
+        self._head = extra
+        return True
 
     def close(self) -> None:
         close_pieces(self._pieces)

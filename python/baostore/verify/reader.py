@@ -31,7 +31,7 @@ from baostore.sizes import MiB
 from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
 from baostore.verify.layout import DEFAULT_PARALLELISM, ChunkSpan, ReadOptions, Window
-from baostore.verify.pieces import Readahead, SlicedPieces
+from baostore.verify.pieces import Readahead, SlicedPieces, end_of
 from baostore.verify.source import STREAM_READAHEAD, ChunkSource
 from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 
@@ -536,7 +536,9 @@ class _VerifiedStream:
             self._feed(memoryview(piece)[skip:])
         if self._span_received == span.size:
             # The span is complete: anything more the source sends for it is a lie.
-            if any(self._pieces):
+            # The span is complete: the Read ends here (a server that never ends it holds up
+            # nothing); anything more it sends for the span is a lie.
+            if end_of(self._pieces) is not None:
                 raise VerificationError(
                     f"chunk at offset {span.offset} sent more than its {span.size} bytes"
                 )
@@ -686,17 +688,20 @@ class _VerifiedStream:
 
     def _fetch_chunk(self, span: ChunkSpan) -> tuple[list[Piece], bool]:
         """The pieces of a complete chunk, fetched ahead into memory, and whether from the cache."""
-        pieces = []
+        pieces: list[Piece] = []
         received = 0
         stream, from_cache = self._source.open_span(span)
-        for piece in stream:
-            received += len(piece)
-            if received > span.size:
-                close_pieces(stream)
+        try:
+            while received < span.size and (piece := next(stream, None)) is not None:
+                received += len(piece)
+                pieces.append(piece)
+            # Complete: the Read ends here, whether or not the server ends it.
+            if received > span.size or (received == span.size and end_of(stream) is not None):
                 raise VerificationError(
                     f"chunk at offset {span.offset} sent more than its {span.size} bytes"
                 )
-            pieces.append(piece)
+        finally:
+            close_pieces(stream)
         return pieces, from_cache
 
     @staticmethod

@@ -16,7 +16,7 @@ from baostore import bao
 from baostore.errors import DataLossError
 from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.verify.layout import ChunkSpan
-from baostore.verify.pieces import Readahead, SlicedPieces
+from baostore.verify.pieces import Readahead, SlicedPieces, next_within
 
 # Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
 STREAM_READAHEAD = 8
@@ -101,14 +101,13 @@ class ChunkSource:
         self.count_span(span)
         return self._counted(pieces), False
 
-    def _counted(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
-        try:
-            for piece in pieces:
-                with self._stats_lock:
-                    self.stats.bytes_fetched += len(piece)
-                yield piece
-        finally:
-            close_pieces(pieces)
+    def _counted(self, pieces: Iterator[Piece]) -> CountedPieces:
+        return CountedPieces(pieces, self)
+
+    def count_bytes(self, count: int) -> None:
+        """Count ``count`` more bytes as fetched from the source."""
+        with self._stats_lock:
+            self.stats.bytes_fetched += count
 
     # -- the cache ------------------------------------------------------------------------
 
@@ -187,3 +186,30 @@ class ChunkSource:
         for pool in (self._executor, self._cache_writer):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=pool is self._executor)
+
+
+class CountedPieces:
+    """A source's pieces, each counted as fetched as it passes. Closing it (from any thread)
+    closes the source's stream, and it waits with a bound as that stream does (``next_within``),
+    so a Read that never ends is ended from here."""
+
+    def __init__(self, pieces: Iterator[Piece], source: ChunkSource) -> None:
+        self._pieces = pieces
+        self._source = source
+
+    def __iter__(self) -> CountedPieces:
+        return self
+
+    def __next__(self) -> Piece:
+        piece = next(self._pieces)
+        self._source.count_bytes(len(piece))
+        return piece
+
+    def next_within(self, seconds: float) -> Piece | None:
+        piece = next_within(self._pieces, seconds)
+        if piece is not None:
+            self._source.count_bytes(len(piece))
+        return piece
+
+    def close(self) -> None:
+        close_pieces(self._pieces)
