@@ -45,6 +45,38 @@ def end_of(pieces: Iterator[Piece]) -> Piece | None:
         close_pieces(pieces)
 
 
+# Pieces smaller than this are joined into one buffer as they arrive: a source that sends a chunk
+# in thousands of tiny messages would otherwise cost an object (and a view) per message, many
+# times the bytes they carry, while the chunk waits to be verified and cached.
+MIN_PIECE = 64 << 10
+
+
+class ChunkPieces:
+    """The pieces of one chunk as they arrive: big ones kept as they came (no copy), runs of
+    small ones joined into one buffer each."""
+
+    def __init__(self) -> None:
+        self._pieces: list[Piece] = []
+        self._small = bytearray()
+
+    def append(self, piece: Piece) -> None:
+        if len(piece) >= MIN_PIECE:
+            self._seal()
+            self._pieces.append(piece)
+        else:
+            self._small += piece
+
+    def pieces(self) -> list[Piece]:
+        """The chunk's pieces so far (what gathered is sealed into a piece of its own)."""
+        self._seal()
+        return self._pieces
+
+    def _seal(self) -> None:
+        if self._small:
+            self._pieces.append(memoryview(self._small))
+            self._small = bytearray()
+
+
 class Readahead:
     """Pulls ``pieces`` in a thread, up to ``depth`` pieces ahead of the consumer.
 

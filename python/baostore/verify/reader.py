@@ -31,7 +31,7 @@ from baostore.sizes import MiB
 from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
 from baostore.verify.layout import DEFAULT_PARALLELISM, ChunkSpan, ReadOptions, Window
-from baostore.verify.pieces import Readahead, SlicedPieces, end_of
+from baostore.verify.pieces import ChunkPieces, Readahead, SlicedPieces, end_of
 from baostore.verify.source import STREAM_READAHEAD, ChunkSource
 from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 
@@ -375,7 +375,7 @@ class _VerifiedStream:
         self._span: ChunkSpan | None = None
         self._span_received = 0
         # The pieces of the span being fed, kept for the cache when it is fed complete.
-        self._span_pieces: list[Piece] | None = None
+        self._span_pieces: ChunkPieces | None = None
         self._prefetched: dict[int, Future[tuple[list[Piece], bool]]] = {}
         # Complete chunks (fed from their first byte), kept until released_end passes their end.
         self._unconfirmed: deque[tuple[ChunkSpan, list[Piece]]] = deque()
@@ -646,18 +646,18 @@ class _VerifiedStream:
         self._span = span
         self._span_received = received
         keep = (
-            self._source.cache is not None
-            and not from_cache
+            not from_cache
             and span.offset >= self._fed_until
             and span.size <= PREFETCH_MAX_CHUNK
+            and self._source.worth_caching(span)
         )
-        self._span_pieces = [] if keep else None
+        self._span_pieces = ChunkPieces() if keep else None
 
     def _end_span(self) -> None:
         span = self._span
         assert span is not None
         if self._span_pieces is not None:
-            self._unconfirmed.append((span, self._span_pieces))
+            self._unconfirmed.append((span, self._span_pieces.pieces()))
             self._release(0)  # the span may have verified already
         self._pieces = None
         self._span = None
@@ -688,7 +688,7 @@ class _VerifiedStream:
 
     def _fetch_chunk(self, span: ChunkSpan) -> tuple[list[Piece], bool]:
         """The pieces of a complete chunk, fetched ahead into memory, and whether from the cache."""
-        pieces: list[Piece] = []
+        pieces = ChunkPieces()
         received = 0
         stream, from_cache = self._source.open_span(span)
         try:
@@ -702,7 +702,7 @@ class _VerifiedStream:
                 )
         finally:
             close_pieces(stream)
-        return pieces, from_cache
+        return pieces.pieces(), from_cache
 
     @staticmethod
     def _await(

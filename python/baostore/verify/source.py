@@ -24,6 +24,8 @@ STREAM_READAHEAD = 8
 # because a durable chunk write mostly waits for the disk (fsync), not for a core.
 CACHE_FILL_DEPTH = 8
 CACHE_FILL_THREADS = 4
+# Chunks smaller than this are not cached on their own (see ChunkSource.worth_caching).
+MIN_CACHED_CHUNK = 4 << 10
 
 
 class ChunkSource:
@@ -135,6 +137,13 @@ class ChunkSource:
     def avoid_cached(self, digests: set[bytes]) -> None:
         """Fetch these chunks from the source from now on: the cache's copies are damaged."""
         self._damaged_in_cache |= digests
+
+    def worth_caching(self, span: ChunkSpan) -> bool:
+        """Whether the chunk at ``span`` goes into the cache once verified: not a chunk under
+        MIN_CACHED_CHUNK bytes (a durable file per tiny chunk costs more than fetching it again,
+        and a source listing thousands of them would make thousands), unless it is the blob's
+        last (a chunker ends every blob with whatever is left)."""
+        return self.cache is not None and (span.size >= MIN_CACHED_CHUNK or span.end == self.size)
 
     def keep_verified_chunk(self, span: ChunkSpan, data: bytes) -> None:
         """Hand a chunk whose every byte verified to the cache's writers (so writing it overlaps
