@@ -77,12 +77,15 @@ class ObjectBackend:
         return f"ObjectBackend({self.description})"
 
     def get(self, key: str) -> bytes | None:
-        view = self.get_view(key)
+        view = self._get(key)
         return None if view is None else bytes(view)
 
     def get_view(self, key: str) -> memoryview | None:
         """The object's bytes as a read-only view of the buffer obstore read them into (no copy),
         or None when there is no object under ``key``."""
+        return self._get(key)
+
+    def _get(self, key: str) -> memoryview | None:
         try:
             return memoryview(obstore.get(self._store, key).bytes())
         except FileNotFoundError:

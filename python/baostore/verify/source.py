@@ -24,6 +24,8 @@ STREAM_READAHEAD = 8
 # because a durable chunk write mostly waits for the disk (fsync), not for a core.
 CACHE_FILL_DEPTH = 8
 CACHE_FILL_THREADS = 4
+# A whole read streams the blob when the cache holds none of its first this many chunks.
+CACHE_PROBE = 4
 # Chunks smaller than this are not cached on their own (see ChunkSource.worth_caching).
 MIN_CACHED_CHUNK = 4 << 10
 
@@ -67,13 +69,16 @@ class ChunkSource:
 
     def open_blob_stream(self, spans: tuple[ChunkSpan, ...]) -> SlicedPieces | None:
         """The blob stream: one Read for all of the blob, pulled ahead in a thread, when the cache
-        holds none of the chunks known so far (``spans``, from the blob's start: one stream is
-        much cheaper than a Read per chunk). None: read chunk by chunk."""
+        holds none of its first CACHE_PROBE chunks (of ``spans``, those known so far, from the
+        blob's start: one stream is much cheaper than a Read per chunk, and the cache is not
+        asked about every chunk of a big blob before its first byte). None: read chunk by
+        chunk."""
         if not spans or (len(spans) < 2 and spans[-1].end == self.size):
             return None
         if self.cache is not None:
             cache = self.cache
-            if any(self.fetch_pool().map(lambda span: cache.has(span.digest), spans)):
+            first = spans[:CACHE_PROBE]
+            if any(self.fetch_pool().map(lambda span: cache.has(span.digest), first)):
                 return None
         pieces = self.source.read_views(self.digest)
         if pieces is None:
