@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -48,6 +49,9 @@ T = TypeVar("T")
 
 # How long in-flight calls may run on after a stop request before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 5.0
+# gRPC binds with SO_REUSEPORT by default: a second server on a port in use would start, and the
+# kernel would split the clients between the two. Off, the second one fails to bind.
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (("grpc.so_reuseport", 0),)
 
 
 class BlobServicer:
@@ -219,6 +223,25 @@ def _listen_target(listen: str) -> str:
     return listen
 
 
+def _bind_failure(target: str) -> str | None:
+    """Why ``HOST:PORT`` cannot be bound ("Address already in use", ...), asked of the kernel
+    with a socket of our own: gRPC's error says only that binding failed."""
+    if target.startswith("unix:"):
+        return None
+    host, _, port = target.rpartition(":")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except OSError as error:
+        return str(error)
+    for family, kind, protocol, _, address in infos:
+        with socket.socket(family, kind, protocol) as probe:
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return error.strerror or str(error)
+    return None
+
+
 @dataclass
 class RunningServer:
     """A started server: ``address`` is where it listens (the real port when 0 was asked)."""
@@ -252,7 +275,7 @@ async def start_server(
     security.check_listen(target)
     register_alias_descriptors()
     server = aio.server(
-        options=limits.channel_options(),
+        options=(*limits.channel_options(), *SERVER_OPTIONS),
         # Tokens are checked before anything is decoded; bad bytes get INVALID_ARGUMENT.
         interceptors=[*security.interceptors(), DecodeGuard()],
         maximum_concurrent_rpcs=limits.max_concurrent_streams,
@@ -271,7 +294,7 @@ async def start_server(
         else:
             port = server.add_secure_port(target, security.tls.credentials())
     except RuntimeError as error:
-        raise OSError(f"cannot listen on {listen}: {error}") from error
+        raise OSError(f"cannot listen on {listen}: {_bind_failure(target) or error}") from error
     if port == 0 and not target.startswith("unix:"):
         raise OSError(f"cannot listen on {listen}")
     await server.start()
