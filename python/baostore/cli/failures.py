@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from baostore.errors import ErrorKind, StoreError
@@ -11,6 +13,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_INTERRUPTED = 130
+# What a shell reports for a Unix tool killed by SIGPIPE (`yes | head -1`).
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 # A failed store operation exits EXIT_ERROR unless its kind has a status of its own.
 _EXIT_OF_KIND = {ErrorKind.NOT_FOUND: EXIT_NOT_FOUND, ErrorKind.INVALID_REQUEST: EXIT_USAGE}
 
@@ -26,6 +30,20 @@ def fail(message: str, status: int) -> int:
     """Print ``baostore: error: message`` to stderr and return ``status`` to exit with."""
     print(f"baostore: error: {message}", file=sys.stderr)
     return status
+
+
+def broken_pipe() -> int:
+    """The reader of our output went away (``| head -c 10``): nothing to report, as Unix tools
+    do not. Stdout points at /dev/null from now on, so the interpreter's final flush of what is
+    still buffered does not fail again (with an "Exception ignored" message)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is no file descriptor (captured in tests): nothing will flush into a pipe
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def exit_status(error: StoreError) -> int:

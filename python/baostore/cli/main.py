@@ -17,6 +17,7 @@ from baostore.cli.failures import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    broken_pipe,
     exit_status,
     fail,
     os_error_message,
@@ -313,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(error), exit_status(error))
     except ValueError as error:
         return fail(str(error), EXIT_ERROR)
+    except BrokenPipeError:
+        return broken_pipe()
     except OSError as error:
         return fail(os_error_message(error), EXIT_ERROR)
     except KeyboardInterrupt:
