@@ -235,7 +235,7 @@ OFFSETS = st.one_of(st.integers(0, 2**20), st.integers(0, 2**70))
 
 
 @PROPERTIES
-@given(start=st.one_of(st.none(), OFFSETS), length=st.one_of(st.none(), OFFSETS))
+@given(start=st.one_of(st.none(), OFFSETS), length=st.one_of(st.none(), st.integers(1, 2**70)))
 def test_ranges_parse_to_their_bounds(start: int | None, length: int | None) -> None:
     end = None if length is None else (start or 0) + length
     text = f"{'' if start is None else start}:{'' if end is None else end}"
@@ -252,6 +252,38 @@ def test_ranges_ending_before_they_start_are_refused(start: int, shortfall: int)
         ByteRange.parse(text)
     with pytest.raises(argparse.ArgumentTypeError, match="START <= END"):
         range_argument(text)
+
+
+@PROPERTIES
+@given(start=st.one_of(st.none(), OFFSETS))
+def test_explicitly_empty_ranges_are_refused(start: int | None) -> None:
+    text = f"{'' if start is None else start}:{start or 0}"
+    with pytest.raises(ValueError, match="is empty"):
+        ByteRange.parse(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="is empty"):
+        range_argument(text)
+
+
+@PROPERTIES
+@given(
+    size=OFFSETS,
+    start=st.one_of(st.integers(0, 2**20), st.integers(0, 2**70)),
+    end=st.one_of(st.none(), OFFSETS),
+)
+def test_a_range_within_a_blob_is_the_bytes_it_names_or_a_value_error(
+    size: int, start: int, end: int | None
+) -> None:
+    if end is not None and end <= start:
+        return
+    byte_range = ByteRange(start, end)
+    try:
+        first, last = byte_range.within(size)
+    except ValueError as error:
+        assert "range" in str(error)
+        assert (end if end is not None else size) > size or start >= size
+    else:
+        assert 0 <= first <= last <= size
+        assert first < last or (first, last, size) == (0, 0, 0)
 
 
 @PROPERTIES
@@ -273,7 +305,7 @@ def test_any_text_is_a_range_or_an_argument_type_error(text: str) -> None:
             range_argument(text)
     else:
         assert parsed.start >= 0
-        assert parsed.end is None or parsed.start <= parsed.end
+        assert parsed.end is None or parsed.start < parsed.end
         assert range_argument(text) == parsed
 
 

@@ -48,13 +48,20 @@ class ByteRange:
             raise ValueError(f"range {text!r}: START and END must be byte offsets") from None
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"range {text!r}: need 0 <= START <= END")
+        if end == start:
+            raise ValueError(f"range {text!r} is empty: END must be greater than START")
         return cls(start, end)
 
     def within(self, size: int) -> tuple[int, int]:
-        """``(start, end)`` for a blob of ``size`` bytes; ValueError if the range lies outside."""
+        """``(start, end)`` for a blob of ``size`` bytes; ValueError if the range lies outside or
+        holds no byte (only the whole of the empty blob, ``0:``, is empty)."""
         end = size if self.end is None else self.end
         if end > size:
             raise ValueError(f"range {self.start}:{end} reaches past the end of the blob ({size})")
+        if self.start >= end and self.start > 0:
+            raise ValueError(
+                f"range {self.start}: starts past the last byte of the blob ({size} bytes)"
+            )
         return self.start, end
 
 
