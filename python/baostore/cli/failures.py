@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from baostore.errors import ErrorKind, StoreError
+from baostore.errors import ErrorKind, StoreError, printable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -27,8 +27,11 @@ def os_error_message(error: OSError) -> str:
 
 
 def fail(message: str, status: int) -> int:
-    """Print ``baostore: error: message`` to stderr and return ``status`` to exit with."""
-    print(f"baostore: error: {message}", file=sys.stderr)
+    """Print ``baostore: error: message`` to stderr and return ``status`` to exit with.
+
+    Messages carry what remotes said (a server's error text, a peer's file names): every
+    character that is not printable is shown escaped, so none reaches the terminal as a control."""
+    print(f"baostore: error: {printable(message)}", file=sys.stderr)
     return status
 
 

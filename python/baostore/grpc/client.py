@@ -28,6 +28,7 @@ from baostore.errors import (
     StoreError,
     VerificationError,
     error_of_kind,
+    printable,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
 from baostore.grpc.security import ClientSecurity
@@ -195,7 +196,8 @@ class GrpcBlobStore(BlobStore):
                 f"{method} from {self.display} stalled: no data for {self.idle_timeout:g} s"
             )
         code = error.code()
-        details = error.details() or code.name
+        # A server's text is shown to people and logged: it must not carry terminal controls.
+        details = printable(error.details() or code.name)
         kind = kind_of(code)
         if kind is ErrorKind.INVALID_REQUEST:
             message = f"{self.display} rejected {method}: {details}"
