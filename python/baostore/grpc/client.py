@@ -36,7 +36,7 @@ from baostore.grpc.services import (
     CHANNEL_OPTIONS,
     DATA_MESSAGE_SIZE,
 )
-from baostore.grpc.status import kind_of
+from baostore.grpc.status import ERROR_ID_KEY, kind_of
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
@@ -199,7 +199,10 @@ class GrpcBlobStore(BlobStore):
         # A server's text is shown to people and logged: it must not carry terminal controls.
         details = printable(error.details() or code.name)
         kind = kind_of(code)
-        if kind is ErrorKind.INVALID_REQUEST:
+        if _server_error_id(error) is not None:
+            # The server was reached and failed by itself: its text names the kind and the id.
+            message = f"{method} at {self.display} failed ({code.name}): {details}"
+        elif kind is ErrorKind.INVALID_REQUEST:
             message = f"{self.display} rejected {method}: {details}"
         elif kind is ErrorKind.UNAVAILABLE:
             # gRPC's details chain every layer; the last one ("Connection refused") is the news.
@@ -230,6 +233,15 @@ def _channel_target(url: str) -> str:
             raise ValueError(f"{url}: expected grpc+unix:///ABSOLUTE/PATH")
         return f"unix://{unquote(parts.path)}"
     raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
+
+
+def _server_error_id(error: grpc.RpcError) -> str | None:
+    """The id under which the server logged a failure of its own, if it sent one."""
+    trailing = getattr(error, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key == ERROR_ID_KEY:
+            return str(value)
+    return None
 
 
 def _cancel(call: grpc.RpcContext | grpc.Future[Any]) -> None:

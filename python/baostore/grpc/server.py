@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from baostore.errors import (
-    ErrorKind,
     InvalidDigestError,
     InvalidRequestError,
     NotFoundError,
@@ -39,7 +39,7 @@ from baostore.grpc.services import (
     Context,
     register_alias_descriptors,
 )
-from baostore.grpc.status import status_of
+from baostore.grpc.status import ERROR_ID_KEY, REQUEST_FAULTS, kind_of_error, status_of
 from baostore.proto import blobstore_pb2
 from baostore.store.interface import BlobStore, check_digest, close_pieces
 
@@ -175,18 +175,27 @@ async def _store_call(context: Context, function: Callable[..., T], *args: Any, 
     fault: any other failure, a plain ValueError of a broken store included, is INTERNAL."""
     try:
         return await asyncio.to_thread(function, *args, **kwargs)
-    except StoreError as error:
-        if error.kind not in (ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND):
-            log.warning("store error: %s", error)
-        await _abort(context, error)
     except Exception as error:
-        log.exception("store call failed")
         await _abort(context, error)
 
 
 async def _abort(context: Context, error: Exception) -> NoReturn:
-    """End the call with the status of ``error``'s kind, its text as the details."""
-    await context.abort(status_of(error), str(error) or type(error).__name__)
+    """End the call with the status of ``error``'s kind. A fault of the client's request is told
+    in its own words; of any other failure the client learns the kind and an error id, and the
+    log gets the detail under the same id (see grpc.status.REQUEST_FAULTS)."""
+    kind = kind_of_error(error)
+    if kind in REQUEST_FAULTS:
+        await context.abort(status_of(error), str(error) or type(error).__name__)
+    error_id = secrets.token_hex(8)
+    if isinstance(error, StoreError):
+        log.warning("error id %s: %s: %s", error_id, kind.value, error)
+    else:
+        log.error("error id %s: store call failed", error_id, exc_info=error)
+    await context.abort(
+        status_of(error),
+        f"server error ({kind.value}); the server log has error id {error_id}",
+        trailing_metadata=((ERROR_ID_KEY, error_id),),
+    )
 
 
 def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any, Any]]:
