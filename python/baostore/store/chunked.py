@@ -235,12 +235,20 @@ class ChunkedStore(BlobStore):
         return _digests_under(self.backend, CHUNK_PREFIX)
 
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
-        """The bytes of one chunk object, or None; DataLossError if not ``expected_size`` long."""
-        data = self.backend.get(chunk_key(check_digest(digest)))
-        if data is not None and expected_size is not None and len(data) != expected_size:
+        """The bytes of one chunk object, or None; DataLossError if they are damaged: not
+        ``expected_size`` long, or hashing to another digest. Every read is checked (BLAKE3 costs
+        little next to a disk or a wire), so damage on disk is never served as data, also not
+        to clients that verify nothing."""
+        digest = check_digest(digest)
+        data = self.backend.get(chunk_key(digest))
+        if data is None:
+            return None
+        if expected_size is not None and len(data) != expected_size:
             raise DataLossError(
                 f"chunk {digest.hex()} holds {len(data)} bytes, the record says {expected_size}"
             )
+        if bao.hash(data) != digest:
+            raise DataLossError(f"chunk {digest.hex()} is damaged: its bytes hash differently")
         return data
 
     def read_record(self, digest: bytes) -> BlobRecord | None:
