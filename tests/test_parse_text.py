@@ -1,4 +1,5 @@
-"""Property tests for the small text parsers: digests, byte sizes and ``--range A:B``.
+"""Property tests for the small text parsers: digests, byte sizes, ``--range A:B`` and minimum
+rates (``--min-rate SIZE/SECONDS``).
 
 Each parser must give back exactly what its text names, and refuse everything else with its own
 clear error type (InvalidDigestError, ValueError, argparse.ArgumentTypeError), never another one.
@@ -12,9 +13,10 @@ import string
 from fractions import Fraction
 
 import pytest
-from baostore.cli.arguments import range_argument
+from baostore.cli.arguments import range_argument, rate_argument
 from baostore.cli.transfer import ByteRange
 from baostore.digests import format_digest, parse_digest
+from baostore.grpc.rate import MAX_SECONDS, MinimumRate
 from baostore.sizes import format_size, parse_size
 from baostore.store.interface import InvalidDigestError
 from hypothesis import given, settings
@@ -313,3 +315,46 @@ def test_any_text_is_a_range_or_an_argument_type_error(text: str) -> None:
 def test_ranges_that_are_not_offsets_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="range"):
         range_argument(text)
+
+
+# -- --min-rate SIZE/SECONDS --------------------------------------------------------------------
+
+
+@PROPERTIES
+@given(
+    size=st.integers(0, 2**50),
+    unit=st.sampled_from(["", "B", "KiB", "k", "MB"]),
+    window=st.one_of(st.integers(1, MAX_SECONDS), st.decimals("0.001", "100000", places=3)),
+    suffix=st.sampled_from(["", "s", "S"]),
+    spaces=st.sampled_from(["", " "]),
+)
+def test_rates_parse_to_what_they_name(
+    size: int, unit: str, window: object, suffix: str, spaces: str
+) -> None:
+    text = f"{size}{unit}{spaces}/{spaces}{window}{suffix}"
+    if float(str(window)) == 0:
+        return
+    expected = MinimumRate(parse_size(f"{size}{unit}"), float(str(window)))
+    assert MinimumRate.parse(text) == expected
+    assert rate_argument(text) == expected
+
+
+@PROPERTIES
+@given(text=st.one_of(st.text(), st.text(alphabet="0123456789/.:-+ sKiBm", max_size=12)))
+def test_any_text_is_a_rate_or_an_argument_type_error(text: str) -> None:
+    try:
+        rate = MinimumRate.parse(text)
+    except ValueError as error:
+        assert repr(text) in str(error)
+        with pytest.raises(argparse.ArgumentTypeError, match="not a rate"):
+            rate_argument(text)
+    else:
+        assert rate.min_bytes >= 0 and 0 < rate.window <= MAX_SECONDS
+
+
+@pytest.mark.parametrize(
+    "text", ["", "64KiB", "64KiB/", "/60s", "64KiB/0s", "-1/5s", "1/1e3", "1/60m", "1/2/3"]
+)
+def test_rates_people_do_not_write_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a rate"):
+        MinimumRate.parse(text)

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from baostore.cli.transfer import ByteRange
 from baostore.digests import parse_digest
+from baostore.grpc.rate import MinimumRate
 from baostore.sizes import parse_size
 from baostore.store.interface import parse_shift
 
@@ -36,3 +37,4 @@ digest_argument = argument(parse_digest)
 range_argument = argument(ByteRange.parse)
 shift_argument = argument(_parse_shift_option)
 size_argument = argument(parse_size)
+rate_argument = argument(MinimumRate.parse)

@@ -4,9 +4,10 @@ A remote store that is not trusted: ``open_read`` returns a VerifiedReader (baos
 that checks every byte against the digest before handing it on, asking Stat for the bao at the
 shift and format of ``read_options`` and reading chunks (or chunks from ``cache``, when set).
 
-Every unary call carries a deadline. Streams may run as long as data keeps moving: an idle
-watchdog cancels a Read that receives nothing for ``idle_timeout`` seconds, and a Put whose
-messages are not taken for that long fails.
+Every unary call carries a deadline. Streams may run as long as data keeps moving: a watchdog
+cancels a Read that receives nothing for ``idle_timeout`` seconds or less than the minimum rate
+(``min_rate``: bytes per window of waiting, see rate.py), and a Put whose messages the server
+does not take that fast fails: a server dripping a byte now and then is stalled, not slow.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from baostore.errors import (
     printable,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
+from baostore.grpc.rate import DEFAULT_CLIENT_MIN_RATE, MinimumRate, StreamMeter
 from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import (
     CHANNEL_OPTIONS,
@@ -56,6 +58,8 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 READ_URL_OPTIONS = ("bao_shift", "bao_format")
 # Put messages waiting for the channel: bounds the client's memory to a few MiB.
 _PUT_QUEUE_DEPTH = 4
+# How often a Put waiting for room in its queue looks at the call and its meter.
+_PUT_POLL_SECONDS = 0.2
 _END_OF_PUT = None
 
 
@@ -69,6 +73,7 @@ class GrpcBlobStore(BlobStore):
         display: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        min_rate: MinimumRate = DEFAULT_CLIENT_MIN_RATE,
         read_options: ReadOptions | None = None,
         cache: BlobStore | None = None,
         security: ClientSecurity | None = None,
@@ -80,19 +85,26 @@ class GrpcBlobStore(BlobStore):
         self.display = display or target
         self.timeout = timeout
         self.idle_timeout = idle_timeout
+        self.min_rate = min_rate
         # TLS and the bearer token, when the URL or the environment asks for them.
         self._channel = (security or ClientSecurity()).channel(target, CHANNEL_OPTIONS)
         self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
 
     @classmethod
     def from_url(
-        cls, url: str, *, timeout: float | None = None, idle_timeout: float | None = None
+        cls,
+        url: str,
+        *,
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+        min_rate: MinimumRate | None = None,
     ) -> GrpcBlobStore:
         """Open ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT`` or ``grpc+unix:///PATH``.
 
         The query may set the bao verified reads ask for: ``?bao_shift=N&bao_format=F``, and
         access (see security.py): ``token_file=PATH``, for https also ``ca=``, ``cert=``, ``key=``.
-        ``timeout`` and ``idle_timeout`` (None: the defaults) are the store's time limits.
+        ``timeout``, ``idle_timeout`` and ``min_rate`` (None: the defaults) are the store's time
+        limits.
         """
         parts = urlsplit(url)
         # Empty userinfo ("grpc+http://@host:1") counts: it would end up in the channel target.
@@ -112,6 +124,7 @@ class GrpcBlobStore(BlobStore):
             display=url,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
+            min_rate=DEFAULT_CLIENT_MIN_RATE if min_rate is None else min_rate,
             read_options=read_options,
             security=ClientSecurity.from_url_options(options, tls=tls),
         )
@@ -142,15 +155,19 @@ class GrpcBlobStore(BlobStore):
         """The Read stream of a blob or chunk (unverified), or None if the server lacks it."""
         digest = check_digest(digest)
         call = self._stub.Read(blobstore_pb2.ReadBlobRequest(digest=digest))
-        watchdog = _IdleWatchdog(call, self.idle_timeout)
+        watchdog = _ReadWatchdog(call, self._meter())
         messages = iter(call)
         try:
-            first = next(messages, None)
+            first = self._next_message(messages, watchdog)
         except grpc.RpcError as error:
             watchdog.stop()
             if kind_of(error.code()) is ErrorKind.NOT_FOUND:
                 return None
             raise self._error(error, "Read", watchdog) from None
+        except BaseException:
+            watchdog.stop()
+            _cancel(call)
+            raise
         return self._read_stream(call, messages, first, watchdog)
 
     def _read_stream(
@@ -158,25 +175,42 @@ class GrpcBlobStore(BlobStore):
         call: grpc.CallIterator[blobstore_pb2.BlobChunk],
         messages: Iterator[blobstore_pb2.BlobChunk],
         first: blobstore_pb2.BlobChunk | None,
-        watchdog: _IdleWatchdog,
+        watchdog: _ReadWatchdog,
     ) -> Iterator[bytes]:
         try:
-            if first is None:
-                return
-            if first.data:
-                yield first.data
-            for message in messages:
-                # Only data is progress: a server sending empty messages forever must not keep
-                # the watchdog from ending a Read that delivers nothing.
+            message = first
+            while message is not None:
                 if message.data:
-                    watchdog.touch()
                     yield message.data
+                message = self._next_message(messages, watchdog)
         except grpc.RpcError as error:
             raise self._error(error, "Read", watchdog) from None
         finally:
             watchdog.stop()
             # A no-op when the stream ended; frees the call when the reader stopped early.
             _cancel(call)
+
+    def _next_message(
+        self, messages: Iterator[blobstore_pb2.BlobChunk], watchdog: _ReadWatchdog
+    ) -> blobstore_pb2.BlobChunk | None:
+        """The next message of a Read, waited for under the watchdog (None at the end).
+
+        Only data is progress: a server sending empty messages forever must not keep the
+        watchdog from ending a Read that delivers nothing, so they do not end the wait."""
+        watchdog.waiting()
+        message = next(messages, None)
+        if message is not None and message.data:
+            reason = watchdog.received(len(message.data))
+            if reason is not None:
+                raise self._stalled("Read from", reason)
+        return message
+
+    def _meter(self) -> StreamMeter:
+        """The account of one stream under this store's idle timeout and minimum rate."""
+        return StreamMeter(self.idle_timeout, self.min_rate)
+
+    def _stalled(self, what: str, reason: str) -> StalledError:
+        return StalledError(f"{what} {self.display} stalled: {reason}")
 
     def open_write(self) -> BlobWriter:
         return GrpcBlobWriter(self)
@@ -188,13 +222,11 @@ class GrpcBlobStore(BlobStore):
         return self
 
     def _error(
-        self, error: grpc.RpcError, method: str, watchdog: _IdleWatchdog | None = None
+        self, error: grpc.RpcError, method: str, watchdog: _ReadWatchdog | None = None
     ) -> StoreError:
         """The store error for a failed call: of the kind its status code stands for."""
-        if watchdog is not None and watchdog.fired:
-            return StalledError(
-                f"{method} from {self.display} stalled: no data for {self.idle_timeout:g} s"
-            )
+        if watchdog is not None and watchdog.reason is not None:
+            return self._stalled(f"{method} from", watchdog.reason)
         code = error.code()
         # A server's text is shown to people and logged: it must not carry terminal controls.
         details = printable(error.details() or code.name)
@@ -257,6 +289,10 @@ class GrpcBlobWriter(BlobWriter):
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PUT_QUEUE_DEPTH)
         self._pending = bytearray()
         self._finished = False
+        # Bytes the server took (gRPC's thread counts them) and those the meter has seen.
+        self._taken = 0
+        self._counted = 0
+        self._meter = store._meter()
         # The server's answer is not trusted: the digest is checked against what was sent.
         self._hasher = bao.Hasher()
         self._future = store._stub.Put.future(self._messages())
@@ -275,6 +311,7 @@ class GrpcBlobWriter(BlobWriter):
                 raise StalledError("Put abandoned: no data and no close() in time") from None
             if data is _END_OF_PUT:
                 return
+            self._taken += len(data)
             yield blobstore_pb2.BlobChunk(data=data)
 
     def write(self, data: Buffer) -> int:
@@ -333,22 +370,27 @@ class GrpcBlobWriter(BlobWriter):
             raise ValueError("write to a closed or aborted blob writer")
 
     def _send(self, data: bytes | None) -> None:
-        """Queue a message; fail if the call ended or the server takes nothing for too long."""
-        deadline = time.monotonic() + self._store.idle_timeout
+        """Queue a message; fail if the call ended, or if the server takes nothing for too long
+        or takes it slower than the minimum rate (only time waiting for the queue counts)."""
+        meter = self._meter
+        meter.wait_started(time.monotonic())
         while True:
             if self._future.done():
                 self._finished = True
                 self._raise_call_error()
             try:
-                self._queue.put(data, timeout=0.2)
-                return
+                self._queue.put(data, timeout=_PUT_POLL_SECONDS)
             except queue.Full:
-                if time.monotonic() > deadline:
-                    self.abort()
-                    raise StalledError(
-                        f"Put to {self._store.display} stalled: nothing sent for "
-                        f"{self._store.idle_timeout:g} s"
-                    ) from None
+                self._check_stall(meter.stall(time.monotonic()))
+                continue
+            taken, self._counted = self._taken - self._counted, self._taken
+            self._check_stall(meter.wait_ended(time.monotonic(), taken))
+            return
+
+    def _check_stall(self, reason: str | None) -> None:
+        if reason is not None:
+            self.abort()
+            raise self._store._stalled("Put to", reason)
 
     def _raise_call_error(self) -> None:
         try:
@@ -358,44 +400,63 @@ class GrpcBlobWriter(BlobWriter):
         raise StoreError(f"Put to {self._store.display} ended before the data was sent")
 
 
-class _IdleWatchdog:
-    """Cancels ``call`` when ``touch`` has not been called for ``idle_timeout`` seconds.
+class _ReadWatchdog:
+    """Cancels ``call`` once its ``meter`` says the Read stalled (idle, or slower than the
+    minimum rate); ``reason`` then says how.
 
     Every watchdog is checked by one shared thread: starting a thread per Read cost as much as a
     small Read itself (verified reads make one per chunk).
     """
 
-    def __init__(self, call: grpc.RpcContext, idle_timeout: float) -> None:
+    def __init__(self, call: grpc.RpcContext, meter: StreamMeter) -> None:
         self._call = call
-        self.idle_timeout = idle_timeout
-        self._last_progress = time.monotonic()
+        self._meter = meter
+        self.poll_interval = meter.poll_interval
+        self._lock = threading.Lock()
         self.stopped = False
-        self.fired = False
+        self.reason: str | None = None
         _WATCHDOGS.add(self)
 
-    def touch(self) -> None:
-        self._last_progress = time.monotonic()
+    def waiting(self) -> None:
+        """The reader waits for the next message."""
+        with self._lock:
+            self._meter.wait_started(time.monotonic())
+
+    def received(self, size: int) -> str | None:
+        """Data came; why the Read stalled before it did, or None."""
+        with self._lock:
+            reason = self._meter.wait_ended(time.monotonic(), size)
+        if reason is not None:
+            self._fire(reason)
+        return reason
 
     def stop(self) -> None:
         self.stopped = True
 
     def check(self, now: float) -> None:
-        """Cancel the call if it has been idle too long (called by the shared thread)."""
-        if not self.stopped and now - self._last_progress > self.idle_timeout:
-            self.fired = True
-            self.stopped = True
-            _cancel(self._call)
+        """Cancel the call if it stalled (called by the shared thread)."""
+        if self.stopped:
+            return
+        with self._lock:
+            reason = self._meter.stall(now)
+        if reason is not None:
+            self._fire(reason)
+
+    def _fire(self, reason: str) -> None:
+        self.reason = reason
+        self.stopped = True
+        _cancel(self._call)
 
 
 class _WatchdogThread:
-    """The thread that checks every live _IdleWatchdog; it runs only while there are some."""
+    """The thread that checks every live _ReadWatchdog; it runs only while there are some."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._watchdogs: set[_IdleWatchdog] = set()
+        self._watchdogs: set[_ReadWatchdog] = set()
         self._running = False
 
-    def add(self, watchdog: _IdleWatchdog) -> None:
+    def add(self, watchdog: _ReadWatchdog) -> None:
         with self._lock:
             self._watchdogs.add(watchdog)
             if not self._running:
@@ -410,7 +471,7 @@ class _WatchdogThread:
                     self._running = False
                     return
                 watchdogs = list(self._watchdogs)
-            time.sleep(min(1.0, min(dog.idle_timeout for dog in watchdogs) / 4))
+            time.sleep(min(1.0, min(dog.poll_interval for dog in watchdogs)))
             now = time.monotonic()
             for dog in watchdogs:
                 dog.check(now)

@@ -29,7 +29,7 @@ from baostore.errors import (
 )
 from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
 from baostore.grpc.decoding import DecodeGuard
-from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
+from baostore.grpc.limits import ServerLimits, guarded_put_stream, put_slot, write_within
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
     DATA_MESSAGE_SIZE,
@@ -100,18 +100,19 @@ class BlobServicer:
         pieces = await _store_call(context, self.store.read_raw, digest)
         if pieces is None:
             await _not_found(context, digest)
+        meter = self.limits.meter()
         try:
             while (piece := await _store_call(context, next, pieces, None)) is not None:
                 for start in range(0, len(piece), DATA_MESSAGE_SIZE):
                     message = blobstore_pb2.BlobChunk(data=piece[start : start + DATA_MESSAGE_SIZE])
-                    await write_within(context, message, self.limits)
+                    await write_within(context, message, meter)
         finally:
             close_pieces(pieces)
 
     async def put(
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
-        async with self._put_slots:
+        async with put_slot(self._put_slots, self.limits, context):
             return await self._put(requests, context)
 
     async def _put(
