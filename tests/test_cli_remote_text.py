@@ -14,13 +14,11 @@ from baostore.cli import main
 from baostore.cli.failures import EXIT_ERROR
 from baostore.errors import printable
 from baostore.grpc.client import GrpcBlobStore
-from baostore.grpc.convert import stat_to_response
-from baostore.proto import blobstore_pb2
 from baostore.store.interface import StoreError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.hostile_server import hostile_server
+from tests.support.hostile_server import honest_stat, hostile_server
 from tests.support.stores import small_chunk_memory_store
 
 # A window title, a bell, a carriage return over our own line, a screen clear, a bidi override.
@@ -30,15 +28,6 @@ BLOB = os.urandom(200_000)
 
 def _refuse(request: object, context: grpc.ServicerContext) -> None:
     context.abort(grpc.StatusCode.INTERNAL, HOSTILE)
-
-
-def _stat_honestly(
-    request: blobstore_pb2.StatBlobRequest, context: grpc.ServicerContext
-) -> blobstore_pb2.StatBlobResponse:
-    store = small_chunk_memory_store()
-    stat = store.stat(store.put(BLOB), bao_shift=request.bao_shift)
-    assert stat is not None
-    return stat_to_response(stat)
 
 
 def _read_refusing(request: object, context: grpc.ServicerContext) -> Iterator[object]:
@@ -57,8 +46,10 @@ def assert_escaped(text: str) -> None:
 def test_get_escapes_what_a_server_says(
     failing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handlers = {"stat": _refuse} if failing == "Stat" else {"stat": _stat_honestly}
-    with hostile_server(**handlers, read=_read_refusing) as url:
+    honest = small_chunk_memory_store()
+    honest.put(BLOB)
+    stat = _refuse if failing == "Stat" else honest_stat(honest)
+    with hostile_server(stat=stat, read=_read_refusing) as url:
         target = tmp_path / "out.bin"
         argv = ["get", bao.hash(BLOB).hex(), "--store", url, "-o", str(target), "--no-cache"]
         assert main(argv) == EXIT_ERROR

@@ -21,14 +21,13 @@ from baostore.cli.failures import EXIT_OK
 from baostore.compose.substituters import SubstitutersStore
 from baostore.errors import StalledError
 from baostore.grpc.client import GrpcBlobStore
-from baostore.grpc.convert import format_from_proto, stat_to_response
 from baostore.grpc.rate import MinimumRate
 from baostore.proto import blobstore_pb2
 from baostore.sizes import MiB
 
 from tests.adversarial.conftest import small_chunk_store
 from tests.support.grpc_server import serve_in_thread
-from tests.support.hostile_server import hostile_server
+from tests.support.hostile_server import honest_stat, hostile_server
 
 BLOB = os.urandom(300_000)
 DRIP_SECONDS = 0.2
@@ -52,18 +51,6 @@ def dripping() -> Iterator[str]:
     store = small_chunk_store()
     store.put(BLOB)
 
-    def stat(
-        request: blobstore_pb2.StatBlobRequest, context: grpc.ServicerContext
-    ) -> blobstore_pb2.StatBlobResponse:
-        answer = store.stat(
-            request.digest,
-            bao_shift=request.bao_shift,
-            bao_format=format_from_proto(request.bao_format),
-        )
-        if answer is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, "not here")
-        return stat_to_response(answer)
-
     def read(
         request: blobstore_pb2.ReadBlobRequest, context: grpc.ServicerContext
     ) -> Iterator[blobstore_pb2.BlobChunk]:
@@ -75,7 +62,7 @@ def dripping() -> Iterator[str]:
             time.sleep(DRIP_SECONDS)
         yield blobstore_pb2.BlobChunk(data=data[MAX_DRIPS:])  # the drip ran out
 
-    with hostile_server(stat=stat, read=read) as url:
+    with hostile_server(stat=honest_stat(store), read=read) as url:
         yield url
 
 

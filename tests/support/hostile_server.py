@@ -9,12 +9,32 @@ from contextlib import contextmanager
 from typing import Any
 
 import grpc
+from baostore.grpc.convert import format_from_proto, stat_to_response
 from baostore.grpc.services import SERVICE_NAMES
 from baostore.proto import blobstore_pb2
+from baostore.store.interface import BlobStore
 
 StatHandler = Callable[[blobstore_pb2.StatBlobRequest, grpc.ServicerContext], Any]
 ReadHandler = Callable[[blobstore_pb2.ReadBlobRequest, grpc.ServicerContext], Iterator[Any]]
 PutHandler = Callable[[Iterator[blobstore_pb2.BlobChunk], grpc.ServicerContext], Any]
+
+
+def honest_stat(store: BlobStore) -> StatHandler:
+    """A Stat handler that answers what ``store`` says (NOT_FOUND for what it lacks)."""
+
+    def stat(
+        request: blobstore_pb2.StatBlobRequest, context: grpc.ServicerContext
+    ) -> blobstore_pb2.StatBlobResponse:
+        answer = store.stat(
+            request.digest,
+            bao_shift=request.bao_shift if request.HasField("bao_shift") else None,
+            bao_format=format_from_proto(request.bao_format),
+        )
+        if answer is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "not here")
+        return stat_to_response(answer)
+
+    return stat
 
 
 @contextmanager
