@@ -1,5 +1,5 @@
-"""Property tests for the small text parsers: digests, byte sizes, ``--range A:B`` and minimum
-rates (``--min-rate SIZE/SECONDS``).
+"""Property tests for the small text parsers: digests, byte sizes, ``--range A:B``, durations and
+minimum rates (``--min-rate SIZE/DURATION``).
 
 Each parser must give back exactly what its text names, and refuse everything else with its own
 clear error type (InvalidDigestError, ValueError, argparse.ArgumentTypeError), never another one.
@@ -16,6 +16,8 @@ import pytest
 from baostore.cli.arguments import range_argument, rate_argument
 from baostore.cli.transfer import ByteRange
 from baostore.digests import format_digest, parse_digest
+from baostore.durations import UNITS as DURATION_UNITS
+from baostore.durations import parse_duration
 from baostore.grpc.rate import MAX_SECONDS, MinimumRate
 from baostore.sizes import format_size, parse_size
 from baostore.store.interface import InvalidDigestError
@@ -333,6 +335,40 @@ def test_ranges_that_are_not_offsets_are_refused(text: str) -> None:
         range_argument(text)
 
 
+# -- durations (gc --grace, the window of a rate) ------------------------------------------------
+
+
+@PROPERTIES
+@given(
+    amount=st.one_of(st.integers(0, 10**9), st.decimals("0", "100000", places=3)),
+    unit=st.sampled_from(sorted(DURATION_UNITS)),
+    upper=st.booleans(),
+    before=st.sampled_from(["", " "]),
+)
+def test_durations_parse_to_their_seconds(
+    amount: object, unit: str, upper: bool, before: str
+) -> None:
+    text = f"{before}{amount}{unit.upper() if upper else unit}"
+    assert parse_duration(text) == float(str(amount)) * DURATION_UNITS[unit]
+
+
+@PROPERTIES
+@given(text=st.one_of(st.text(), st.text(alphabet="0123456789.smhdy -", max_size=8)))
+def test_any_text_is_a_duration_or_a_clear_value_error(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        assert repr(text) in str(error)
+    else:
+        assert seconds >= 0
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1e3", "1 h 2", "2w", "1hour", ".5h", "h"])
+def test_durations_people_do_not_write_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
 # -- --min-rate SIZE/SECONDS --------------------------------------------------------------------
 
 
@@ -369,7 +405,7 @@ def test_any_text_is_a_rate_or_an_argument_type_error(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "64KiB", "64KiB/", "/60s", "64KiB/0s", "-1/5s", "1/1e3", "1/60m", "1/2/3"]
+    "text", ["", "64KiB", "64KiB/", "/60s", "64KiB/0s", "-1/5s", "1/1e3", "1/60y", "1/2/3"]
 )
 def test_rates_people_do_not_write_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a rate"):

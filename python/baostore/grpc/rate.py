@@ -16,12 +16,13 @@ import math
 import re
 from dataclasses import dataclass
 
+from baostore.durations import parse_duration
 from baostore.sizes import KiB, format_size, parse_size
 
 # A year: the longest time limit anywhere. Far longer timeouts overflow gRPC's deadline: with
 # 1e12 s or inf every call fails at once as timed out.
 MAX_SECONDS = 365 * 24 * 3600
-_RATE = re.compile(r"^\s*([^/]+?)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$", re.IGNORECASE)
+_RATE = re.compile(r"^\s*([^/]+?)\s*/\s*([^/]+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class MinimumRate:
 
     @classmethod
     def parse(cls, text: str) -> MinimumRate:
-        """``SIZE/SECONDS`` (``64KiB/60s``, ``1MB/10``); sizes take units as everywhere."""
+        """``SIZE/DURATION`` (``64KiB/60s``, ``1MB/10``, ``1MiB/2m``): sizes and durations take
+        units as everywhere."""
         match = _RATE.match(text)
         if match is None:
             raise ValueError(
@@ -50,7 +52,7 @@ class MinimumRate:
                 "in every 60 seconds of waiting; 0/60s: no minimum)"
             )
         try:
-            return cls(parse_size(match.group(1)), float(match.group(2)))
+            return cls(parse_size(match.group(1)), parse_duration(match.group(2)))
         except ValueError as error:
             raise ValueError(f"not a rate: {text!r}: {error}") from None
 
