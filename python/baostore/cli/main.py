@@ -24,6 +24,7 @@ from baostore.cli.failures import (
 )
 from baostore.cli.fetch import add_cache_options, run_verified_get
 from baostore.cli.fsck import add_fsck_command, run_fsck
+from baostore.cli.gc import add_gc_command, run_gc
 from baostore.cli.listing import add_listing_commands, run_ls, run_rm
 from baostore.cli.progress import bar_wanted, metered, summary, transfer_progress
 from baostore.cli.serve import add_serve_command, run_serve
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
     add_fsck_command(commands, [store_options, progress_options])
+    add_gc_command(commands, [store_options])
     add_listing_commands(commands, [store_options])
     add_shift_report_command(commands)
     return parser
@@ -351,6 +353,7 @@ COMMANDS = {
     "get": run_get,
     "stat": run_stat,
     "fsck": run_fsck,
+    "gc": run_gc,
     "ls": run_ls,
     "rm": run_rm,
 }

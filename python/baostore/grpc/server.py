@@ -8,6 +8,7 @@ per stream stays bounded whatever the blob size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long a Put whose request stream ended waits for a cancellation before it commits the blob
+# (see BlobServicer._put): the two arrive together, a few event-loop turns apart.
+CANCELLATION_SETTLE = 0.002
 # How long in-flight calls may run on after a stop request before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 5.0
 # gRPC binds with SO_REUSEPORT by default: a second server on a port in use would start, and the
@@ -120,24 +124,41 @@ class BlobServicer:
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
         writer = await _store_call(context, self.store.open_write)
-        # One store write runs in a thread while the next ~1 MiB is being received.
-        in_flight: asyncio.Future[int] | None = None
+        # One store call (a write, then the close) runs in a thread while the next ~1 MiB is
+        # received. Awaited shielded: cancelling the call must not abandon a thread that still
+        # uses the writer.
+        running: asyncio.Future[Any] | None = None
         try:
             async for batch in _batches(guarded_put_stream(requests, self.limits, context)):
-                if in_flight is not None:
-                    await in_flight
-                in_flight = asyncio.ensure_future(_store_call(context, writer.write, batch))
-            if in_flight is not None:
-                await in_flight
-            digest = await _store_call(context, writer.close)
+                if running is not None:
+                    await asyncio.shield(running)
+                running = asyncio.ensure_future(_store_call(context, writer.write, batch))
+            if running is not None:
+                await asyncio.shield(running)
+            # A client that cancels ends the request stream as a finished one does (grpc.aio),
+            # and the cancellation follows at once: let it arrive before the blob is committed.
+            await asyncio.sleep(CANCELLATION_SETTLE)
+            running = asyncio.ensure_future(_store_call(context, writer.close))
+            digest: bytes = await asyncio.shield(running)
         except BaseException:
             # Failed, aborted by the client or cancelled at shutdown: nothing may become visible.
-            # A write still running in its thread must end before the writer is aborted.
-            if in_flight is not None and not in_flight.done():
-                await asyncio.wait([in_flight])
-            writer.abort()
+            # The store call still running in its thread ends before the writer is aborted, and
+            # the abort (it removes what the writer stored) runs to its end, in a thread.
+            if running is not None:
+                await _finished(running)
+            await _finished(asyncio.ensure_future(asyncio.to_thread(writer.abort)))
             raise
         return blobstore_pb2.PutBlobResponse(digest=digest)
+
+
+async def _finished(future: asyncio.Future[Any]) -> None:
+    """Wait until ``future`` is done, whatever cancellations arrive meanwhile (the caller is
+    already ending with an error of its own; its result or error is not wanted)."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()  # retrieved: not logged as "never retrieved"
 
 
 async def _batches(requests: AsyncIterator[blobstore_pb2.BlobChunk]) -> AsyncIterator[bytes]:

@@ -10,7 +10,9 @@ at a missing chunk; both kinds of object are written atomically by the backend.
 from __future__ import annotations
 
 import io
+import logging
 import threading
+import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
@@ -21,8 +23,9 @@ from itertools import accumulate
 from typing_extensions import Buffer
 
 from baostore import bao, metrics
-from baostore.errors import DataLossError
+from baostore.errors import DataLossError, StoreError
 from baostore.sizes import KiB, MiB
+from baostore.store.intents import Intents, remove_expired_intents
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BaoFormat,
@@ -40,6 +43,10 @@ from baostore.store.objects import ObjectBackend
 from baostore.store.record import BlobRecord, RecordError, decode_record, encode_record
 from baostore.store.seekable import seek_target
 
+log = logging.getLogger(__name__)
+
+# A store removes the intents of Puts that ended long ago at most this often (gc does too).
+REAP_INTERVAL = 300.0
 MAX_CHUNK_SIZE_LIMIT = 4 * MiB  # a chunk must fit one gRPC message (4 MiB budget) on its own
 # Finer bao than the stored one needs the data again: rehash only blobs up to this size, above it
 # answer with the stored shift (Stat.bao_shift says so).
@@ -166,6 +173,8 @@ class ChunkedStore(BlobStore):
         self.bao_shift = bao_shift
         self.chunk_sizes = chunk_sizes
         self.rehash_limit = rehash_limit
+        self._intents_reaped_at: float | None = None
+        self._reap_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ChunkedStore({self.backend.description}, bao_shift={self.bao_shift})"
@@ -348,12 +357,50 @@ class ChunkedStore(BlobStore):
         """Hash a chunk and store it under its digest unless it is already there (dedup) or it
         is not the chunk the caller expected."""
         digest = bao.hash(data)
-        if expected_digest is not None and digest != expected_digest:
-            return ChunkMeta(digest, len(data))
-        key = chunk_key(digest)
-        if self.backend.size(key) is None:
-            self.backend.put(key, data)
+        if expected_digest is None or digest == expected_digest:
+            self._store_hashed_chunk(data, digest)
         return ChunkMeta(digest, len(data))
+
+    def _store_hashed_chunk(self, data: bytes, digest: bytes) -> float | None:
+        """Store a chunk under its (known) digest unless it is already there (dedup); when this
+        call wrote it, the time it did (an aborting writer removes what it wrote)."""
+        key = chunk_key(digest)
+        if self.backend.size(key) is not None:
+            return None
+        self.backend.put(key, data)
+        return time.time()
+
+    def _remove_expired_intents(self) -> None:
+        """Remove the intents of Puts that ended long ago, at most once per REAP_INTERVAL (so
+        that a store nobody runs gc on keeps few); best effort."""
+        now = time.monotonic()
+        with self._reap_lock:
+            if (
+                self._intents_reaped_at is not None
+                and now - self._intents_reaped_at < REAP_INTERVAL
+            ):
+                return
+            self._intents_reaped_at = now
+        try:
+            remove_expired_intents(self.backend, time.time())
+        except StoreError as error:
+            log.warning("%r: expired intents not removed: %s", self, error)
+
+    # -- what garbage collection may remove ------------------------------------------------------
+
+    @property
+    def blob_object_prefixes(self) -> tuple[str, ...]:
+        """Where the objects that exist for records live (chunks): garbage collection removes
+        those no record names (``record_object_keys``), no Put relies on and older than its
+        grace period. Records themselves are never garbage."""
+        return (CHUNK_PREFIX,)
+
+    def record_object_keys(self, digest: bytes, record: BlobRecord) -> frozenset[str]:
+        """The keys of every object the record of blob ``digest`` needs besides itself: its
+        chunks (a blob of one chunk is the chunk named by its own digest). The one place that
+        says what a record references, for garbage collection."""
+        pieces = record.chunks or ((ChunkMeta(digest, record.size),) if record.size else ())
+        return frozenset(chunk_key(piece.digest) for piece in pieces)
 
     def _store_record(self, digest: bytes, record: BlobRecord) -> None:
         key = record_key(digest)
@@ -375,9 +422,11 @@ class ChunkedWriter(BlobWriter):
         self._pending = bytearray()
         self._builder = bao.OutboardBuilder(store.bao_shift, "pre_order")
         self._chunks: list[ChunkMeta] = []
-        self._in_flight: deque[Future[ChunkMeta]] = deque()
+        self._in_flight: deque[tuple[ChunkMeta, Future[float | None]]] = deque()
         self._digest: bytes | None = None
         self._failed: str | None = None
+        # What this Put relies on, announced before it touches it (see intents.py).
+        self._intents = Intents(store.backend)
 
     def write(self, data: Buffer) -> int:
         self._check_writable()
@@ -409,13 +458,19 @@ class ChunkedWriter(BlobWriter):
             self._mark_failed(error)
             raise
         self._digest = root
+        self._intents.commit()
+        self._store._remove_expired_intents()
         return root
 
     def abort(self) -> None:
-        if self._digest is None:
-            self._failed = self._failed or "aborted"
+        """Discard the blob: nothing becomes visible, and the chunks this writer stored that no
+        other Put relies on are removed (best effort: garbage collection removes the rest)."""
+        if self._digest is not None:
+            return
+        self._failed = self._failed or "aborted"
         self._pending = bytearray()
         self._drain_quietly()
+        self._intents.abort()
 
     def _check_writable(self) -> None:
         if self._digest is not None:
@@ -426,25 +481,49 @@ class ChunkedWriter(BlobWriter):
     def _cut(self, *, final: bool) -> None:
         sizes = self._sizes
         lengths = bao.cdc_cut_lengths(self._pending, sizes.min, sizes.avg, sizes.max, final)
-        offset = 0
+        if not lengths:
+            return
         pool = upload_pool()
+        ends = list(accumulate(lengths))
+        starts = [0, *ends[:-1]]
         with memoryview(self._pending) as pending:
-            for length in lengths:
-                chunk = bytes(pending[offset : offset + length])
-                self._in_flight.append(pool.submit(self._store._store_chunk, chunk))
-                offset += length
+            views = [pending[start:end] for start, end in zip(starts, ends, strict=True)]
+            try:
+                # Hashed first (in parallel), so the intent names every chunk before any is
+                # checked or written.
+                digests = list(pool.map(bao.hash, views))
+            finally:
+                for view in views:
+                    view.release()
+            try:
+                self._intents.announce([chunk_key(digest) for digest in digests])
+            except BaseException as error:
+                self._mark_failed(error)
+                raise
+            for start, end, digest in zip(starts, ends, digests, strict=True):
+                chunk = bytes(pending[start:end])
+                upload = pool.submit(self._store._store_hashed_chunk, chunk, digest)
+                self._in_flight.append((ChunkMeta(digest, end - start), upload))
                 self._settle(MAX_CHUNKS_IN_FLIGHT)
-        del self._pending[:offset]
+        del self._pending[: ends[-1]]
 
     def _settle(self, keep: int) -> None:
         """Wait for the oldest uploads until at most ``keep`` remain in flight, in order."""
         try:
             while len(self._in_flight) > keep:
-                self._chunks.append(self._in_flight[0].result())
+                meta, upload = self._in_flight[0]
+                self._uploaded(meta, upload)
+                self._chunks.append(meta)
                 self._in_flight.popleft()
         except BaseException as error:
             self._mark_failed(error)
             raise
+
+    def _uploaded(self, meta: ChunkMeta, upload: Future[float | None]) -> None:
+        """Wait for one upload; note the chunk as this writer's when it was the one to store it."""
+        written = upload.result()
+        if written is not None:
+            self._intents.wrote(chunk_key(meta.digest), written)
 
     def _mark_failed(self, error: BaseException) -> None:
         self._failed = f"an earlier write failed: {error!r}"
@@ -452,11 +531,12 @@ class ChunkedWriter(BlobWriter):
         self._drain_quietly()
 
     def _drain_quietly(self) -> None:
-        # Let started uploads finish (each is atomic) so none runs on after the writer is gone.
+        # Let started uploads finish (each is atomic) so none runs on after the writer is gone;
+        # what they stored is noted, for abort to remove.
         while self._in_flight:
-            future = self._in_flight.popleft()
-            if not future.cancel():
-                future.exception()
+            meta, upload = self._in_flight.popleft()
+            if not upload.cancel() and upload.exception() is None:
+                self._uploaded(meta, upload)
 
 
 class ChunkedReader(io.RawIOBase):

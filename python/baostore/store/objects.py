@@ -13,8 +13,9 @@ import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote
 
 import obstore
@@ -49,6 +50,20 @@ S3_CREDENTIAL_ENV = (
 _LIST_PAGE = 1000
 # Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object as a listing shows it: its key, size and modification time (seconds since the
+    epoch, by the backend's clock)."""
+
+    key: str
+    size: int
+    modified: float
+
+
+def _object_info(meta: Any) -> ObjectInfo:
+    return ObjectInfo(str(meta["path"]), int(meta["size"]), meta["last_modified"].timestamp())
 
 
 class ObjectBackend:
@@ -91,6 +106,12 @@ class ObjectBackend:
         except Exception as error:
             raise self._failure("put", key, error) from error
 
+    def put_transient(self, key: str, data: Buffer) -> None:
+        """``put`` for an object that only matters while its writer runs (a Put's intents): as
+        atomic and as visible, but a local file is not made durable (no fsync) — a power cut
+        ends its writer too."""
+        self.put(key, data)
+
     def delete(self, key: str) -> None:
         try:
             obstore.delete(self._store, key)
@@ -101,12 +122,25 @@ class ObjectBackend:
 
     def keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix`` (a path prefix such as ``"chunks"``), in no set order."""
+        return (info.key for info in self.objects(prefix))
+
+    def objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix`` with its size and modification time, in no set order."""
         try:
             for page in obstore.list(self._store, prefix, chunk_size=_LIST_PAGE):
                 for meta in page:
-                    yield str(meta["path"])
+                    yield _object_info(meta)
         except Exception as error:
             raise self._failure("list", prefix, error) from error
+
+    def info(self, key: str) -> ObjectInfo | None:
+        """The object's size and modification time, or None when there is no object at ``key``."""
+        try:
+            return _object_info(obstore.head(self._store, key))
+        except FileNotFoundError:
+            return None
+        except Exception as error:
+            raise self._failure("head", key, error) from error
 
     def _failure(self, operation: str, key: str, error: Exception) -> StoreError:
         return StoreError(f"{self.description}: {operation} {key!r} failed: {_brief(error)}")
@@ -129,6 +163,12 @@ class FileObjectBackend(ObjectBackend):
         self._directories: set[Path] = set()
 
     def put(self, key: str, data: Buffer) -> None:
+        self._write(key, data, durable=True)
+
+    def put_transient(self, key: str, data: Buffer) -> None:
+        self._write(key, data, durable=False)
+
+    def _write(self, key: str, data: Buffer, *, durable: bool) -> None:
         target = self.root / key
         staging = target.with_name(f"{target.name}#{secrets.randbelow(1 << 62)}")
         try:
@@ -137,11 +177,13 @@ class FileObjectBackend(ObjectBackend):
                 view = memoryview(data).cast("B")
                 while view:
                     view = view[os.write(descriptor, view) :]
-                os.fsync(descriptor)
+                if durable:
+                    os.fsync(descriptor)
             finally:
                 os.close(descriptor)
             os.replace(staging, target)
-            _fsync_directory(target.parent)
+            if durable:
+                _fsync_directory(target.parent)
         except OSError as error:
             staging.unlink(missing_ok=True)
             raise self._failure("put", key, error) from error
