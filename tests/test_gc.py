@@ -3,12 +3,16 @@ the protocol that keeps both safe while other Puts run (baostore.store.intents).
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from baostore import bao
+from baostore.cli.failures import EXIT_OK, EXIT_USAGE
+from baostore.cli.main import main
 from baostore.errors import DataLossError
 from baostore.store.chunked import CUT_WINDOW, ChunkedStore, chunk_key, record_key
 from baostore.store.fsck import check_store
@@ -19,7 +23,9 @@ from baostore.store.intents import (
     PENDING_PREFIX,
     encode_keys,
 )
+from baostore.store.objects import file_backend
 
+from tests.support.grpc_server import serve_in_thread
 from tests.support.stores import SMALL_CHUNKS, small_chunk_memory_store
 
 # More than a writer holds uncut, so some of its chunks are stored before it is closed.
@@ -197,3 +203,43 @@ def test_a_put_waits_while_a_deleter_condemns_a_chunk_it_needs(store: ChunkedSto
     thread.join(timeout=30)
     assert done.is_set()
     assert_reads_back(store, data)  # the Put wrote the chunk again
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_the_gc_command_reports_and_removes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = (tmp_path / "store").as_uri()
+    store = ChunkedStore(file_backend(tmp_path / "store"))
+    kept = store.put(blob(300_000, 1))
+    orphan = store.put_chunk(blob(5000, 4))
+    assert main(["gc", "--store", url, "--grace", "0", "--dry-run", "--json"]) == EXIT_OK
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["dry_run"] and dry["removed"] == [chunk_key(orphan)]
+    assert store.has(orphan)
+    assert main(["gc", "--store", url, "--grace", "0s"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "removed: 1 chunks, 4.88 KiB" in out and "records:   1" in out
+    assert not store.has(orphan) and store.has(kept)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["gc", "--grace", "soon"], "not a duration: 'soon'"),
+        (["gc", "--grace=-1h"], "not a duration: '-1h'"),
+    ],
+)
+def test_gc_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_gc_collects_only_a_store_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve_in_thread(small_chunk_memory_store()) as url:
+        assert main(["gc", "--store", url]) == EXIT_USAGE
+    assert "gc collects a store's own objects" in capsys.readouterr().err
