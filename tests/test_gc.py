@@ -15,7 +15,7 @@ from baostore.cli.failures import EXIT_OK, EXIT_USAGE
 from baostore.cli.main import main
 from baostore.errors import DataLossError
 from baostore.store.chunked import CUT_WINDOW, ChunkedStore, chunk_key, record_key
-from baostore.store.fsck import check_store
+from baostore.store.fsck import check_store, staging_leftovers
 from baostore.store.gc import collect_garbage
 from baostore.store.intents import (
     CONDEMNED_PREFIX,
@@ -24,6 +24,7 @@ from baostore.store.intents import (
     encode_keys,
 )
 from baostore.store.objects import file_backend
+from baostore.store.parts import PARTS_PREFIX
 
 from tests.support.grpc_server import serve_in_thread
 from tests.support.stores import SMALL_CHUNKS, small_chunk_memory_store
@@ -221,7 +222,7 @@ def test_the_gc_command_reports_and_removes(
     assert store.has(orphan)
     assert main(["gc", "--store", url, "--grace", "0s"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "removed: 1 chunks, 4.88 KiB" in out and "records:   1" in out
+    assert "removed: 1 objects, 4.88 KiB" in out and "records:   1" in out
     assert not store.has(orphan) and store.has(kept)
 
 
@@ -243,3 +244,40 @@ def test_gc_collects_only_a_store_of_its_own(capsys: pytest.CaptureFixture[str])
     with serve_in_thread(small_chunk_memory_store()) as url:
         assert main(["gc", "--store", url]) == EXIT_USAGE
     assert "gc collects a store's own objects" in capsys.readouterr().err
+
+
+# -- the parts of big blobs (store format 2) -----------------------------------------------------
+
+
+def parted_store(tmp_path: Path) -> ChunkedStore:
+    """A file store at shift 0: 64 bytes of bao per KiB, so a blob of 2 MiB has its bao part
+    (128 KiB) in an object of its own."""
+    return ChunkedStore(file_backend(tmp_path / "store"), bao_shift=0, chunk_sizes=SMALL_CHUNKS)
+
+
+def test_gc_keeps_the_parts_a_record_names_and_removes_orphaned_ones(tmp_path: Path) -> None:
+    store = parted_store(tmp_path)
+    data = blob(2 << 20, 7)
+    digest = store.put(data)
+    parts = {key for key in keys_of(store, digest) if key.startswith(f"{PARTS_PREFIX}/")}
+    assert parts  # the bao part spilled into an object
+    assert collect_garbage(store, grace=0, clock=after_the_intents).removed == []
+    store.backend.delete(record_key(digest))  # a Put that died after its parts, before its record
+    removed = set(collect_garbage(store, grace=0, clock=after_the_intents).removed)
+    assert parts <= removed
+    assert list(store.backend.keys(PARTS_PREFIX)) == []
+
+
+def test_a_running_put_announces_its_parts_before_they_spill(tmp_path: Path) -> None:
+    store = parted_store(tmp_path)
+    writer = store.open_write()
+    writer.write(blob(2 << 20, 7))  # the bao part spills: its staging file grows meanwhile
+    staging = [name for name in staging_leftovers(tmp_path / "store") if "#" in name]
+    assert any(name.startswith(f"{PARTS_PREFIX}/") for name in staging)
+    # Two minutes on: old enough to look like a dead writer's, but its Put announced the part.
+    report = collect_garbage(store, grace=0, clock=lambda: time.time() + 120)
+    assert report.staging_removed == []
+    digest = writer.close()
+    reader = store.open_read(digest)
+    assert reader is not None and reader.read() == blob(2 << 20, 7)
+    assert_clean(store)

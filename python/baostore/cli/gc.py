@@ -71,9 +71,10 @@ def report_lines(report: GcReport, url: str) -> list[str]:
     lines = [
         f"store:     {url}",
         f"records:   {report.records}",
-        f"chunks:    {report.objects} ({report.referenced} used by records, {report.pending} "
-        f"by running or recent Puts, {report.young} younger than {report.grace:g} s)",
-        f"{verb}: {len(report.removed)} chunks, {format_size(report.removed_bytes)}",
+        f"objects:   {report.objects} chunks and parts ({report.referenced} used by records, "
+        f"{report.pending} by running or recent Puts, {report.young} younger than "
+        f"{report.grace:g} s)",
+        f"{verb}: {len(report.removed)} objects, {format_size(report.removed_bytes)}",
     ]
     leftovers = (report.expired_intents, report.stale_markers, len(report.staging_removed))
     if any(leftovers):

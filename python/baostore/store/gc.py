@@ -191,7 +191,11 @@ class _Collection:
         if root is None:
             return
         cutoff = now - max(self.report.grace, STAGING_MIN_AGE)
+        # A running Put's part streams into its staging file (announced by its final key).
+        writing = live_intent_keys(self._backend, now)
         for name in staging_leftovers(root):
+            if name.partition("#")[0] in writing:
+                continue
             path = root / name
             try:
                 if path.stat().st_mtime < cutoff:
