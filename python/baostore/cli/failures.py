@@ -10,6 +10,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
+# What was checked is incomplete or damaged: verify found a partial file (missing or damaged
+# ranges), fsck a damaged store. Distinct from an error: the check itself worked.
+EXIT_DAMAGED = 4
 EXIT_INTERRUPTED = 130
 # A failed store operation exits EXIT_ERROR unless its kind has a status of its own.
 _EXIT_OF_KIND = {ErrorKind.NOT_FOUND: EXIT_NOT_FOUND, ErrorKind.INVALID_REQUEST: EXIT_USAGE}

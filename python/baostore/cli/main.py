@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +22,7 @@ from baostore.cli.failures import (
     os_error_message,
 )
 from baostore.cli.fetch import add_cache_options, run_verified_get
+from baostore.cli.files import add_file_commands, run_verify, storeless_command
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
 from baostore.cli.serve import add_serve_command, run_serve
@@ -76,12 +77,15 @@ examples:
   baostore get DIGEST -o copy.iso
   baostore get DIGEST -o head.bin --range 0:1048576
   baostore stat DIGEST --json
+  baostore verify download.iso DIGEST       # which byte ranges are the blob?
 
 exit status:
   0  success
   1  error (unreachable server, I/O error, corrupt or short data)
   2  usage error (bad option, bad digest, bad store URL)
   3  blob not found
+  4  damage found: verify found the file partial (ranges missing or damaged, or extra
+     bytes); fsck found a damaged store
 """
 
 
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bao_options(stat, "the bao to describe")
     add_fsck_command(commands, [store_options, progress_options])
     add_shift_report_command(commands)
+    add_file_commands(commands, store_options, progress_options)
     return parser
 
 
@@ -289,6 +294,7 @@ COMMANDS = {
     "get": run_get,
     "stat": run_stat,
     "fsck": run_fsck,
+    "verify": run_verify,
 }
 
 
@@ -298,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "shift-report":  # measures on its own loopback server by default
         return run_shift_report(args)
+    local = storeless_command(args)
+    if local is not None:
+        return reported(local)
     try:
         store, url = open_selected_store(args)
     except ConfigError as error:
@@ -306,9 +315,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"bad store URL: {error}", EXIT_USAGE)
     except (OSError, StoreError) as error:
         return fail(f"cannot open the store: {error}", EXIT_ERROR)
-    try:
+
+    def run() -> int:
         with store:
             return COMMANDS[args.command](args, store, url)
+
+    return reported(run)
+
+
+def reported(command: Callable[[], int]) -> int:
+    """Run ``command``; a failure becomes one line on stderr and its exit status."""
+    try:
+        return command()
     except StoreError as error:
         return fail(str(error), exit_status(error))
     except ValueError as error:
