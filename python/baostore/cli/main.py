@@ -21,7 +21,7 @@ from baostore.cli.failures import (
     fail,
     os_error_message,
 )
-from baostore.cli.fetch import add_cache_options, run_verified_get
+from baostore.cli.fetch import add_cache_options, run_get
 from baostore.cli.files import add_file_commands, run_verify, storeless_command
 from baostore.cli.fsck import add_fsck_command, run_fsck
 from baostore.cli.progress import bar_wanted, transfer_progress
@@ -30,10 +30,6 @@ from baostore.cli.shift_report import add_shift_report_command, run_shift_report
 from baostore.cli.transfer import (
     BlobNotFoundError,
     ByteRange,
-    blob_size,
-    copy_range,
-    open_blob,
-    output_file,
     put_stream,
     stat_lines,
     stat_record,
@@ -142,18 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch a blob into a file",
         description=(
             "Fetch a blob (or a byte range of it) into a file. The data goes to a temporary file\n"
-            "beside the target, renamed into place only when everything arrived: a failed get\n"
-            "exits non-zero and leaves no output file.\n\n"
+            "beside the target, renamed into place only when everything verified: a failed get\n"
+            "exits non-zero and leaves no new output file (an existing target it was completing\n"
+            "is given back, with only verified bytes written into it).\n\n"
             "From a remote store every byte is verified against the digest before it is written\n"
             "(a lying server is caught within one chunk group), chunks already in the local\n"
-            "chunk cache are not fetched again, a range fetches only the chunks covering it, and\n"
-            "an interrupted download keeps its verified part (<target>.<digest>.baostore-partial)\n"
-            "for the next get of the same blob to continue."
+            "chunk cache or in seeds (--seed) are not fetched, and a range fetches only the\n"
+            "chunks covering it. What is already there is completed, not fetched again: the\n"
+            "partial of an interrupted get (<target>.<digest>.baostore-partial), else the target\n"
+            "itself, is checked group by group, and only the chunks covering missing or damaged\n"
+            "groups are fetched (a target that already is the blob costs one Stat)."
         ),
         epilog=(
             "examples:\n"
             "  baostore get DIGEST -o out.bin\n"
             "  baostore get b3:BASE64 -o part.bin --range 4096:8192\n"
+            "  baostore get NEW -o disk.img --seed disk.img   # fetch only what changed\n"
             "  baostore get DIGEST -o - | sha256sum"
         ),
     )
@@ -255,24 +255,6 @@ def _put_from(source: BinaryIO, total: int | None, store: BlobStore, *, show_bar
     enabled = bar_wanted(total, enabled=show_bar)
     with transfer_progress("put", total, enabled=enabled) as advance:
         return put_stream(store, source, advance)
-
-
-def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
-    if not store.trusted:  # a remote store: every byte verified here, through the chunk cache
-        run_verified_get(args, store, url)
-        return EXIT_OK
-    reader = open_blob(store, args.digest, url)
-    with reader:
-        start, end = args.range.within(blob_size(reader))
-        enabled = bar_wanted(end - start, enabled=not args.no_progress)
-        with transfer_progress("get", end - start, enabled=enabled) as advance:
-            if args.output == "-":
-                copy_range(reader, start, end, sys.stdout.buffer, advance)
-                sys.stdout.buffer.flush()
-            else:
-                with output_file(Path(args.output)) as output:
-                    copy_range(reader, start, end, output, advance)
-    return EXIT_OK
 
 
 def run_stat(args: argparse.Namespace, store: BlobStore, url: str) -> int:
