@@ -17,7 +17,8 @@ from baostore.grpc.client import GrpcBlobStore
 from baostore.grpc.limits import MIN_MESSAGE_SIZE, ServerLimits
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.sizes import parse_size
-from baostore.store.interface import StoreError
+from baostore.store.forwarding import ForwardingStore
+from baostore.store.interface import BlobStore, BlobWriter, StoreError
 
 from tests.support.grpc_server import serve_in_thread
 from tests.support.serve_process import serve_process
@@ -65,11 +66,15 @@ def test_calls_beyond_max_concurrent_streams_are_refused() -> None:
         release.wait(timeout=30)
 
     limits = ServerLimits(max_concurrent_streams=2)
-    with serve_in_thread(small_chunk_memory_store(), limits=limits) as url:
+    store = WriterCountingStore(small_chunk_memory_store())
+    with serve_in_thread(store, limits=limits) as url:
         channel, stub = stub_for(url)
         with channel:
             held = [stub.Put.future(held_open(), timeout=60) for _ in range(2)]
             try:
+                # Probing before both Puts run would race them: a Stat that gets in first takes
+                # one of the two slots and the second Put is the call refused.
+                store.wait_for_writers(2)
                 refused = _first_refusal(stub)
             finally:
                 release.set()
@@ -79,6 +84,25 @@ def test_calls_beyond_max_concurrent_streams_are_refused() -> None:
                 stub.Stat(blobstore_pb2.StatBlobRequest(digest=bytes(32)), timeout=10)
             assert absent.value.code() == grpc.StatusCode.NOT_FOUND
     assert refused == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class WriterCountingStore(ForwardingStore):
+    """Counts the writers the server opened (one per Put that reached the store)."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        super().__init__(inner)
+        self._opened = 0
+        self._changed = threading.Condition()
+
+    def open_write(self) -> BlobWriter:
+        with self._changed:
+            self._opened += 1
+            self._changed.notify_all()
+        return super().open_write()
+
+    def wait_for_writers(self, count: int) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self._opened >= count, timeout=20)
 
 
 def _first_refusal(stub: blobstore_pb2_grpc.BlobServiceStub) -> grpc.StatusCode:
