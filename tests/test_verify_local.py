@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from baostore import bao
+from baostore.open import open_store
 from baostore.verify.local import FileCheck, NotAFileError, check_file
 from baostore.verify.outboard import (
     OUTBOARD_FORMATS,
@@ -486,3 +487,15 @@ def _refused_or_partial(path: Path, digest: bytes, prefixed: bytes, shift: int, 
         return not check_file(path, outboard).complete
     except OutboardError:
         return True
+
+
+def test_the_bao_of_a_store_checks_a_local_file(tmp_path: Path, data: bytes) -> None:
+    """The README's way for open_store users: the bao from a store, the file from anywhere."""
+    store = open_store((tmp_path / "store").as_uri())
+    digest = store.put(data)
+    outboard = Outboard.from_store(store, digest, shift=2)
+    assert outboard is not None and outboard.shift == 2
+    assert check_file(written(tmp_path / "f", data), outboard).complete
+    check = check_file(written(tmp_path / "bad", flipped(data, 5000)), outboard)
+    assert check.damaged == groups_of([5000], 2, SIZE)
+    assert Outboard.from_store(store, blake3(b"absent").digest()) is None

@@ -22,7 +22,6 @@ from baostore.cli.transfer import BlobNotFoundError, ByteRange, output_file
 from baostore.digests import format_digest
 from baostore.sizes import format_size
 from baostore.store.interface import DEFAULT_BAO_SHIFT, BlobStore
-from baostore.verify import ReadOptions, fetch_layout
 from baostore.verify.local import FileCheck, check_file, file_size
 from baostore.verify.outboard import (
     BAO_CLI_FORMAT,
@@ -244,14 +243,13 @@ def run_verify(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     """``verify`` against a store: its bao of the blob, fetched and checked against the digest."""
     if args.format == BAO_CLI_FORMAT:
         return fail("--format bao names an outboard file's format: give --outboard", EXIT_USAGE)
-    options = ReadOptions(
-        bao_shift=DEFAULT_BAO_SHIFT if args.shift is None else args.shift,
-        bao_format=args.format or "pre_order",
+    shift = DEFAULT_BAO_SHIFT if args.shift is None else args.shift
+    outboard = Outboard.from_store(
+        store, args.digest, shift=shift, format=args.format or "pre_order"
     )
-    layout = fetch_layout(store, args.digest, options)
-    if layout is None:
+    if outboard is None:
         raise BlobNotFoundError(args.digest, url)
-    return _report(args, Outboard.from_layout(layout))
+    return _report(args, outboard)
 
 
 def _report(args: argparse.Namespace, outboard: Outboard) -> int:

@@ -42,9 +42,8 @@ Advance = Callable[[int], None]
 
 
 class BlobBao(Protocol):
-    """What checking a local copy needs of a blob's bao: its geometry and a verifier for any
-    group-aligned window (``Outboard`` holds one in memory; a source can answer it window by
-    window)."""
+    """What checking a local copy needs of a blob's bao: its geometry and verifiers of its
+    windows (``Outboard`` holds the bao in memory; a source may answer window by window)."""
 
     @property
     def digest(self) -> bytes: ...
@@ -55,9 +54,13 @@ class BlobBao(Protocol):
     @property
     def shift(self) -> int: ...
 
-    def verifier(self, start: int = 0, end: int | None = None) -> Verifier: ...
+    def verifier_from(self, start: int, end: int) -> tuple[Verifier, int]:
+        """A verifier of the window from group boundary ``start`` towards ``end``, and where
+        that window ends (``end``, or elsewhere on a group boundary when the bao's source
+        answers a shorter or a longer window at once)."""
 
-    def coarsened(self, shift: int) -> BlobBao: ...
+    def coarsened(self, shift: int) -> BlobBao:
+        """The same bao at a coarser ``shift``."""
 
 
 @dataclass(frozen=True)
@@ -269,8 +272,8 @@ class _Checker:
         position = window_start
         step = window_end - window_start
         while position < min(window_end, data_end):
-            stop = min(window_end, position + step)
-            verifier = blob.verifier(position, stop)
+            verifier, stop = blob.verifier_from(position, min(window_end, position + step))
+            stop = min(stop, window_end)
             try:
                 verifier.check(data[position - window_start : min(stop, data_end) - window_start])
                 good = verifier.verified

@@ -29,8 +29,8 @@ from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.bao import BaoFormat, Verifier
-from baostore.store.interface import DEFAULT_BAO_SHIFT, PIECE_SIZE, check_digest
-from baostore.verify.layout import BlobLayout
+from baostore.store.interface import DEFAULT_BAO_SHIFT, PIECE_SIZE, BlobStore, check_digest
+from baostore.verify.layout import BlobLayout, ReadOptions, fetch_layout
 
 OutboardFormat = Literal["pre_order", "leaves", "bao"]
 OUTBOARD_FORMATS: Final[tuple[OutboardFormat, ...]] = get_args(OutboardFormat)
@@ -52,7 +52,8 @@ class Outboard:
 
     ``verifier(start, end)`` verifies any group-aligned window from that window's proof (checked
     against the digest first). Build one with ``load`` (a file), ``from_bytes``, ``of_file``
-    (computed from the data) or ``from_layout`` (a verified Stat answer).
+    (computed from the data), ``from_store`` (any store's, checked) or ``from_layout`` (a
+    verified Stat answer).
     """
 
     digest: bytes
@@ -78,6 +79,10 @@ class Outboard:
                 f"the outboard does not match blob {self.digest.hex()} "
                 f"(bytes {start}:{end}): {error}"
             ) from None
+
+    def verifier_from(self, start: int, end: int) -> tuple[Verifier, int]:
+        """``verifier(start, end)``, and ``end``: any window is answered whole (BlobBao)."""
+        return self.verifier(start, end), end
 
     def coarsened(self, shift: int) -> Outboard:
         """The same bao at a coarser ``shift`` (fewer, larger groups), without the data."""
@@ -172,6 +177,20 @@ class Outboard:
                 pre_order, layout.size, layout.bao_shift, layout.bao_format, "pre_order"
             )
         return cls(layout.digest, layout.size, layout.bao_shift, pre_order)
+
+    @classmethod
+    def from_store(
+        cls,
+        store: BlobStore,
+        digest: bytes,
+        *,
+        shift: int = DEFAULT_BAO_SHIFT,
+        format: BaoFormat = "pre_order",
+    ) -> Outboard | None:
+        """The bao of blob ``digest`` as ``store`` describes it (a Stat, checked against the
+        digest: any store will do, an untrusted one included); None if it lacks the blob."""
+        layout = fetch_layout(store, digest, ReadOptions(bao_shift=shift, bao_format=format))
+        return None if layout is None else cls.from_layout(layout)
 
     @classmethod
     def of_file(
