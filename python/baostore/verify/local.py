@@ -283,11 +283,15 @@ class _Checker:
                 damaged = True
             if good:
                 spans.append((position, position + good))
+            bad = position + good
             if not damaged:
+                if bad < min(stop, data_end) and blob is not self.fine:
+                    # The data ends inside a group: its finer groups may be whole.
+                    with data[bad - window_start : data_end - window_start] as tail:
+                        spans += self._verified(self.fine, bad, min(bad + group, blob.size), tail)
                 position = stop
                 step *= 2
                 continue
-            bad = position + good
             bad_end = min(bad + group, blob.size)
             if blob is not self.fine:  # which finer groups of the damaged one are intact?
                 with data[bad - window_start : bad_end - window_start] as bad_data:

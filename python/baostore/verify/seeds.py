@@ -132,8 +132,7 @@ class SeedChunks(BlobStore):
         return self.behind.open_write()
 
     def close(self) -> None:
-        if self.behind is not None:
-            self.behind.close()
+        """Nothing to release: the seeds are opened per read, and ``behind`` is its owner's."""
 
 
 def seed_files(paths: Iterable[Path], directories: Iterable[Path]) -> list[Path]:
