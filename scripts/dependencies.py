@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("verify",),
     ("digests",),
     ("store",),
-    ("errors", "sizes"),
+    ("errors", "sizes", "metrics", "version"),
     ("bao",),
     ("_bao",),  # the Rust extension
 )

@@ -228,6 +228,7 @@ def test_cli_refuses_remote_stores_and_lone_remove_unreferenced(
 ) -> None:
     assert main(["fsck", "--store", "grpc+http://127.0.0.1:1"]) == 2
     assert "fsck checks a store's own objects" in capsys.readouterr().err
+    (tmp_path / "s").mkdir()  # fsck checks a store that exists; it never creates one
     url = (tmp_path / "s").as_uri()
     assert main(["fsck", "--store", url, "--remove-unreferenced"]) == 2
     assert "needs --repair" in capsys.readouterr().err

@@ -37,7 +37,11 @@ def test_store_option_bao_shift(tmp_path: Path) -> None:
     assert store.bao_shift == 0
 
 
-def test_s3_store_url_is_parsed_without_contacting_the_server() -> None:
+def test_s3_store_url_is_parsed_without_contacting_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     store = open_store("s3://my-bucket/some/prefix?endpoint=http://127.0.0.1:9&region=eu-west-1")
     assert isinstance(store, ChunkedStore)
     assert store.backend.description == "s3://my-bucket/some/prefix"

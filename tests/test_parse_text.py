@@ -258,8 +258,24 @@ def test_ranges_ending_before_they_start_are_refused(start: int, shortfall: int)
 @given(start=st.integers(1, 2**70), end=st.one_of(st.none(), st.integers(0, 2**70)))
 def test_negative_starts_are_refused(start: int, end: int | None) -> None:
     text = f"-{start}:{'' if end is None else end}"
-    with pytest.raises(ValueError, match="need 0 <= START <= END"):
+    with pytest.raises(ValueError, match="START and END must be byte offsets"):
         ByteRange.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1MiB:2MiB", ByteRange(1 << 20, 2 << 20)),
+        ("16KiB:", ByteRange(16 << 10)),
+        (":1MB", ByteRange(0, 10**6)),
+        ("1.5KiB:2K", ByteRange(1536, 2048)),
+    ],
+)
+def test_ranges_take_the_size_units_of_every_other_option(text: str, expected: ByteRange) -> None:
+    assert range_argument(text) == expected
+    start, _, end = text.partition(":")
+    assert expected.start == (parse_size(start) if start else 0)
+    assert expected.end == (parse_size(end) if end else None)
 
 
 @PROPERTIES

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import random
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ from baostore import bao
 from baostore.cli.main import main
 from baostore.cli.shift_report import parse_formats, parse_shifts
 from baostore.shiftreport.measure import (
+    FIRST_BYTE_RUNS,
+    MIN_TIMED_RUNS,
     ROW_KEYS,
+    WIRE_RUNS,
     MeasuredStore,
     corrupt_offset,
     measure_report,
@@ -23,7 +27,7 @@ from baostore.shiftreport.measure import (
 )
 from baostore.sizes import format_size, parse_size
 from baostore.store.chunked import ChunkedStore, ChunkSizes
-from baostore.store.interface import BAO_FORMATS, BaoFormat, ChunkMeta
+from baostore.store.interface import BAO_FORMATS, DEFAULT_BAO_SHIFT, BaoFormat, ChunkMeta
 from baostore.store.objects import memory_backend
 
 # 300 KiB and a bit: the last group is partial at every shift.
@@ -103,6 +107,31 @@ def test_timings_are_positive(json_rows: list[dict[str, Any]]) -> None:
         assert row["outboard_mb_s"] > 0
         assert row["verify_mb_s"] > 0
         assert row["first_byte_ms"] > 0
+
+
+def test_every_measured_figure_keeps_its_runs(json_rows: list[dict[str, Any]]) -> None:
+    for row in json_rows:
+        assert len(row["outboard_runs_mb_s"]) >= MIN_TIMED_RUNS
+        assert len(row["verify_runs_mb_s"]) >= MIN_TIMED_RUNS
+        assert len(row["first_byte_runs_ms"]) == FIRST_BYTE_RUNS
+        assert len(row["range_read_runs_bytes"]) == len(row["detection_runs_bytes"]) == WIRE_RUNS
+        # The row's figure is the fastest run for speeds, the median otherwise.
+        assert row["outboard_mb_s"] == max(row["outboard_runs_mb_s"])
+        assert row["verify_mb_s"] == max(row["verify_runs_mb_s"])
+        assert row["first_byte_ms"] == pytest.approx(statistics.median(row["first_byte_runs_ms"]))
+        assert row["range_read_bytes"] == statistics.median_low(row["range_read_runs_bytes"])
+        assert row["detection_bytes"] == statistics.median_low(row["detection_runs_bytes"])
+
+
+def test_a_row_says_where_the_lie_and_the_range_read_were(
+    json_rows: list[dict[str, Any]],
+) -> None:
+    offset, _ = range_read_span(SIZE)
+    for row in json_rows:
+        assert row["corrupt_offset"] == corrupt_offset(SIZE) == SIZE // 2
+        assert row["range_offset"] == offset
+        # So what got past the lie reads from the row alone.
+        assert 0 < row["detection_bytes"] - row["corrupt_offset"] <= SIZE - SIZE // 2
 
 
 def covering_chunk_bytes(chunks: tuple[ChunkMeta, ...], start: int, end: int) -> int:
@@ -199,6 +228,34 @@ def test_plot_without_matplotlib_fails_before_measuring(
     assert status == 2
     assert "pip install 'baostore[plot]'" in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_the_plot_draws_every_figure_with_its_spread_and_marks_the_default() -> None:
+    pytest.importorskip("matplotlib")
+    from baostore.shiftreport.plot import draw, pyplot
+
+    data = blob(SIZE, seed=8)
+    target = MeasuredStore(ChunkedStore(memory_backend()), None, "a memory store")
+    report = measure_report(data, shifts=range(2, 7), formats=BAO_FORMATS, target=target)
+    figure = draw(report)
+    try:
+        axes = figure.axes
+        labels = [axis.get_ylabel() for axis in axes]
+        for word in ("overhead", "Stat answer", "MB/s", "first verified byte", "range read"):
+            assert any(word in label for label in labels), (word, labels)
+        assert any("past the corrupted byte" in label for label in labels)
+        for axis in axes:
+            lines = {line.get_label(): line for line in axis.get_lines()}
+            default = lines[f"default shift ({DEFAULT_BAO_SHIFT})"]
+            assert list(default.get_xdata()) == [DEFAULT_BAO_SHIFT] * 2
+        # Measured in several runs: error bars (LineCollections) on speed and first byte.
+        for label in ("MB/s", "first verified byte"):
+            axis = next(axis for axis in axes if label in axis.get_ylabel())
+            assert axis.collections, label
+        overhead = next(axis for axis in axes if "overhead" in axis.get_ylabel())
+        assert overhead.yaxis.get_major_formatter()(1.5, 0) == "1.5 %"
+    finally:
+        pyplot().close(figure)
 
 
 def test_plot_is_a_png(tmp_path: Path) -> None:

@@ -76,6 +76,16 @@ class DataLossError(StoreError):
     kind = ErrorKind.DATA_LOSS
 
 
+class UnsupportedError(InvalidRequestError):
+    """An operation this kind of store cannot do: a remote store cannot list or remove blobs
+    (the BlobService protocol has no call for it)."""
+
+
+class MissingStoreError(NotFoundError):
+    """The store a URL names does not exist, and the caller asked not to create it (a mistyped
+    ``file://`` path given to a command that only reads)."""
+
+
 ERROR_TYPES: dict[ErrorKind, type[StoreError]] = {
     error_type.kind: error_type
     for error_type in (

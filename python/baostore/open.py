@@ -23,12 +23,17 @@ STORE_OPTIONS = ("bao_shift",)
 
 
 def open_store(
-    url: str, *, timeout: float | None = None, idle_timeout: float | None = None
+    url: str,
+    *,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    create: bool = True,
 ) -> BlobStore:
     """Open the store ``url`` names.
 
     * ``memory://`` — in this process only;
-    * ``file:///path`` — a directory (created if missing);
+    * ``file:///path`` — a directory (created if missing; with ``create=False`` a missing one
+      is a MissingStoreError instead: for callers that only read);
     * ``s3://BUCKET/PREFIX?endpoint=URL&region=R`` — credentials from the AWS environment;
     * ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT``, ``grpc+unix:///PATH`` — a server.
 
@@ -56,7 +61,7 @@ def open_store(
     # Everything is checked before the backend exists, so a bad URL creates no directory.
     options.refuse_unknown((*STORE_OPTIONS, *(S3_OPTIONS if scheme == "s3" else ())))
     bao_shift = options.take_shift()
-    backend = backend_from_url(urlsplit(url), options)
+    backend = backend_from_url(urlsplit(url), options, create=create)
     if bao_shift is None:
         return ChunkedStore(backend)
     return ChunkedStore(backend, bao_shift=bao_shift)

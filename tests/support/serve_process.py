@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,7 @@ def serve_process(
         stderr=subprocess.PIPE,
         text=True,
     )
+    drain: threading.Thread | None = None
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
@@ -34,10 +36,15 @@ def serve_process(
         if match is None:
             rest = process.stderr.read() if process.wait(timeout=30) is not None else ""
             raise AssertionError(f"serve did not announce its address: {line + rest!r}")
+        # The access log follows, a line per call: read on, so a full pipe never stalls serve.
+        drain = threading.Thread(target=process.stderr.read, daemon=True)
+        drain.start()
         yield process, match.group(1)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
+        if drain is not None:
+            drain.join(timeout=30)  # the process is gone: its stderr ends
         if process.stderr is not None:
             process.stderr.close()

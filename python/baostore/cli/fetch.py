@@ -26,8 +26,9 @@ from typing import BinaryIO
 
 import platformdirs
 
+from baostore.cli.failures import EXIT_OK
 from baostore.cli.partial import adopt, locked_partial, partial_path, publish, restore
-from baostore.cli.progress import Advance, bar_wanted, transfer_progress
+from baostore.cli.progress import Advance, bar_wanted, metered, summary, transfer_progress
 from baostore.cli.transfer import BlobNotFoundError, ByteRange, is_special_file, output_file
 from baostore.digests import format_digest
 from baostore.open import open_store
@@ -89,7 +90,25 @@ def open_cache(args: argparse.Namespace) -> BlobStore | None:
 
 
 def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
-    """``get``: the blob (or ``--range``) to ``-o``; verified unless the store is trusted."""
+    """``get``: the blob (or ``--range``) to ``-o``; verified unless the store is trusted. Ends
+    with a summary line on stderr unless ``--quiet``."""
+    if args.quiet:
+        args.no_progress = True
+    with metered() as meter:
+        outcome = _run_get(args, store, url)
+    if args.quiet:
+        return EXIT_OK
+    if outcome is not None and outcome.summary:
+        _note(outcome.summary)
+    if outcome is None or not outcome.already:
+        into = "stdout" if args.output == "-" else args.output
+        verified = "" if store.trusted else ", verified"
+        line = summary(f"got {into}", meter, format_digest(args.digest))
+        print(f"{line}{verified}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run_get(args: argparse.Namespace, store: BlobStore, url: str) -> GetOutcome | None:
     options = ReadOptions(bao_shift=args.shift, bao_format=args.format)
     layout = fetch_layout(store, args.digest, options)  # a trusted store's bao checks the copy
     if layout is None:
@@ -103,7 +122,7 @@ def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     cache = None if store.trusted else open_cache(args)
     try:
         with StoreBlob(store, layout, cache=cache, parallelism=options.parallelism) as blob:
-            _get(args, blob, start, end, seeds)
+            return _get(args, blob, start, end, seeds)
     except VerificationError as error:
         raise VerificationError(
             f"{url} sent data that does not match blob {format_digest(args.digest)}: {error}"
@@ -111,10 +130,13 @@ def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     finally:
         if cache is not None:
             cache.close()
-    return 0
 
 
-def _get(args: argparse.Namespace, blob: StoreBlob, start: int, end: int, seeds: SeedFiles) -> None:
+def _get(
+    args: argparse.Namespace, blob: StoreBlob, start: int, end: int, seeds: SeedFiles
+) -> GetOutcome | None:
+    """The blob's bytes ``[start, end)`` to ``-o``: a file completed (its outcome), or a stream
+    written (None)."""
     target = Path(args.output)
     show_bar = not args.no_progress
     if args.output == "-" or is_special_file(target):
@@ -129,8 +151,8 @@ def _get(args: argparse.Namespace, blob: StoreBlob, start: int, end: int, seeds:
             else:
                 with output_file(target) as output:
                     copy_range_to(blob, start, end, output, advance)
-        return
-    outcome = complete_target(
+        return None
+    return complete_target(
         blob,
         target,
         start,
@@ -140,8 +162,6 @@ def _get(args: argparse.Namespace, blob: StoreBlob, start: int, end: int, seeds:
         show_bar=show_bar,
         note=_note,
     )
-    if outcome.summary:
-        _note(outcome.summary)
 
 
 def copy_range_to(
@@ -344,7 +364,8 @@ def _check_in_place(
 ) -> _InPlace:
     before = os.stat(target)
     enabled = bar_wanted(before.st_size, enabled=show_bar)
-    with transfer_progress("check", before.st_size, enabled=enabled) as advance:
+    # Its own meter: what a check reads is not what the get transfers.
+    with metered(), transfer_progress("check", before.st_size, enabled=enabled) as advance:
         check = check_file(target, blob.bao, start=start, end=end, advance=advance)
     return _InPlace(before, check)
 
@@ -356,7 +377,8 @@ def _check_partial(
     size = os.fstat(file.fileno()).st_size
     if size == 0:
         return FileCheck(blob.digest, blob.size, start, end, 0, Ranges())
-    with transfer_progress("check", size, enabled=bar_wanted(size, enabled=show_bar)) as advance:
+    enabled = bar_wanted(size, enabled=show_bar)
+    with metered(), transfer_progress("check", size, enabled=enabled) as advance:
         return check_file(file.fileno(), blob.bao, start=start, end=end, advance=advance)
 
 

@@ -24,18 +24,21 @@ from baostore.cli.failures import (
 from baostore.cli.fetch import add_cache_options, run_get
 from baostore.cli.files import add_file_commands, run_verify, storeless_command
 from baostore.cli.fsck import add_fsck_command, run_fsck
-from baostore.cli.progress import bar_wanted, transfer_progress
+from baostore.cli.listing import add_listing_commands, run_ls, run_rm
+from baostore.cli.progress import bar_wanted, metered, summary, transfer_progress
 from baostore.cli.serve import add_serve_command, run_serve
 from baostore.cli.shift_report import add_shift_report_command, run_shift_report
 from baostore.cli.transfer import (
     BlobNotFoundError,
     ByteRange,
     put_stream,
+    shift_note,
     stat_lines,
     stat_record,
 )
 from baostore.config import CONFIG_ENV, DEFAULT_ROOT, ConfigError, open_from_config
 from baostore.digests import format_digest
+from baostore.errors import MissingStoreError
 from baostore.open import default_store_url, open_store
 from baostore.store.interface import (
     BAO_FORMATS,
@@ -43,8 +46,12 @@ from baostore.store.interface import (
     BlobStore,
     StoreError,
 )
+from baostore.version import __version__
 
 STORE_ENV = "BAOSTORE_URL"
+# Only these commands create a store that does not exist yet; the others only read (or remove)
+# and say "no store at PATH" for a mistyped one.
+CREATING_COMMANDS = frozenset({"put", "serve"})
 
 DESCRIPTION = """\
 baostore: a content-addressed BLAKE3 blob store with verified streaming.
@@ -78,10 +85,11 @@ examples:
 exit status:
   0  success
   1  error (unreachable server, I/O error, corrupt or short data)
-  2  usage error (bad option, bad digest, bad store URL)
+  2  usage error (bad option, bad digest, bad store URL, no store at that path)
   3  blob not found
   4  damage found: verify found the file partial (ranges missing or damaged, or extra
-     bytes); fsck found a damaged store
+     bytes); fsck found damage (removed with --repair)
+  130  interrupted (Ctrl-C)
 """
 
 
@@ -93,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=formatter,
     )
+    parser.add_argument("--version", action="version", version=f"baostore {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     store_options = argparse.ArgumentParser(add_help=False)
@@ -121,19 +130,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_command(commands, [store_options])
 
+    summary_options = argparse.ArgumentParser(add_help=False)
+    summary_options.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no summary line on stderr (size, time, rate, digest) and no progress bar",
+    )
+
     put = commands.add_parser(
         "put",
-        parents=[store_options, progress_options],
+        parents=[store_options, progress_options, summary_options],
         formatter_class=formatter,
-        help="store a file, print its digest",
-        description="Store a file (or stdin) and print its BLAKE3 digest as 64 hex characters.",
-        epilog="examples:\n  baostore put photo.jpg\n  tar c dir | baostore put -",
+        help="store files, print their digests",
+        description=(
+            "Store files (or stdin) and print each one's BLAKE3 digest as 64 hex characters,\n"
+            "one line per PATH in the order given; stops at the first that fails. Each put ends\n"
+            "with a summary line on stderr unless -q. A file:// store that does not exist is\n"
+            "created."
+        ),
+        epilog=(
+            "examples:\n  baostore put photo.jpg\n  baostore put *.iso\n"
+            "  tar c dir | baostore put -"
+        ),
     )
-    put.add_argument("path", metavar="PATH", help="the file to store; - reads stdin")
+    put.add_argument("paths", metavar="PATH", nargs="+", help="the files to store; - reads stdin")
 
     get = commands.add_parser(
         "get",
-        parents=[store_options, progress_options],
+        parents=[store_options, progress_options, summary_options],
         formatter_class=formatter,
         help="fetch a blob into a file",
         description=(
@@ -145,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(a lying server is caught within one chunk group), chunks already in the local\n"
             "chunk cache or in seeds (--seed) are not fetched, and a range fetches only the\n"
             "chunks covering it. What is already there is completed, not fetched again: the\n"
-            "partial of an interrupted get (<target>.<digest>.baostore-partial), else the target\n"
+            "partial of an interrupted get\n"
+            "(<target>.<first 32 hex digits of the digest>.baostore-partial), else the target\n"
             "itself, is checked group by group, and only the chunks covering missing or damaged\n"
             "groups are fetched (a target that already is the blob costs one Stat)."
         ),
@@ -170,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A:B",
         type=range_argument,
         default=ByteRange(),
-        help="write only bytes A (inclusive) to B (exclusive); either side may be left out",
+        help="write only bytes A (inclusive) to B (exclusive); either side may be left out; "
+        "sizes take units (1MiB:2MiB)",
     )
     _add_bao_options(get, "the bao to verify remote reads with")
     add_cache_options(get)
@@ -193,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
     add_fsck_command(commands, [store_options, progress_options])
+    add_listing_commands(commands, [store_options])
     add_shift_report_command(commands)
     add_file_commands(commands, store_options, progress_options)
     return parser
@@ -233,26 +261,44 @@ def open_selected_store(args: argparse.Namespace) -> tuple[BlobStore, str]:
         if args.root is not None:
             raise ConfigError("--root NAME picks a store of a config file: give --config FILE")
         url = store_url(args.store)
-        return open_store(url), url
+        return _open_url(url, args), url
     root = args.root or DEFAULT_ROOT
     return open_from_config(config, root), f"{config}#{root}"
 
 
+def _open_url(url: str, args: argparse.Namespace) -> BlobStore:
+    """The store ``url`` names; created if missing only by CREATING_COMMANDS, which then set
+    ``args.created_store`` (MissingStoreError for the others)."""
+    try:
+        return open_store(url, create=False)
+    except MissingStoreError:
+        if args.command not in CREATING_COMMANDS:
+            raise
+    args.created_store = True
+    return open_store(url)
+
+
 def run_put(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     del url
-    if args.path == "-":
-        digest = _put_from(sys.stdin.buffer, None, store, show_bar=not args.no_progress)
-    else:
-        path = Path(args.path)
-        with path.open("rb") as source:
-            total = os.fstat(source.fileno()).st_size
-            digest = _put_from(source, total, store, show_bar=not args.no_progress)
-    print(format_digest(digest))
+    for name in args.paths:
+        with metered() as meter:
+            if name == "-":
+                digest = _put_from(sys.stdin.buffer, None, store, args)
+            else:
+                with Path(name).open("rb") as source:
+                    total = os.fstat(source.fileno()).st_size
+                    digest = _put_from(source, total, store, args)
+        print(format_digest(digest), flush=True)
+        if not args.quiet:
+            shown = "stdin" if name == "-" else name
+            print(summary(f"put {shown}", meter, format_digest(digest)), file=sys.stderr)
     return EXIT_OK
 
 
-def _put_from(source: BinaryIO, total: int | None, store: BlobStore, *, show_bar: bool) -> bytes:
-    enabled = bar_wanted(total, enabled=show_bar)
+def _put_from(
+    source: BinaryIO, total: int | None, store: BlobStore, args: argparse.Namespace
+) -> bytes:
+    enabled = bar_wanted(total, enabled=not (args.no_progress or args.quiet))
     with transfer_progress("put", total, enabled=enabled) as advance:
         return put_stream(store, source, advance)
 
@@ -264,9 +310,11 @@ def run_stat(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     if stat is None:
         raise BlobNotFoundError(args.digest, url)
     if args.json:
-        print(json.dumps(stat_record(args.digest, stat, with_bao=args.with_bao)))
+        record = stat_record(args.digest, stat, with_bao=args.with_bao)
+        print(json.dumps({**record, "requested_bao_shift": args.shift}))
     else:
-        print("\n".join(stat_lines(args.digest, stat)))
+        note = shift_note(args.shift, stat)
+        print("\n".join([*stat_lines(args.digest, stat), *([note] if note else [])]))
     return EXIT_OK
 
 
@@ -277,6 +325,8 @@ COMMANDS = {
     "stat": run_stat,
     "fsck": run_fsck,
     "verify": run_verify,
+    "ls": run_ls,
+    "rm": run_rm,
 }
 
 
@@ -284,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.created_store = False
     if args.command == "shift-report":  # measures on its own loopback server by default
         return run_shift_report(args)
     local = storeless_command(args)
@@ -293,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         store, url = open_selected_store(args)
     except ConfigError as error:
         return fail(f"bad store configuration: {error}", EXIT_USAGE)
+    except MissingStoreError as error:
+        return fail(f"{error} (only put and serve create a store: check the path)", EXIT_USAGE)
     except ValueError as error:
         return fail(f"bad store URL: {error}", EXIT_USAGE)
     except (OSError, StoreError) as error:

@@ -1,27 +1,63 @@
-"""Progress bars for long transfers: rich, on stderr, only when stderr is a terminal."""
+"""Progress of long transfers: rich bars on stderr (only on a terminal), and the meter every
+transfer counts its bytes into, which the one-line summary after a put or get reads.
+
+Every size shown is in binary units written by ``baostore.sizes.format_size`` (KiB, MiB/s), in
+bars and summaries alike.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
-from baostore.sizes import MiB
+from baostore.sizes import MiB, format_size
 
 # Transfers smaller than this finish too fast for a bar to help.
 MIN_SIZE_FOR_BAR = 8 * MiB
 
 Advance = Callable[[int], None]
+
+
+@dataclass
+class Meter:
+    """Bytes a command moved and since when: what its summary line reports."""
+
+    transferred: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+# The meter of the command running in this context (None: nobody reads the counts).
+_current_meter: ContextVar[Meter | None] = ContextVar("baostore_transfer_meter", default=None)
+
+
+@contextmanager
+def metered() -> Iterator[Meter]:
+    """A fresh meter that every ``transfer_progress`` inside the block counts into."""
+    meter = Meter()
+    token = _current_meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _current_meter.reset(token)
 
 
 def bar_wanted(total: int | None, *, enabled: bool = True) -> bool:
@@ -32,21 +68,75 @@ def bar_wanted(total: int | None, *, enabled: bool = True) -> bool:
 
 @contextmanager
 def transfer_progress(description: str, total: int | None, *, enabled: bool) -> Iterator[Advance]:
-    """Yield ``advance(nbytes)``; it draws a bar on stderr when ``enabled``, else does nothing."""
+    """Yield ``advance(nbytes)``: it counts into the current meter (see ``metered``) and draws a
+    bar on stderr when ``enabled``."""
+    meter = _current_meter.get() or Meter()
     if not enabled:
-        yield _ignore
+
+        def count(nbytes: int) -> None:
+            meter.transferred += nbytes
+
+        yield count
         return
-    columns = (
+    with Progress(*transfer_columns(), console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(nbytes: int) -> None:
+            meter.transferred += nbytes
+            progress.advance(task, nbytes)
+
+        yield advance
+
+
+def transfer_columns() -> tuple[ProgressColumn, ...]:
+    """What a transfer bar shows: what moves, the bar, bytes done and total, rate, time left."""
+    return (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
+        _BytesColumn(),
+        _RateColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda nbytes: progress.advance(task, nbytes)
 
 
-def _ignore(nbytes: int) -> None:
-    del nbytes
+def format_rate(nbytes: float, seconds: float) -> str:
+    """``nbytes`` over ``seconds`` as a rate: ``12.5 MiB/s``."""
+    return f"{format_size(nbytes / max(seconds, 1e-9))}/s"
+
+
+def format_duration(seconds: float) -> str:
+    """``0.0213 s``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``."""
+    if seconds < 59.5:
+        return f"{seconds:.3g} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def summary(what: str, meter: Meter, digest_hex: str) -> str:
+    """The line a put or get ends with: ``what`` (``put photo.jpg``), size, time, rate, digest."""
+    seconds = meter.seconds
+    return (
+        f"baostore: {what}: {format_size(meter.transferred)} in {format_duration(seconds)} "
+        f"({format_rate(meter.transferred, seconds)}), blob {digest_hex}"
+    )
+
+
+class _BytesColumn(ProgressColumn):
+    """``12.5 MiB / 1.2 GiB`` (or just the first when the total is unknown)."""
+
+    def render(self, task: Task) -> Text:
+        done = format_size(task.completed)
+        if task.total is None:
+            return Text(done, style="progress.download")
+        return Text(f"{done} / {format_size(task.total)}", style="progress.download")
+
+
+class _RateColumn(ProgressColumn):
+    """The recent transfer rate, in the same units as the sizes."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else format_rate(speed, 1.0), style="progress.data.speed")

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from baostore.cli.arguments import size_argument
-from baostore.cli.failures import EXIT_OK
+import prometheus_client
+
+from baostore.cli.arguments import argument, size_argument
+from baostore.cli.failures import EXIT_ERROR, EXIT_OK, fail
+from baostore.cli.logs import LOG_FORMATS, LOG_LEVELS, server_logging
 from baostore.grpc.limits import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BLOB_SIZE,
@@ -60,28 +67,116 @@ def add_serve_command(
     )
     _add_security_options(serve)
     _add_limit_options(serve)
+    _add_observability_options(serve)
 
 
 def run_serve(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     # Imported here: the gRPC server stack is only needed to serve.
     from baostore.grpc.server import serve
 
-    def announce(address: str) -> None:
-        print(f"baostore: serving {url} on {address}", file=sys.stderr, flush=True)
-
     security = _security_from_args(args)
     limits = _limits_from_args(args)
-    asyncio.run(
-        serve(
-            store,
-            args.listen,
-            grace=args.grace,
-            on_started=announce,
-            security=security,
-            limits=limits,
-        )
-    )
+    created = " (a new, empty store: there was none at that path)" if args.created_store else ""
+    started = False
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(server_logging(args.log_level, args.log_format))
+        metrics = ""
+        if args.metrics_listen is not None:
+            try:
+                metrics = f" (metrics: {_serve_metrics(args.metrics_listen, stack)})"
+            except OSError as error:
+                reason = (error.strerror or str(error)).lower()
+                host, port = args.metrics_listen
+                return fail(f"cannot serve metrics on {host}:{port}: {reason}", EXIT_ERROR)
+
+        def announce(address: str) -> None:
+            nonlocal started
+            started = True
+            line = f"baostore: serving {url} on {address}{metrics}{created}"
+            print(line, file=sys.stderr, flush=True)
+
+        try:
+            asyncio.run(
+                serve(
+                    store,
+                    args.listen,
+                    grace=args.grace,
+                    on_started=announce,
+                    security=security,
+                    limits=limits,
+                )
+            )
+        except OSError as error:
+            if started:
+                raise
+            return fail(listen_failure(args.listen, error), EXIT_ERROR)
     return EXIT_OK
+
+
+def _serve_metrics(listen: tuple[str, int], stack: contextlib.ExitStack) -> str:
+    """Serve the Prometheus metrics over HTTP on ``listen`` until ``stack`` closes; the URL."""
+    host, port = listen
+    server, thread = prometheus_client.start_http_server(port, addr=host)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    stack.callback(stop)
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{server.server_address[1]}/metrics"
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` as ``(host, port)``; port 0 picks a free one."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:9100)")
+    return host, int(port)
+
+
+def listen_failure(listen: str, error: OSError) -> str:
+    """One line saying why ``listen`` could not be bound: the operating system's own reason,
+    found by binding a plain socket there (gRPC's says only that binding failed)."""
+    reason = _bind_probe(listen)
+    if reason is None:  # it binds now: say what gRPC said, without its log-level advice
+        reason = str(error).partition("; set GRPC_VERBOSITY")[0]
+        return (
+            reason if reason.startswith("cannot listen") else f"cannot listen on {listen}: {reason}"
+        )
+    return f"cannot listen on {listen}: {reason}"
+
+
+def _bind_probe(listen: str) -> str | None:
+    """Why a socket cannot be bound at ``listen`` (None: it can)."""
+    address: str | tuple[Any, ...]
+    if listen.startswith("unix:"):
+        path = Path(listen.removeprefix("unix:").removeprefix("//"))
+        if not path.parent.is_dir():
+            return f"directory {path.parent} does not exist"
+        family, address = socket.AF_UNIX, str(path)
+    else:
+        try:
+            host, port = parse_host_port(listen)
+            family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        except (ValueError, OSError) as error:
+            return str(error)
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family != socket.AF_UNIX:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+        probe.bind(address)
+    except OSError as error:
+        return (error.strerror or str(error)).lower()
+    else:
+        if family == socket.AF_UNIX:
+            Path(str(address)).unlink(missing_ok=True)  # the probe made it
+        return None
+    finally:
+        probe.close()
 
 
 def _add_security_options(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +202,31 @@ def _add_security_options(parser: argparse.ArgumentParser) -> None:
         "--insecure-listen",
         action="store_true",
         help="allow listening beyond loopback without TLS (tokens then travel in clear)",
+    )
+
+
+def _add_observability_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("logs and metrics")
+    group.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="info (the default) logs one line per call: method, service, digest prefix, bytes "
+        "received and sent, duration, status, peer; warning logs failures only",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text lines, or one JSON object per line with each field on its own (default text)",
+    )
+    group.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        type=argument(parse_host_port),
+        help="serve Prometheus metrics at http://HOST:PORT/metrics: calls and errors by method "
+        "and status, bytes, durations, streams in flight, Stat rehashes, verification "
+        "failures, cache hits and misses",
     )
 
 

@@ -78,17 +78,30 @@ columns (the --json keys):
   fits_message      whether the server could answer at this shift in under 4 MiB (the table
                     shows the shift it used instead when it could not)
   outboard_mb_s     single-thread bao computation speed here, in 10^6 bytes per second
+                    (the fastest run)
   verify_mb_s       single-thread Verifier speed, fed 1 MiB pieces, in 10^6 bytes per second
+                    (the fastest run)
   first_byte_ms     milliseconds from opening the blob over gRPC to the first verified byte
                     (Stat, bao check, first chunk, first group), median of three
   range_read_bytes  bytes a verified read of 4 KiB at a fixed pseudo-random offset transfers:
-                    the Stat answer plus every chunk that covers the range's groups
+                    the Stat answer plus every chunk that covers the range's groups (median of
+                    three)
   detection_bytes   data bytes a lying server that inverts the blob's middle byte (offset
-                    size // 2) makes the client receive before it raises the verification error;
-                    that server lists no chunks and sends 1 KiB messages from the bad byte on,
-                    so the figure is the end of the chunk group holding the bad byte
+                    corrupt_offset) makes the client receive before it raises the verification
+                    error; that server lists no chunks and sends 1 KiB messages from the bad
+                    byte on, so the figure is the end of the chunk group holding the bad byte,
+                    or a little more when the client's read-ahead took in more messages before
+                    it checked that group (median of three)
+  outboard_runs_mb_s, verify_runs_mb_s, first_byte_runs_ms, range_read_runs_bytes,
+  detection_runs_bytes
+                    every run of those five (at least three each): their spread
+  range_offset      where the 4 KiB range read starts
+  corrupt_offset    where the lying server's inverted byte is (detection_bytes minus this is
+                    what got past it)
 
-Timings are of this machine now: compare rows with each other, not with other machines.
+Timings are of this machine now: compare rows with each other, not with other machines. Sizes
+(bao, Stat answer) are exact; what is timed or counted over the wire varies from run to run, so
+each keeps its runs and --plot draws their spread.
 """
 
 EPILOG = """\
@@ -172,7 +185,7 @@ def add_shift_report_command(commands: argparse._SubParsersAction[argparse.Argum
         "--plot",
         metavar="FILE.png",
         type=Path,
-        help="also draw overhead, throughput, first byte and detection against the shift "
+        help="also draw every column against the shift, timings with the spread of their runs "
         "(needs matplotlib)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as a JSON list")

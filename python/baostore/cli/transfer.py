@@ -12,14 +12,20 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 from typing import Any, BinaryIO
 
+from baostore import bao
 from baostore.cli.partial import new_file_mode
 from baostore.cli.progress import Advance
 from baostore.digests import format_digest
 from baostore.errors import DataLossError, NotFoundError
+from baostore.sizes import format_size, parse_size
+from baostore.store.chunked import REHASH_LIMIT
 from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Stat
+from baostore.verify.layout import MAX_MESSAGE_SIZE
 
 # The human-readable stat lists this many chunks; --json lists every one.
 MAX_CHUNKS_SHOWN = 8
+# What one chunk adds to a Stat answer, about (a 32-byte digest, a size, the message framing).
+CHUNK_ENTRY_SIZE = 40
 
 
 class BlobNotFoundError(NotFoundError):
@@ -38,14 +44,19 @@ class ByteRange:
 
     @classmethod
     def parse(cls, text: str) -> ByteRange:
+        """``A:B``, the offsets in any unit ``parse_size`` reads (``1MiB:2MiB``, ``0:4096``)."""
         start_text, sep, end_text = text.partition(":")
         if not sep:
-            raise ValueError(f"range {text!r} is not START:END (for example 0:4096 or 1024:)")
+            raise ValueError(
+                f"range {text!r} is not START:END (for example 0:4096, 1MiB:2MiB or 1024:)"
+            )
         try:
-            start = int(start_text) if start_text else 0
-            end = int(end_text) if end_text else None
+            start = parse_size(start_text) if start_text else 0
+            end = parse_size(end_text) if end_text else None
         except ValueError:
-            raise ValueError(f"range {text!r}: START and END must be byte offsets") from None
+            raise ValueError(
+                f"range {text!r}: START and END must be byte offsets (4096, 16KiB, 1MB)"
+            ) from None
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"range {text!r}: need 0 <= START <= END")
         return cls(start, end)
@@ -162,6 +173,32 @@ def stat_record(digest: bytes, stat: Stat, *, with_bao: bool) -> dict[str, Any]:
     if with_bao:
         record["bao"] = stat.bao.hex()
     return record
+
+
+def shift_note(asked: int, stat: Stat) -> str | None:
+    """Why the answer's shift is not ``asked`` (None when it is)."""
+    if stat.bao_shift == asked:
+        return None
+    reasons = []
+    if stat.bao_shift < asked:
+        reasons.append("the store answered with a finer bao than asked for")
+    else:
+        if stat.size > REHASH_LIMIT:
+            reasons.append(
+                "a bao finer than the stored one means hashing the blob again, which a baostore "
+                f"store does only for blobs up to {format_size(REHASH_LIMIT)}"
+            )
+        needed = bao.outboard_size(stat.size, asked, stat.bao_format)
+        if needed + CHUNK_ENTRY_SIZE * len(stat.chunks) >= MAX_MESSAGE_SIZE:
+            reasons.append(
+                f"the bao at shift {asked} ({format_size(needed)}) and the chunk list would not "
+                f"fit one {format_size(MAX_MESSAGE_SIZE)} answer"
+            )
+        if not reasons:
+            reasons.append("the store chose a coarser one")
+    return f"note: asked for shift {asked}, answered at shift {stat.bao_shift}: " + "; ".join(
+        reasons
+    )
 
 
 def stat_lines(digest: bytes, stat: Stat) -> list[str]:

@@ -27,7 +27,9 @@ from typing import Literal, TypeVar
 
 from typing_extensions import Buffer
 
+from baostore import metrics
 from baostore.store.interface import (
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -38,7 +40,9 @@ from baostore.store.interface import (
     VerifiedBlobReader,
     check_digest,
     close_pieces,
+    list_each_once,
     read_pieces,
+    remove_from_each,
 )
 from baostore.store.seekable import ReadBasedReader
 from baostore.verify import ReadOptions, VerificationError, VerifiedReads, layout_from_stat
@@ -102,20 +106,24 @@ class CacheStore(BlobStore):
                 continue
             if stat is None:
                 continue
+            _looked_up("stat", hit=tier == "near")
             if tier == "far" and stat.chunks and self._record_from_near_chunks(digest, stat):
                 return self.near.stat_request(digest, request) or stat
             return stat
+        _looked_up("stat", hit=False)
         return None
 
     def open_read(self, digest: bytes) -> BlobReader | None:
         digest = check_digest(digest)
         local = self._from_near("open_read", digest, self.near.open_read)
+        _looked_up("open_read", hit=local is not None)
         return local if local is not None else self.read_through(digest)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """Near's pieces on a hit; else far's bytes, verified, filling near as they pass."""
         digest = check_digest(digest)
         local = self._from_near("read_raw", digest, self.near.read_raw)
+        _looked_up("read_raw", hit=local is not None)
         if local is not None:
             return local
         reader = self.read_through(digest)
@@ -132,7 +140,11 @@ class CacheStore(BlobStore):
     def read_through(self, digest: bytes) -> FillingReader | None:
         """Read ``digest`` from far, verified, filling near; None if far lacks it. Far says how it
         is read verified (substituters fail over between members); near is its chunk cache."""
-        verified = self.far.open_verified(digest, VerifiedReads(self.options, cache=self.near))
+        try:
+            verified = self.far.open_verified(digest, VerifiedReads(self.options, cache=self.near))
+        except VerificationError:
+            metrics.far_failed_verification()
+            raise
         return None if verified is None else FillingReader(self, check_digest(digest), verified)
 
     def _record_from_near_chunks(self, digest: bytes, far_stat: Stat) -> bool:
@@ -179,6 +191,17 @@ class CacheStore(BlobStore):
     def _write_target(self) -> BlobStore:
         return self.far if self.write_to == "far" else self.near
 
+    # -- listing and removing -------------------------------------------------------------
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """What near holds, then what far holds besides."""
+        return list_each_once((self.near, self.far))
+
+    def remove(self, digest: bytes) -> bool:
+        """Remove the blob from both tiers (far first: a far store that cannot remove blobs
+        refuses before near changes)."""
+        return remove_from_each((self.far, self.near), digest)
+
     def close(self) -> None:
         self.near.close()
         self.far.close()
@@ -212,8 +235,13 @@ def _size_is_proven(digest: bytes, far_stat: Stat) -> bool:
     try:
         layout_from_stat(digest, far_stat, ReadOptions(bao_format=far_stat.bao_format))
     except VerificationError:
+        metrics.far_failed_verification()
         return False
     return True
+
+
+def _looked_up(operation: str, *, hit: bool) -> None:
+    metrics.CACHE_LOOKUPS.labels(operation, "hit" if hit else "miss").inc()
 
 
 def _copy_exactly(pieces: Iterator[bytes], size: int, writer: BlobWriter) -> bool:
@@ -248,6 +276,7 @@ class FillingReader(ReadBasedReader):
         self._filled = 0
         self._fill_over = False
         self._recorded = False
+        self._lie_counted = False
         if self.size == 0:
             self._fill(0, b"")
 
@@ -264,7 +293,13 @@ class FillingReader(ReadBasedReader):
 
     def read(self, size: int | None = -1) -> bytes:
         position = self.verified.tell()
-        data = self.verified.read(size)
+        try:
+            data = self.verified.read(size)
+        except VerificationError:
+            if not self._lie_counted:  # a failed reader raises the same error again
+                self._lie_counted = True
+                metrics.far_failed_verification()
+            raise
         self._fill(position, data)
         return data
 

@@ -24,9 +24,11 @@ from typing import TypeVar
 
 from typing_extensions import Buffer
 
+from baostore import metrics
 from baostore.compose.recent import RecentChunks
-from baostore.errors import UnavailableError
+from baostore.errors import UnavailableError, VerificationError
 from baostore.store.interface import (
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -38,7 +40,9 @@ from baostore.store.interface import (
     VerifiedBlobReader,
     VerifiedOpener,
     check_digest,
+    list_each_once,
     read_pieces,
+    remove_from_each,
 )
 from baostore.store.seekable import ReadBasedReader, seek_target
 from baostore.verify import ReadOptions, VerifiedReads
@@ -85,6 +89,8 @@ class SubstitutersStore(BlobStore):
         """Count and log a member's failure on ``digest``."""
         with self._lock:
             self.failures[name] += 1
+        if isinstance(error, VerificationError):
+            metrics.far_failed_verification()
         log.warning("substituter %s failed on blob %s: %s", name, digest.hex(), error)
 
     # -- BlobStore ------------------------------------------------------------------------
@@ -136,6 +142,14 @@ class SubstitutersStore(BlobStore):
 
     def put(self, data: Buffer | Readable) -> bytes:
         return self.members[0][1].put(data)
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """The blobs of every member, each once."""
+        return list_each_once(member for _, member in self.members)
+
+    def remove(self, digest: bytes) -> bool:
+        """Remove the blob from every member, in order (a remote one refuses: UnsupportedError)."""
+        return remove_from_each((member for _, member in self.members), digest)
 
     def close(self) -> None:
         for _, member in self.members:

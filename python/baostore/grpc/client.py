@@ -26,6 +26,7 @@ from baostore.errors import (
     ErrorKind,
     StalledError,
     StoreError,
+    UnsupportedError,
     VerificationError,
     error_of_kind,
 )
@@ -36,9 +37,11 @@ from baostore.grpc.services import (
     DATA_MESSAGE_SIZE,
 )
 from baostore.grpc.status import kind_of
+from baostore.grpc.transport import unavailable_message
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -80,7 +83,9 @@ class GrpcBlobStore(BlobStore):
         self.timeout = timeout
         self.idle_timeout = idle_timeout
         # TLS and the bearer token, when the URL or the environment asks for them.
-        self._channel = (security or ClientSecurity()).channel(target, CHANNEL_OPTIONS)
+        security = security or ClientSecurity()
+        self.tls = security.tls
+        self._channel = security.channel(target, CHANNEL_OPTIONS)
         self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
 
     @classmethod
@@ -200,13 +205,24 @@ class GrpcBlobStore(BlobStore):
         if kind is ErrorKind.INVALID_REQUEST:
             message = f"{self.display} rejected {method}: {details}"
         elif kind is ErrorKind.UNAVAILABLE:
-            # gRPC's details chain every layer; the last one ("Connection refused") is the news.
-            message = f"cannot reach server at {self.display} ({details.rsplit(': ', 1)[-1]})"
+            message = unavailable_message(details, self.display, method, tls=self.tls)
         elif kind is ErrorKind.STALLED:
             message = f"server at {self.display} did not answer {method} within {self.timeout:g} s"
         else:
             message = f"{method} at {self.display} failed ({code.name}): {details}"
         return error_of_kind(kind, message)
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        raise UnsupportedError(
+            f"{self.display}: the BlobService protocol has no call that lists blobs; "
+            "list them where the server's store is (baostore ls --store URL of that store)"
+        )
+
+    def remove(self, digest: bytes) -> bool:
+        raise UnsupportedError(
+            f"{self.display}: the BlobService protocol has no call that removes blobs; "
+            "remove them where the server's store is (baostore rm --store URL of that store)"
+        )
 
     def __repr__(self) -> str:
         return f"GrpcBlobStore({self.display!r})"

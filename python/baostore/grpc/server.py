@@ -29,6 +29,7 @@ from baostore.errors import (
 from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
 from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
+from baostore.grpc.observe import CallObserver
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
     DATA_MESSAGE_SIZE,
@@ -253,8 +254,9 @@ async def start_server(
     register_alias_descriptors()
     server = aio.server(
         options=limits.channel_options(),
-        # Tokens are checked before anything is decoded; bad bytes get INVALID_ARGUMENT.
-        interceptors=[*security.interceptors(), DecodeGuard()],
+        # Every call is logged and counted (outermost: refused ones too); tokens are checked
+        # before anything is decoded; bad bytes get INVALID_ARGUMENT.
+        interceptors=[CallObserver(), *security.interceptors(), DecodeGuard()],
         maximum_concurrent_rpcs=limits.max_concurrent_streams,
     )
     servicer = BlobServicer(store, stat_limit=stat_limit, limits=limits)

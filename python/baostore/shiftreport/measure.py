@@ -9,13 +9,21 @@ For every shift and bao format (one ``ShiftRow`` each):
   message (if not it answers at a coarser shift, ``served_shift``, and ``stat_bytes`` is the size
   of that answer);
 * ``outboard_mb_s``, ``verify_mb_s``: single-thread ``bao.outboard`` and ``bao.Verifier`` (fed
-  1 MiB pieces) throughput, fastest of a few runs, in 10^6 bytes per second;
+  1 MiB pieces) throughput, fastest of at least three runs, in 10^6 bytes per second (every
+  run in ``outboard_runs_mb_s``, ``verify_runs_mb_s``: the spread);
 * ``first_byte_ms``: from ``open_verified`` on the gRPC client store to the first verified byte
-  (Stat, bao check, first chunk, first group), median of three;
+  (Stat, bao check, first chunk, first group), median of three (all three in
+  ``first_byte_runs_ms``);
 * ``range_read_bytes``: what a verified read of 4 KiB at a fixed pseudo-random offset
-  (``range_read_span``) transfers: the Stat answer plus the chunk bytes fetched;
-* ``detection_bytes``: the data bytes a server that inverts the byte at ``size // 2`` had sent the
-  client when the client raised ``VerificationError`` (see ``lying.py`` for how it sends them).
+  (``range_read_span``) transfers: the Stat answer plus the chunk bytes fetched, median of
+  three (``range_read_runs_bytes``);
+* ``detection_bytes``: the data bytes a server that inverts the byte at ``corrupt_offset``
+  (``size // 2``) had sent the client when the client raised ``VerificationError`` (see
+  ``lying.py`` for how it sends them), median of three (``detection_runs_bytes``): the client's
+  read-ahead may take in a few more messages before the verifier reaches the bad group.
+
+Sizes (bao, Stat answer) are exact; everything measured over the wire or timed varies from run
+to run, which is why each keeps its runs.
 
 The blob goes into ``store``; unless ``remote_url`` names a server already serving that store,
 it is served on a loopback port in this process. The lying server always runs in this process,
@@ -57,13 +65,26 @@ METRICS = (
     "range_read_bytes",
     "detection_bytes",
 )
-ROW_KEYS = ("shift", "format", *METRICS)
+# Each run of the timed metrics (their spread) and where the range read and the lie were.
+SPREADS = (
+    "outboard_runs_mb_s",
+    "verify_runs_mb_s",
+    "first_byte_runs_ms",
+    "range_read_runs_bytes",
+    "detection_runs_bytes",
+)
+PLACES = ("range_offset", "corrupt_offset")
+ROW_KEYS = ("shift", "format", *METRICS, *SPREADS, *PLACES)
 
 RANGE_LENGTH = 4096
 # Any fixed seed: every shift (and every run on the same size) reads the same range.
 RANGE_SEED = 4096
 FIRST_BYTE_RUNS = 3
-# Throughput: the fastest of up to this many runs, stopping once this much time went into them.
+# Range reads and lies over the wire: the median of this many.
+WIRE_RUNS = 3
+# Throughput: the fastest of at least MIN and up to MAX runs, stopping after MIN once this much
+# time went into them.
+MIN_TIMED_RUNS = 3
 MAX_TIMED_RUNS = 5
 TIMING_BUDGET_SECONDS = 0.25
 _MEGABYTE = 1e6
@@ -93,10 +114,20 @@ class ShiftRow:
     range_read_bytes: int
     detection_bytes: int
     served_shift: int
+    outboard_runs_mb_s: tuple[float, ...]
+    verify_runs_mb_s: tuple[float, ...]
+    first_byte_runs_ms: tuple[float, ...]
+    range_read_runs_bytes: tuple[int, ...]
+    detection_runs_bytes: tuple[int, ...]
+    range_offset: int
+    corrupt_offset: int
 
     def to_json(self) -> dict[str, Any]:
         """The row as ``--json`` prints it: exactly ``ROW_KEYS``."""
-        return {key: getattr(self, key) for key in ROW_KEYS}
+        return {
+            key: list(value) if isinstance(value := getattr(self, key), tuple) else value
+            for key in ROW_KEYS
+        }
 
 
 @dataclass(frozen=True)
@@ -230,16 +261,21 @@ def _measure_row(
     range_length: int,
 ) -> ShiftRow:
     size = len(data)
-    outboard_seconds, (_, outboard) = _fastest(lambda: bao.outboard(data, shift, bao_format))
-    verify_seconds, _ = _fastest(lambda: _verify_all(data, digest, outboard, shift, bao_format))
+    outboard_runs, (_, outboard) = _timed(lambda: bao.outboard(data, shift, bao_format))
+    verify_runs, _ = _timed(lambda: _verify_all(data, digest, outboard, shift, bao_format))
     options = ReadOptions(bao_shift=shift, bao_format=bao_format)
     wire = clients.probe.stat(
         digest, bao_shift=shift, bao_format=bao_format, inline_limit=options.inline_limit
     )
-    first_byte = statistics.median(
+    first_byte_runs = [
         _first_byte_seconds(clients.honest, digest, options) for _ in range(FIRST_BYTE_RUNS)
+    ]
+    range_reads = tuple(
+        wire.size
+        + _range_read_fetched(clients.honest, digest, options, data, range_offset, range_length)
+        for _ in range(WIRE_RUNS)
     )
-    fetched = _range_read_fetched(clients.honest, digest, options, data, range_offset, range_length)
+    detections = tuple(_detection_bytes(clients.lying, digest, options) for _ in range(WIRE_RUNS))
     return ShiftRow(
         shift=shift,
         format=bao_format,
@@ -247,29 +283,35 @@ def _measure_row(
         overhead_pct=100 * len(outboard) / size,
         stat_bytes=wire.size,
         fits_message=wire.served_shift == shift and wire.size < MAX_MESSAGE_SIZE,
-        outboard_mb_s=size / _MEGABYTE / outboard_seconds,
-        verify_mb_s=size / _MEGABYTE / verify_seconds,
-        first_byte_ms=first_byte * 1000,
-        range_read_bytes=wire.size + fetched,
-        detection_bytes=_detection_bytes(clients.lying, digest, options),
+        outboard_mb_s=size / _MEGABYTE / min(outboard_runs),
+        verify_mb_s=size / _MEGABYTE / min(verify_runs),
+        first_byte_ms=statistics.median(first_byte_runs) * 1000,
+        range_read_bytes=statistics.median_low(range_reads),
+        detection_bytes=statistics.median_low(detections),
         served_shift=wire.served_shift,
+        outboard_runs_mb_s=tuple(size / _MEGABYTE / seconds for seconds in outboard_runs),
+        verify_runs_mb_s=tuple(size / _MEGABYTE / seconds for seconds in verify_runs),
+        first_byte_runs_ms=tuple(seconds * 1000 for seconds in first_byte_runs),
+        range_read_runs_bytes=range_reads,
+        detection_runs_bytes=detections,
+        range_offset=range_offset,
+        corrupt_offset=corrupt_offset(size),
     )
 
 
-def _fastest(run: Callable[[], T]) -> tuple[float, T]:
-    """The shortest time of a few runs of ``run`` (at least one), and its result."""
+def _timed(run: Callable[[], T]) -> tuple[list[float], T]:
+    """The times of MIN_TIMED_RUNS to MAX_TIMED_RUNS runs of ``run`` (more while they are quick),
+    and the result of the first."""
     start = time.perf_counter()
     result = run()
-    best = spent = time.perf_counter() - start
-    for _ in range(MAX_TIMED_RUNS - 1):
-        if spent >= TIMING_BUDGET_SECONDS:
-            break
+    times = [max(time.perf_counter() - start, 1e-9)]
+    while len(times) < MAX_TIMED_RUNS and (
+        len(times) < MIN_TIMED_RUNS or sum(times) < TIMING_BUDGET_SECONDS
+    ):
         start = time.perf_counter()
         run()
-        elapsed = time.perf_counter() - start
-        best = min(best, elapsed)
-        spent += elapsed
-    return max(best, 1e-9), result
+        times.append(max(time.perf_counter() - start, 1e-9))
+    return times, result
 
 
 def _verify_all(

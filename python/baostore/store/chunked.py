@@ -20,12 +20,13 @@ from itertools import accumulate
 
 from typing_extensions import Buffer
 
-from baostore import bao
+from baostore import bao, metrics
 from baostore.errors import DataLossError
 from baostore.sizes import KiB, MiB
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BaoFormat,
+    BlobEntry,
     BlobReader,
     BlobStore,
     BlobWriter,
@@ -234,6 +235,24 @@ class ChunkedStore(BlobStore):
         """Digests of every chunk object."""
         return _digests_under(self.backend, CHUNK_PREFIX)
 
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """Every blob with a record (one read per blob); DataLossError for a damaged record."""
+        for digest in self.record_digests():
+            record = self.read_record(digest)
+            if record is not None:  # None: removed since it was listed
+                count = len(record.chunks) or (1 if record.size else 0)
+                yield BlobEntry(digest, record.size, count)
+
+    def remove(self, digest: bytes) -> bool:
+        """Remove the blob's record. Its chunks stay until garbage collection finds no record
+        that uses them (they may be shared); a blob stored as one chunk stays readable as that
+        chunk until then, like any chunk this store holds."""
+        key = record_key(check_digest(digest))
+        if self.backend.size(key) is None:
+            return False
+        self.backend.delete(key)
+        return True
+
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
         """The bytes of one chunk object, or None; DataLossError if not ``expected_size`` long."""
         data = self.backend.get(chunk_key(check_digest(digest)))
@@ -281,6 +300,7 @@ class ChunkedStore(BlobStore):
         return outboard
 
     def _rehash(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
+        metrics.STAT_REHASHES.inc()
         with _rehash_slots:
             builder = bao.OutboardBuilder(shift, bao_format)
             for piece in self._iter_data(entry):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from baostore.store.interface import BlobReader, BlobStore, BlobWriter, ChunkMeta, Stat, StatRequest
+from baostore.store.interface import (
+    BlobEntry,
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    ChunkMeta,
+    Stat,
+    StatRequest,
+)
 
 
 class ForwardingStore(BlobStore):
@@ -36,6 +44,12 @@ class ForwardingStore(BlobStore):
 
     def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
         return self.inner.chunks(digest)
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        return self.inner.list_blobs()
+
+    def remove(self, digest: bytes) -> bool:
+        return self.inner.remove(digest)
 
     def close(self) -> None:
         self.inner.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Protocol, Self, final, runtime_checkable
@@ -20,7 +20,7 @@ from baostore.bao import FORMATS, MAX_SHIFT
 from baostore.bao import BaoFormat as BaoFormat
 from baostore.bao import hash as bao_hash
 from baostore.errors import InvalidDigestError as InvalidDigestError
-from baostore.errors import InvalidRequestError
+from baostore.errors import InvalidRequestError, UnsupportedError
 from baostore.errors import StoreError as StoreError
 from baostore.sizes import MiB
 
@@ -85,7 +85,34 @@ class Stat:
     bao: bytes = b""
     bao_shift: int = DEFAULT_BAO_SHIFT
     bao_format: BaoFormat = "pre_order"
-    inline: bytes | None = field(default=None, repr=False)
+    inline: bytes | None = None
+
+    def __repr__(self) -> str:
+        """Short whatever the blob: byte strings by their length, chunk lists by their count
+        (a Stat can hold megabytes of bao)."""
+        shown = ", ".join(
+            f"{part.name}={_brief(getattr(self, part.name))}" for part in fields(self)
+        )
+        return f"Stat({shown})"
+
+
+def _brief(value: object) -> str:
+    """``value`` for a repr: byte strings as their length, tuples as their count."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, tuple):
+        return f"<{len(value)} items>"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """A blob as a store lists it: its digest, its size and how many chunk objects hold its data
+    (1 for a blob stored as a single chunk, 0 for the empty blob)."""
+
+    digest: bytes
+    size: int
+    chunk_count: int
 
 
 @dataclass(frozen=True)
@@ -275,6 +302,18 @@ class BlobStore(ABC):
         reader = self.open_read(digest)
         return None if reader is None else read_pieces(reader)
 
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """Every blob the store holds, in no set order (chunks kept on their own, as a chunk
+        cache keeps them, are not blobs). UnsupportedError from a store that cannot enumerate
+        its blobs."""
+        raise UnsupportedError(f"{self!r} cannot list its blobs")
+
+    def remove(self, digest: bytes) -> bool:
+        """Remove the blob ``digest``; whether it was there. A chunked store removes the blob's
+        record: it is no longer listed, and chunks that no other blob uses are reclaimed by its
+        garbage collection. UnsupportedError from a store that cannot remove blobs."""
+        raise UnsupportedError(f"{self!r} cannot remove blobs")
+
     def put_chunk(self, data: Buffer, expected_digest: bytes | None = None) -> bytes:
         """Store one chunk, readable afterwards by its digest (returned), as a cache tier does with
         verified chunks. With ``expected_digest``, data that hashes to anything else is not
@@ -316,6 +355,25 @@ def read_pieces(reader: BlobReader) -> Pieces:
     with reader:
         while piece := reader.read(PIECE_SIZE):
             yield piece
+
+
+def list_each_once(stores: Iterable[BlobStore]) -> Iterator[BlobEntry]:
+    """The blobs of several stores (the tiers or members of a composition), in their order, each
+    digest once (as the first store that lists it describes it)."""
+    seen: set[bytes] = set()
+    for store in stores:
+        for entry in store.list_blobs():
+            if entry.digest not in seen:
+                seen.add(entry.digest)
+                yield entry
+
+
+def remove_from_each(stores: Iterable[BlobStore], digest: bytes) -> bool:
+    """Remove ``digest`` from every one of ``stores``, in order; whether any of them had it."""
+    removed = False
+    for store in stores:
+        removed = store.remove(digest) or removed
+    return removed
 
 
 def close_pieces(pieces: Iterator[bytes | memoryview]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote
@@ -21,6 +21,7 @@ import obstore
 from obstore.store import LocalStore, MemoryStore, S3Store
 from typing_extensions import Buffer
 
+from baostore.errors import MissingStoreError
 from baostore.store.interface import StoreError
 from baostore.store.urls import UrlOptions
 
@@ -29,6 +30,22 @@ if TYPE_CHECKING:
 
 OBJECT_SCHEMES = ("memory", "file", "s3")
 S3_OPTIONS = ("endpoint", "region")
+# obstore's errors end with the Rust error's Debug formatting after this line.
+_RUST_DEBUG_DUMP = "\n\nDebug source:"
+# Where S3 settings come from besides the URL (obstore reads these from the environment).
+S3_ENDPOINT_ENV = ("AWS_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+S3_REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
+# Credentials that need no instance-metadata endpoint, each complete with all of its variables;
+# an explicit AWS_METADATA_ENDPOINT asks for the instance's credentials (EC2). Without any of
+# them obstore would ask http://169.254.169.254, which off EC2 is waited on, retried, for
+# minutes.
+S3_CREDENTIAL_ENV = (
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"),
+    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",),
+    ("AWS_CONTAINER_CREDENTIALS_FULL_URI",),
+    ("AWS_METADATA_ENDPOINT",),
+)
 _LIST_PAGE = 1000
 # Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -92,7 +109,14 @@ class ObjectBackend:
             raise self._failure("list", prefix, error) from error
 
     def _failure(self, operation: str, key: str, error: Exception) -> StoreError:
-        return StoreError(f"{self.description}: {operation} {key!r} failed: {error}")
+        return StoreError(f"{self.description}: {operation} {key!r} failed: {_brief(error)}")
+
+
+def _brief(error: Exception) -> str:
+    """obstore's error text on one line, without the Rust ``Debug`` dump it appends (dozens of
+    lines of nested structs, no news for a person)."""
+    text = str(error).partition(_RUST_DEBUG_DUMP)[0]
+    return " ".join(text.split())
 
 
 class FileObjectBackend(ObjectBackend):
@@ -149,11 +173,14 @@ def memory_backend() -> ObjectBackend:
     return ObjectBackend(MemoryStore(), "memory://")
 
 
-def file_backend(directory: str | Path) -> ObjectBackend:
-    """A backend under ``directory`` (created if missing)."""
+def file_backend(directory: str | Path, *, create: bool = True) -> ObjectBackend:
+    """A backend under ``directory``, created if missing unless ``create`` is false
+    (MissingStoreError then)."""
     root = Path(directory)
     if not root.is_absolute():
         raise ValueError(f"file store directory must be absolute, got {str(directory)!r}")
+    if not create and not root.is_dir():
+        raise MissingStoreError(f"no store at {root}")
     try:
         root.mkdir(parents=True, exist_ok=True)
         store = LocalStore(root)
@@ -163,11 +190,19 @@ def file_backend(directory: str | Path) -> ObjectBackend:
 
 
 def s3_backend(
-    bucket: str, prefix: str = "", *, endpoint: str | None = None, region: str | None = None
+    bucket: str,
+    prefix: str = "",
+    *,
+    endpoint: str | None = None,
+    region: str | None = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> ObjectBackend:
-    """A backend in an S3 bucket; credentials come from the usual AWS environment variables."""
+    """A backend in an S3 bucket; credentials come from the usual AWS environment variables
+    (``environ``). ValueError naming what to set when the endpoint or the credentials are not
+    given (never a wait on an instance-metadata endpoint that is not there)."""
     if not _BUCKET_NAME.match(bucket):
         raise ValueError(f"invalid S3 bucket name {bucket!r}")
+    check_s3_settings(bucket, endpoint, region, environ)
     config: S3Config = {}
     allow_http = False
     if endpoint is not None:
@@ -192,10 +227,40 @@ def s3_backend(
     return ObjectBackend(store, location)
 
 
-def backend_from_url(url: SplitResult, options: UrlOptions) -> ObjectBackend:
+def check_s3_settings(
+    bucket: str, endpoint: str | None, region: str | None, environ: Mapping[str, str]
+) -> None:
+    """ValueError unless an endpoint (or an AWS region) and credentials are given."""
+    if (
+        endpoint is None
+        and region is None
+        and not _any_set(environ, *S3_ENDPOINT_ENV, *S3_REGION_ENV)
+    ):
+        raise ValueError(
+            f"s3://{bucket}: no endpoint: give ?endpoint=URL (an S3-compatible server) or "
+            "?region=REGION (AWS S3) in the URL, or set AWS_ENDPOINT_URL or AWS_REGION"
+        )
+    anonymous = environ.get("AWS_SKIP_SIGNATURE", "").lower() in ("1", "true")
+    if anonymous or any(all(environ.get(name) for name in names) for names in S3_CREDENTIAL_ENV):
+        return
+    raise ValueError(
+        f"s3://{bucket}: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+        "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN; AWS_SKIP_SIGNATURE=true for a public "
+        "bucket; on EC2, AWS_METADATA_ENDPOINT=http://169.254.169.254 for the instance's role)"
+    )
+
+
+def _any_set(environ: Mapping[str, str], *names: str) -> bool:
+    return any(environ.get(name) for name in names)
+
+
+def backend_from_url(
+    url: SplitResult, options: UrlOptions, *, create: bool = True
+) -> ObjectBackend:
     """Open the backend a ``memory:``, ``file:`` or ``s3:`` URL names.
 
     Takes the query options it uses out of ``options``; rejects URL parts it does not use.
+    ``create`` false: a file store that does not exist is a MissingStoreError.
     """
     scheme = url.scheme.lower()
     shown = url.geturl()
@@ -212,7 +277,7 @@ def backend_from_url(url: SplitResult, options: UrlOptions) -> ObjectBackend:
         path = unquote(url.path)
         if not path.startswith("/"):
             raise ValueError(f"{shown!r}: a file store needs an absolute path (file:///path)")
-        return file_backend(path)
+        return file_backend(path, create=create)
     if scheme == "s3":
         if not url.netloc:
             raise ValueError(f"{shown!r}: an S3 store needs a bucket (s3://BUCKET/PREFIX)")
