@@ -185,7 +185,8 @@ def bench_repair(work: Path, size: int) -> None:
         digest = put_file(client, source)
         layout = fetch_layout(client, digest, ReadOptions())
         assert layout is not None
-        spans = layout.spans
+        with StoreBlob(client, layout) as described:
+            spans = described.spans(0, size)
         # Three 4 KiB holes, each in the middle of a chunk (so one chunk covers its group).
         chosen = [spans[len(spans) * k // 4] for k in (1, 2, 3)]
         holes = [(span.offset + span.size // 2) // (4 * KiB) * (4 * KiB) for span in chosen]
@@ -251,7 +252,9 @@ def bench_seed(work: Path, size: int) -> None:
         with old.open("rb") as file:
             pieces = iter(lambda: file.read(PIECE_SIZE), b"")
             old_chunks = {bao.hash(chunk) for _, chunk in cut_points(pieces, DEFAULT_CHUNK_SIZES)}
-        edited = {span.digest for span in layout.spans} - old_chunks
+        with StoreBlob(client, layout) as described:
+            spans = described.spans(0, layout.size)
+        edited = {span.digest for span in spans} - old_chunks
         target = work / "out.img"
         started = time.perf_counter()
         with StoreBlob(client, layout) as blob:
@@ -270,7 +273,7 @@ def bench_seed(work: Path, size: int) -> None:
         exact = set(stats.fetched_digests) == edited and stats.chunks_fetched == len(edited)
         print(
             f"seed, {format_size(layout.size)} blob, OLD differs in 3 edits "
-            f"({len(layout.spans)} chunks, {len(edited)} of them not in OLD)"
+            f"({len(spans)} chunks, {len(edited)} of them not in OLD)"
         )
         print(
             f"  chunks fetched: {stats.chunks_fetched} ({format_size(stats.bytes_fetched)}),"

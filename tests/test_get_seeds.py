@@ -128,13 +128,15 @@ def test_a_seed_that_changes_after_it_was_cut_costs_time_not_correctness(
     with GrpcBlobStore.from_url(url) as client:
         layout = fetch_layout(client, DIGEST, ReadOptions())
         assert layout is not None
-        seeds = SeedChunks.index([seed], DEFAULT_CHUNK_SIZES, layout.spans)
-        # The seed is rewritten after it was cut: its chunks lie now (same size, other bytes).
-        written(seed, random.Random(9).randbytes(len(OLD)))
-        with StoreBlob(client, layout, cache=seeds) as blob:
+        with StoreBlob(client, layout) as blob:
+            spans = blob.spans(0, blob.size)
+            seeds = SeedChunks.index([seed], DEFAULT_CHUNK_SIZES, spans)
+            # The seed is rewritten after it was cut: its chunks lie now (same size, other bytes).
+            written(seed, random.Random(9).randbytes(len(OLD)))
+            blob.use_cache(seeds)
             complete_target(blob, target, 0, len(NEW), resume=True, note=notes.append)
     assert target.read_bytes() == NEW
-    assert set(store.reads) == {span.digest for span in layout.spans}  # all from the store
+    assert set(store.reads) == {span.digest for span in spans}  # all from the store
 
 
 def test_a_lying_seed_index_costs_time_not_correctness(
@@ -146,15 +148,16 @@ def test_a_lying_seed_index_costs_time_not_correctness(
     with GrpcBlobStore.from_url(url) as client:
         layout = fetch_layout(client, DIGEST, ReadOptions())
         assert layout is not None
-        honest = SeedChunks.index([seed], DEFAULT_CHUNK_SIZES, layout.spans)
-        # Every found chunk points one byte off: the right size, the wrong bytes.
-        lying = SeedChunks(
-            {
-                digest: type(chunk)(chunk.path, chunk.offset + 1, chunk.size)
-                for digest, chunk in honest.found.items()
-            }
-        )
-        with StoreBlob(client, layout, cache=lying) as blob:
+        with StoreBlob(client, layout) as blob:
+            honest = SeedChunks.index([seed], DEFAULT_CHUNK_SIZES, blob.spans(0, blob.size))
+            # Every found chunk points one byte off: the right size, the wrong bytes.
+            lying = SeedChunks(
+                {
+                    digest: type(chunk)(chunk.path, chunk.offset + 1, chunk.size)
+                    for digest, chunk in honest.found.items()
+                }
+            )
+            blob.use_cache(lying)
             complete_target(blob, target, 0, len(NEW), resume=True, note=lambda _: None)
     assert target.read_bytes() == NEW
 
