@@ -176,7 +176,8 @@ def check_file(
 
 
 class _Checker:
-    """One check: the file's windows, each read into a buffer of its thread and verified."""
+    """One check: the file's windows (as the bao answers them), each read piece by piece into a
+    buffer of its thread and verified."""
 
     def __init__(
         self, descriptor: int, blob: BlobBao, start: int, end: int, file_size: int
@@ -195,17 +196,16 @@ class _Checker:
         self._lock = threading.Lock()
 
     def run(self, threads: int, advance: Advance | None) -> Ranges:
-        windows = list(self._windows())
         spans: list[Span] = []
-        if threads <= 1 or len(windows) <= 1:
-            for window in windows:
+        if threads <= 1:
+            for window in self._windows():
                 spans += self._check(window)
                 if advance is not None:
                     advance(window.end - window.start)
             return Ranges.of(spans)
         with ThreadPoolExecutor(threads, thread_name_prefix="baostore-check") as pool:
             pending: deque[tuple[_Window, Future[list[Span]]]] = deque()
-            for window in windows:
+            for window in self._windows():
                 pending.append((window, pool.submit(self._check, window)))
                 if len(pending) > 2 * threads:
                     spans += self._collect(pending, advance)
@@ -224,23 +224,26 @@ class _Checker:
         return result
 
     def _windows(self) -> Iterator[_Window]:
-        """Windows of whole groups inside ``[start, end)`` (a window may end at the blob's end;
-        groups cut by the range's ends cannot be checked from the file alone): coarse groups in
-        the middle, and the fine groups before the first and after the last coarse boundary."""
+        """The windows to check, each with its verifier, as the bao answers them: of whole
+        groups inside ``[start, end)`` (a window may end at the blob's end; groups cut by the
+        range's ends cannot be checked from the file alone), coarse groups in the middle and the
+        fine ones before the first and after the last coarse boundary."""
         fine_start, fine_end = self._whole_groups(self.fine.shift)
         fast_start, fast_end = self._whole_groups(self.fast.shift)
         if fast_start >= fast_end:
             fast_start = fast_end = fine_end
-        step = max(bao.group_size(self.fast.shift), WINDOW_SIZE)
-        edges = [
-            _Window(fine_start, fast_start, self.fine),
-            *(
-                _Window(window_start, min(window_start + step, fast_end), self.fast)
-                for window_start in range(fast_start, fast_end, step)
-            ),
-            _Window(fast_end, fine_end, self.fine),
-        ]
-        return (window for window in edges if window.start < min(window.end, self.data_end))
+        regions = (
+            (self.fine, fine_start, fast_start),
+            (self.fast, fast_start, fast_end),
+            (self.fine, fast_end, fine_end),
+        )
+        for blob, region_start, region_end in regions:
+            position = region_start
+            while position < min(region_end, self.data_end):
+                verifier, stop = blob.verifier_from(position, region_end)
+                stop = min(stop, region_end)
+                yield _Window(position, stop, blob, verifier)
+                position = stop
 
     def _whole_groups(self, shift: int) -> Span:
         """The groups at ``shift`` that lie wholly inside ``[start, end)``, as a byte span."""
@@ -250,55 +253,21 @@ class _Checker:
         return first, max(first, last)
 
     def _check(self, window: _Window) -> list[Span]:
-        length = window.end - window.start
-        buffer = self._buffer(length)
+        """Read the window in pieces of whole groups and feed them on."""
+        piece_size = max(WINDOW_SIZE, bao.group_size(window.bao.shift))
+        feed = _Feed(self, window.bao, window.start, window.end, window.verifier)
+        buffer = self._buffer(min(piece_size, window.end - window.start))
         with memoryview(buffer) as view:
-            read = _read_at(self.descriptor, view[:length], window.start - self.start)
-            if read < min(window.end, self.data_end) - window.start:
-                self.shrank = True
-            with view[:read] as data:
-                return self._verified(window.bao, window.start, window.end, data)
-
-    def _verified(
-        self, blob: BlobBao, window_start: int, window_end: int, data: memoryview
-    ) -> list[Span]:
-        """The verified spans of ``data`` (the file's bytes from blob offset ``window_start``,
-        possibly fewer than the window has). After damage the next verifier covers one group,
-        and each one that checks out twice as many as the last: a run of damage costs a
-        verifier per bad group, a long good stretch few verifiers."""
-        group = bao.group_size(blob.shift)
-        data_end = window_start + len(data)
-        spans: list[Span] = []
-        position = window_start
-        step = window_end - window_start
-        while position < min(window_end, data_end):
-            verifier, stop = blob.verifier_from(position, min(window_end, position + step))
-            stop = min(stop, window_end)
-            try:
-                verifier.check(data[position - window_start : min(stop, data_end) - window_start])
-                good = verifier.verified
-                damaged = False
-            except bao.BaoError:
-                good = verifier.verified
-                damaged = True
-            if good:
-                spans.append((position, position + good))
-            bad = position + good
-            if not damaged:
-                if bad < min(stop, data_end) and blob is not self.fine:
-                    # The data ends inside a group: its finer groups may be whole.
-                    with data[bad - window_start : data_end - window_start] as tail:
-                        spans += self._verified(self.fine, bad, min(bad + group, blob.size), tail)
-                position = stop
-                step *= 2
-                continue
-            bad_end = min(bad + group, blob.size)
-            if blob is not self.fine:  # which finer groups of the damaged one are intact?
-                with data[bad - window_start : bad_end - window_start] as bad_data:
-                    spans += self._verified(self.fine, bad, bad_end, bad_data)
-            position = bad_end
-            step = group
-        return spans
+            for piece_start in range(window.start, min(window.end, self.data_end), piece_size):
+                wanted = min(piece_start + piece_size, window.end) - piece_start
+                read = _read_at(self.descriptor, view[:wanted], piece_start - self.start)
+                if read < min(wanted, self.data_end - piece_start):
+                    self.shrank = True
+                with view[:read] as data:
+                    feed.piece(piece_start, data, last=read < wanted)
+                if read < wanted:
+                    break
+        return feed.spans
 
     def _buffer(self, length: int) -> bytearray:
         """This thread's read buffer, of at least ``length`` bytes (reused: no allocation and
@@ -316,6 +285,79 @@ class _Checker:
         with self._lock:
             taken, self._taken = self._taken, []
         _BUFFERS.give_back(taken)
+
+
+class _Feed:
+    """A window's bytes fed in order (in pieces of whole groups) through verifiers of ``blob``,
+    collecting the verified spans. After damage the next verifier covers one group, and each
+    one that checks out twice as many as the last: a run of damage costs a verifier per bad
+    group, a long good stretch few. Where a coarse group fails, or the data ends inside one,
+    its finer groups are looked at too."""
+
+    def __init__(
+        self,
+        checker: _Checker,
+        blob: BlobBao,
+        start: int,
+        end: int,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.checker = checker
+        self.blob = blob
+        self.group = bao.group_size(blob.shift)
+        self.end = end
+        self.spans: list[Span] = []
+        self.step = end - start
+        self.verifier = verifier
+        self.verifier_start = start
+        self.verifier_stop = end
+
+    def piece(self, piece_start: int, data: memoryview, *, last: bool) -> None:
+        """Feed the bytes ``data`` holds from ``piece_start``; ``last``: the data ends there."""
+        piece_end = piece_start + len(data)
+        position = piece_start
+        while position < piece_end:
+            verifier = self.verifier
+            if verifier is None:
+                verifier, stop = self.blob.verifier_from(
+                    position, min(self.end, position + self.step)
+                )
+                self.verifier, self.verifier_start = verifier, position
+                self.verifier_stop = min(stop, self.end)
+            upto = min(piece_end, self.verifier_stop)
+            try:
+                verifier.check(data[position - piece_start : upto - piece_start])
+            except bao.BaoError:
+                bad = self._close()
+                bad_end = min(bad + self.group, self.blob.size)
+                self._refine(bad, data[bad - piece_start : bad_end - piece_start])
+                position, self.step = bad_end, self.group
+                continue
+            if upto == self.verifier_stop:
+                self._close()
+                self.step *= 2
+            position = upto
+        if last and self.verifier is not None:  # the data ends inside a group
+            tail = self._close()
+            self._refine(tail, data[tail - piece_start :])
+
+    def _close(self) -> int:
+        """Record what the current verifier verified; where that ends."""
+        assert self.verifier is not None
+        verified_end = self.verifier_start + self.verifier.verified
+        if verified_end > self.verifier_start:
+            self.spans.append((self.verifier_start, verified_end))
+        self.verifier = None
+        return verified_end
+
+    def _refine(self, start: int, data: memoryview) -> None:
+        """Which finer groups of the coarse group at ``start`` (its bytes: ``data``) verify."""
+        fine = self.checker.fine
+        if self.blob is fine or not data:
+            return
+        feed = _Feed(self.checker, fine, start, min(start + self.group, fine.size))
+        feed.piece(start, data, last=True)
+        self.spans += feed.spans
 
 
 class _BufferPool:
@@ -343,11 +385,13 @@ _BUFFERS = _BufferPool(keep=MAX_DEFAULT_THREADS)
 
 @dataclass(frozen=True)
 class _Window:
-    """Blob bytes ``[start, end)`` checked as one task, with ``bao``'s groups."""
+    """Blob bytes ``[start, end)`` checked as one task, with ``bao``'s groups, starting with
+    ``verifier`` (of that window, from the bao)."""
 
     start: int
     end: int
     bao: BlobBao
+    verifier: Verifier
 
 
 def _read_at(descriptor: int, view: memoryview, offset: int) -> int:

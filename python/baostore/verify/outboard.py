@@ -31,6 +31,7 @@ from baostore import bao
 from baostore.bao import BaoFormat, Verifier
 from baostore.store.interface import DEFAULT_BAO_SHIFT, PIECE_SIZE, BlobStore, check_digest
 from baostore.verify.layout import BlobLayout, ReadOptions, fetch_layout
+from baostore.verify.local import WINDOW_SIZE
 
 OutboardFormat = Literal["pre_order", "leaves", "bao"]
 OUTBOARD_FORMATS: Final[tuple[OutboardFormat, ...]] = get_args(OutboardFormat)
@@ -81,8 +82,10 @@ class Outboard:
             ) from None
 
     def verifier_from(self, start: int, end: int) -> tuple[Verifier, int]:
-        """``verifier(start, end)``, and ``end``: any window is answered whole (BlobBao)."""
-        return self.verifier(start, end), end
+        """A verifier from ``start`` towards ``end``, of at most WINDOW_SIZE bytes (so that a
+        check spreads over threads), and where it stops (BlobBao)."""
+        stop = min(end, start + max(WINDOW_SIZE, self.group_size))
+        return self.verifier(start, stop), stop
 
     def coarsened(self, shift: int) -> Outboard:
         """The same bao at a coarser ``shift`` (fewer, larger groups), without the data."""
