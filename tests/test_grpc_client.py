@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from baostore import bao
 from baostore.errors import (
     DataLossError,
     InvalidDigestError,
@@ -22,7 +23,7 @@ from baostore.errors import (
 )
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import Stat, StatRequest
+from baostore.store.interface import ChunkMeta, Stat, StatRequest
 from baostore.verify import ReadOptions, VerifiedReader
 from blake3 import blake3
 
@@ -243,19 +244,38 @@ def test_reads_verify_at_the_shift_and_format_asked_for(
         assert reader.read() == blob
 
 
-def test_a_server_that_coarsens_the_bao_is_verified_at_its_shift(
+def test_a_small_answer_limit_shortens_windows_never_the_shift(
     served: tuple[GrpcBlobStore, bytes, ChunkedStore], blob: bytes
 ) -> None:
     _, digest, store = served
-    # A small Stat limit makes the server coarsen the shift-0 bao (still within what we accept).
+    # A small Stat limit makes the server answer shorter windows at the asked shift 0.
     with (
         serve_in_thread(store, stat_limit=8 << 10) as url,
         GrpcBlobStore.from_url(f"{url}?bao_shift=0") as client,
     ):
         reader = client.open_read(digest)
         assert isinstance(reader, VerifiedReader)
-        assert reader.layout.bao_shift > 0
+        assert reader.layout.bao_shift == 0
         assert reader.read() == blob
+        # A window answer of at most 8 KiB holds the proof of at most 128 groups of 1 KiB.
+        assert reader.stats.windows_fetched >= len(blob) // ((8 << 10) // 64 * 1024)
+
+
+def test_a_whole_stat_is_coarsened_to_fit(
+    served: tuple[GrpcBlobStore, bytes, ChunkedStore], blob: bytes
+) -> None:
+    _, digest, store = served
+    # Without a range (as Tvix/Snix ask), a small Stat limit coarsens the shift-0 bao.
+    with serve_in_thread(store, stat_limit=8 << 10) as url, GrpcBlobStore.from_url(url) as client:
+        stat = client.stat(digest, bao_shift=0)
+        assert stat is not None and stat.window is None and stat.bao_shift > 0
+        assert len(stat.bao) == bao.outboard_size(len(blob), stat.bao_shift)
+
+
+def store_chunks(store: GrpcBlobStore, digest: bytes) -> tuple[ChunkMeta, ...]:
+    chunks = store.chunks(digest)
+    assert chunks is not None
+    return chunks
 
 
 def test_chunks_already_in_the_cache_are_not_fetched(
@@ -266,7 +286,7 @@ def test_chunks_already_in_the_cache_are_not_fetched(
         client.cache = small_chunk_memory_store()
         first = client.open_read(digest)
         assert isinstance(first, VerifiedReader) and first.read() == blob
-        assert first.stats.chunks_fetched == len(first.layout.spans) > 1
+        assert first.stats.chunks_fetched == len(store_chunks(served_client, digest)) > 1
         second = client.open_read(digest)
         assert isinstance(second, VerifiedReader) and second.read() == blob
         assert second.stats.chunks_fetched == 0

@@ -59,6 +59,17 @@ def status_of(call: object) -> grpc.StatusCode:
         ({"bao_shift": bao.MAX_SHIFT + 1}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"bao_shift": 255}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"bao_format": 7}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"range": {"start": 10, "end": 10}}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"range": {"start": 10, "end": 5}}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"range": {"start": 1 << 40}}, grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            {"range": {"start": (1 << 64) - 1, "end": (1 << 64) - 1}},
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            {"range": {"start": (1 << 64) - 2, "end": (1 << 64) - 1}},
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
     ],
 )
 def test_stat_status_codes(
@@ -71,6 +82,26 @@ def test_stat_status_codes(
     with pytest.raises(grpc.RpcError) as error:
         stub.Stat(blobstore_pb2.StatBlobRequest(**fields), timeout=10)  # type: ignore[arg-type]
     assert status_of(error.value) == code
+
+
+def test_a_ranged_stat_answers_a_window_a_plain_one_the_whole_blob(
+    stub: blobstore_pb2_grpc.BlobServiceStub, served: tuple[str, bytes], blob: bytes
+) -> None:
+    digest = served[1]
+    plain = stub.Stat(blobstore_pb2.StatBlobRequest(digest=digest, send_bao=True), timeout=10)
+    assert not plain.HasField("window") and plain.bao == bao.outboard(blob, 4)[1]
+    ranged = stub.Stat(
+        blobstore_pb2.StatBlobRequest(
+            digest=digest,
+            send_bao=True,
+            send_chunks=True,
+            range=blobstore_pb2.ByteRange(start=20_000, end=20_001),
+        ),
+        timeout=10,
+    )
+    assert (ranged.window.start, ranged.window.end) == (16 << 10, 32 << 10)
+    assert ranged.bao == bao.window_proof(plain.bao, len(blob), 4, "pre_order", 16 << 10, 32 << 10)
+    assert ranged.chunks_offset <= 16 << 10 and ranged.chunking.avg > 0
 
 
 @pytest.mark.parametrize(

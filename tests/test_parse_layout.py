@@ -17,9 +17,9 @@ from baostore import bao
 from baostore.errors import VerificationError
 from baostore.store.interface import BaoFormat, ChunkMeta, Stat
 from baostore.verify.layout import (
-    BlobLayout,
     ChunkSpan,
     ReadOptions,
+    Window,
     layout_from_stat,
     spans_from_chunks,
 )
@@ -64,13 +64,13 @@ def assert_tiles(layout_size: int, spans: Sequence[ChunkSpan]) -> None:
     assert offset == layout_size
 
 
-def assert_well_formed(layout: BlobLayout, stat: Stat, options: ReadOptions) -> None:
+def assert_well_formed(layout: Window, stat: Stat, options: ReadOptions) -> None:
     assert layout.size == stat.size and layout.bao_format == options.bao_format
     assert len(layout.bao) == bao.outboard_size(layout.size, layout.bao_shift, layout.bao_format)
     assert_tiles(layout.size, layout.spans)
 
 
-def checked_within_memory(digest: bytes, stat: Stat, options: ReadOptions) -> BlobLayout | None:
+def checked_within_memory(digest: bytes, stat: Stat, options: ReadOptions) -> Window | None:
     """The layout, or None after a VerificationError; fails on any other exception."""
     tracemalloc.start()
     try:

@@ -24,6 +24,7 @@ from baostore.verify.outboard import (
     sizes_for_length,
 )
 from baostore.verify.ranges import Ranges
+from baostore.verify.windowed import StoreBao
 from blake3 import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -489,9 +490,9 @@ def test_the_bao_of_a_store_checks_a_local_file(tmp_path: Path, data: bytes) -> 
     """The README's way for open_store users: the bao from a store, the file from anywhere."""
     store = open_store((tmp_path / "store").as_uri())
     digest = store.put(data)
-    outboard = Outboard.from_store(store, digest, shift=2)
+    outboard = StoreBao.open(store, digest, shift=2)
     assert outboard is not None and outboard.shift == 2
     assert check_file(written(tmp_path / "f", data), outboard).complete
     check = check_file(written(tmp_path / "bad", flipped(data, 5000)), outboard)
     assert check.damaged == groups_of([5000], 2, SIZE)
-    assert Outboard.from_store(store, blake3(b"absent").digest()) is None
+    assert StoreBao.open(store, blake3(b"absent").digest()) is None

@@ -22,7 +22,9 @@ A store is one of:
 * ``type = "url"`` (the default): ``url`` (anything ``open_store`` takes; ``file://`` paths must be
   absolute) or ``path`` (a file store directory; relative paths are taken from the config file's
   directory, ``~`` is expanded). gRPC URLs also take ``timeout`` (seconds for a unary call) and
-  ``idle_timeout`` (seconds a read may receive nothing).
+  ``idle_timeout`` (seconds a read may receive nothing); object stores ``chunk_avg`` (and
+  ``chunk_min``, ``chunk_max``: sizes as text, ``"64KiB"``, or numbers of bytes), the URL options
+  of the same names.
 * ``type = "cache"``: ``near`` and ``far``, the names of two other stores; ``write_to`` is
   ``"near"`` (the default: puts stay in the cache) or ``"far"`` (puts go to the far store).
 * ``type = "substituters"``: ``members``, a non-empty list of store names, tried in order.
@@ -38,11 +40,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
 
 from baostore.compose.cache import WRITE_TARGETS, CacheStore, WriteTarget
 from baostore.compose.substituters import SubstitutersStore
-from baostore.open import open_store
+from baostore.open import CHUNK_OPTIONS, open_store
 from baostore.store.interface import BlobStore
+from baostore.store.urls import UrlOptions
 
 CONFIG_ENV = "BAOSTORE_CONFIG"
 DEFAULT_ROOT = "root"
@@ -52,7 +56,7 @@ MAX_SECONDS = 365 * 24 * 3600
 StoreType = Literal["url", "cache", "substituters"]
 STORE_TYPES: tuple[StoreType, ...] = ("url", "cache", "substituters")
 _KEYS: dict[StoreType, tuple[str, ...]] = {
-    "url": ("type", "url", "path", "timeout", "idle_timeout"),
+    "url": ("type", "url", "path", "timeout", "idle_timeout", *CHUNK_OPTIONS),
     "cache": ("type", "near", "far", "write_to"),
     "substituters": ("type", "members"),
 }
@@ -193,7 +197,7 @@ def _parse_store(source: str, name: str, table: Any, base: Path) -> StoreSpec:
     return StoreSpec(
         name,
         "url",
-        url=_location(where, table, base),
+        url=_with_chunking(where, table, _location(where, table, base)),
         timeout=_seconds(where, table, "timeout"),
         idle_timeout=_seconds(where, table, "idle_timeout"),
     )
@@ -244,6 +248,23 @@ def _location(where: str, table: dict[str, Any], base: Path) -> str:
         return (base / Path(path).expanduser()).resolve().as_uri()
     except (OSError, RuntimeError, ValueError) as error:  # ~nosuchuser, a NUL, a symlink loop
         raise ConfigError(f"{where} key 'path': cannot use {path!r}: {error}") from None
+
+
+def _with_chunking(where: str, table: dict[str, Any], url: str) -> str:
+    """``url`` with the table's chunk sizes added to its query (the store URL reads them)."""
+    options = {}
+    for key in CHUNK_OPTIONS:
+        if key not in table:
+            continue
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+            raise ConfigError(f"{where} key {key!r}: expected a size, got {value!r}")
+        if key in UrlOptions(url):
+            raise ConfigError(f"{where} key {key!r}: also given in the URL")
+        options[key] = str(value)
+    if not options:
+        return url
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(options)
 
 
 def _seconds(where: str, table: dict[str, Any], key: str) -> float | None:

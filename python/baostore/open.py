@@ -11,15 +11,18 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from baostore.store.chunked import ChunkedStore
-from baostore.store.interface import BlobStore
+from baostore.store.chunked import DEFAULT_CHUNK_SIZES, ChunkedStore
+from baostore.store.interface import DEFAULT_BAO_SHIFT, BlobStore, ChunkSizes
 from baostore.store.objects import OBJECT_SCHEMES, S3_OPTIONS, backend_from_url
 from baostore.store.urls import UrlOptions
 
 GRPC_SCHEMES = ("grpc+http", "grpc+https", "grpc+unix")
 SUPPORTED_SCHEMES = (*OBJECT_SCHEMES, *GRPC_SCHEMES)
+# How an object store cuts blobs: the average chunk size, optionally the bounds (sizes with
+# units, as baostore.sizes reads them; min and max default to avg / 4 and 4 avg).
+CHUNK_OPTIONS = ("chunk_avg", "chunk_min", "chunk_max")
 # Options every object-store URL accepts, in its query string.
-STORE_OPTIONS = ("bao_shift",)
+STORE_OPTIONS = ("bao_shift", *CHUNK_OPTIONS)
 
 
 def open_store(
@@ -37,7 +40,8 @@ def open_store(
     * ``s3://BUCKET/PREFIX?endpoint=URL&region=R`` — credentials from the AWS environment;
     * ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT``, ``grpc+unix:///PATH`` — a server.
 
-    Object stores accept ``?bao_shift=N`` (the shift of the stored bao, default 4). A gRPC store
+    Object stores accept ``?bao_shift=N`` (the shift of the stored bao, default 4) and
+    ``chunk_avg=SIZE`` (``chunk_min``, ``chunk_max``: how blobs are cut). A gRPC store
     takes ``timeout`` (seconds for a unary call) and ``idle_timeout`` (seconds a stream may move
     no data); other stores have no calls to time out and refuse them.
     """
@@ -61,10 +65,27 @@ def open_store(
     # Everything is checked before the backend exists, so a bad URL creates no directory.
     options.refuse_unknown((*STORE_OPTIONS, *(S3_OPTIONS if scheme == "s3" else ())))
     bao_shift = options.take_shift()
+    chunk_sizes = _chunk_sizes(url, options)
     backend = backend_from_url(urlsplit(url), options, create=create)
-    if bao_shift is None:
-        return ChunkedStore(backend)
-    return ChunkedStore(backend, bao_shift=bao_shift)
+    return ChunkedStore(
+        backend,
+        bao_shift=DEFAULT_BAO_SHIFT if bao_shift is None else bao_shift,
+        chunk_sizes=chunk_sizes,
+    )
+
+
+def _chunk_sizes(url: str, options: UrlOptions) -> ChunkSizes:
+    """The chunking a URL's ``chunk_avg``/``chunk_min``/``chunk_max`` ask for (the default
+    chunking without them); ValueError naming the URL for sizes that do not make a chunking."""
+    avg, low, high = (options.take_size(key) for key in CHUNK_OPTIONS)
+    if avg is None:
+        if low is not None or high is not None:
+            raise ValueError(f"{url!r}: chunk_min and chunk_max need chunk_avg")
+        return DEFAULT_CHUNK_SIZES
+    try:
+        return ChunkSizes.around(avg, low, high)
+    except ValueError as error:
+        raise ValueError(f"{url!r}: {error}") from None
 
 
 def default_store_url() -> str:

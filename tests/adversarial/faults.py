@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from baostore.store.forwarding import ForwardingStore
-from baostore.store.interface import BaoFormat, BlobStore, ChunkMeta, Stat
+from baostore.store.interface import BaoFormat, BlobStore, ByteRange, ChunkMeta, Stat, StatRequest
 
 FaultKind = Literal[
     "flip_read",  # flip one bit of one Read piece
@@ -30,6 +30,12 @@ FaultKind = Literal[
     "swap_chunks",  # swap two chunks in the list
     "foreign_chunk",  # serve a chunk of another blob in place of one of ours
     "stall_read",  # stop sending in the middle of a Read
+    # Lies of ranged answers (a window and its proof), applied to every window answered:
+    "other_window",  # answer a neighbouring window instead of the one asked (its true proof)
+    "other_window_proof",  # the asked window with the proof of a neighbouring one
+    "proof_too_long",  # 64 more bytes of proof
+    "window_beyond_chunks",  # chunks that end before the window claimed does
+    "chunks_after_window_start",  # chunks that start after the window does
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
@@ -65,6 +71,51 @@ class FaultyStore(ForwardingStore):
 
     def adjust_stat(self, digest: bytes, stat: Stat) -> Stat:
         return self._corrupt_stat(stat)
+
+    def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
+        stat = super().stat_request(digest, request)
+        kind = self.fault.kind
+        if stat is None or stat.window is None or request.range is None:
+            return stat
+        if kind in ("other_window", "other_window_proof"):
+            other = self._neighbour(digest, request, stat)
+            if other is not None and other.window is not None:
+                if kind == "other_window":
+                    return other
+                if other.bao != stat.bao:
+                    return replace(stat, bao=other.bao)
+        return self._corrupt_window(stat)
+
+    def _neighbour(self, digest: bytes, request: StatRequest, stat: Stat) -> Stat | None:
+        """The honest answer for the window as long as this one after it (before it, if this
+        one reaches the end): often a proof as long, always another window."""
+        assert stat.window is not None
+        start, end = stat.window
+        if end < stat.size:
+            neighbour = ByteRange(end, end + (end - start))
+        elif start > 0:
+            neighbour = ByteRange(max(0, start - (end - start)), start)
+        else:
+            return None
+        return self.inner.stat_request(digest, replace(request, range=neighbour))
+
+    def _corrupt_window(self, stat: Stat) -> Stat:
+        assert stat.window is not None
+        start, end = stat.window
+        kind = self.fault.kind
+        if kind == "proof_too_long":
+            return replace(stat, bao=stat.bao + bytes(64))
+        if kind == "window_beyond_chunks" and len(stat.chunks) >= 2:
+            shorter = stat.chunks[:-1]
+            if stat.chunks_offset + sum(chunk.size for chunk in shorter) < end:
+                return replace(stat, chunks=shorter)
+        if kind == "chunks_after_window_start" and len(stat.chunks) >= 2:
+            first = stat.chunks[0]
+            if stat.chunks_offset + first.size > start:
+                return replace(
+                    stat, chunks=stat.chunks[1:], chunks_offset=stat.chunks_offset + first.size
+                )
+        return stat
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         pieces = self.inner.read_raw(digest)

@@ -5,6 +5,7 @@ for other blobs still gets a verification error, not endless retries."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,10 @@ class ListsOtherChunks(FaultyStore):
 
     def adjust_stat(self, digest: bytes, stat: Stat) -> Stat:
         chunks = list(stat.chunks)
+        if len(chunks) < 2:  # (a window of one chunk: the lie comes with the next one)
+            return stat
         chunks[1] = ChunkMeta(self.other_chunks[0].digest, chunks[1].size)
-        return Stat(stat.size, tuple(chunks), stat.bao, stat.bao_shift, stat.bao_format)
+        return replace(stat, chunks=tuple(chunks))
 
 
 def test_chunks_of_another_cached_blob_in_the_list_are_a_verification_error(
@@ -117,9 +120,11 @@ def test_chunks_of_another_cached_blob_in_the_list_are_a_verification_error(
     assert reader is not None
     handed_on = bytearray()
     with reader, pytest.raises(VerificationError):
+        # From byte 1: chunk by chunk (one Read of the whole blob would never use the list).
+        reader.seek(1)
         while piece := reader.read(7000):
             handed_on += piece
-    assert bytes(handed_on) == BLOB[: len(handed_on)]
+    assert bytes(handed_on) == BLOB[1 : 1 + len(handed_on)]
     assert "damaged" not in caplog.text  # the cache's true copy is not blamed for the lie
     for chunk_digest in fresh_cache.chunk_digests():
         data = fresh_cache.read_chunk(chunk_digest)

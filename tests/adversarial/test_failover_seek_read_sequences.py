@@ -9,7 +9,7 @@ import os
 
 from baostore.compose.substituters import FailoverReader, SubstitutersStore
 from baostore.verify import ReadOptions
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.adversarial.conftest import small_chunk_store
@@ -49,6 +49,12 @@ def test_failover_hands_on_only_true_bytes_and_always_completes(
     script: list[tuple[str, int, int] | tuple[str, int]],
 ) -> None:
     blob, digest = BLOBS[blob_index], DIGESTS[blob_index]
+    # A size lie within the last group is proven wrong only when that group fails to verify: a
+    # seek from the end before that uses the claimed size (test_lying_stat_is_skipped covers it).
+    assume(
+        not any(fault.kind == "wrong_size" for fault in lies)
+        or not any(len(step) == 3 and step[2] == io.SEEK_END for step in script)
+    )
     liars = [FaultyStore(HONEST, fault, foreign=FOREIGN) for fault in lies]
     store = SubstitutersStore([*liars, HONEST], options=ReadOptions(bao_shift=shift))
     reader = store.open_verified_read(digest)

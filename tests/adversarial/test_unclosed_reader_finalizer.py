@@ -1,7 +1,7 @@
-"""An unclosed reader is finalized by garbage collection (it and its stream refer to each other),
-in whatever thread the collection happens to run, perhaps one inside threading's own locks. Its
-finalizer must neither join a thread nor wait for one: that deadlocked the suite now and then (a
-thread starting up collected a reader whose close() joined the cache writers)."""
+"""An unclosed reader is finalized when it is dropped or collected, in whatever thread that
+happens, perhaps one inside threading's own locks. Its finalizer must neither join a thread nor
+wait for one: that deadlocked the suite now and then (a thread starting up collected a reader
+whose close() joined the cache writers)."""
 
 from __future__ import annotations
 

@@ -35,11 +35,12 @@ from baostore.open import open_store
 from baostore.sizes import format_size
 from baostore.store.chunked import DEFAULT_CHUNK_SIZES, ChunkSizes
 from baostore.store.interface import BlobStore, ReadStats
-from baostore.verify import BlobLayout, ReadOptions, VerificationError, fetch_layout
+from baostore.verify import ReadOptions, VerificationError
 from baostore.verify.local import FileCheck, check_file
 from baostore.verify.ranges import Ranges
 from baostore.verify.repair import RangeSource, StoreBlob, complete_file
 from baostore.verify.seeds import SeedChunks, seed_files
+from baostore.verify.windowed import open_checking
 
 Note = Callable[[str], None]
 
@@ -110,7 +111,8 @@ def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
 
 def _run_get(args: argparse.Namespace, store: BlobStore, url: str) -> GetOutcome | None:
     options = ReadOptions(bao_shift=args.shift, bao_format=args.format)
-    layout = fetch_layout(store, args.digest, options)  # a trusted store's bao checks the copy
+    # One Stat: the first window as large as a check asks (a trusted store's bao checks too).
+    layout = open_checking(store, args.digest, options)
     if layout is None:
         raise BlobNotFoundError(args.digest, url)
     byte_range: ByteRange = args.range
@@ -121,7 +123,7 @@ def _run_get(args: argparse.Namespace, store: BlobStore, url: str) -> GetOutcome
         seeds = SeedFiles()
     cache = None if store.trusted else open_cache(args)
     try:
-        with StoreBlob(store, layout, cache=cache, parallelism=options.parallelism) as blob:
+        with StoreBlob(store, layout, cache=cache, read_options=options) as blob:
             return _get(args, blob, start, end, seeds)
     except VerificationError as error:
         raise VerificationError(
@@ -310,11 +312,11 @@ def complete_target(
     return GetOutcome(target, total, kept, done.total - kept, seeded, blob.stats)
 
 
-def seed_chunking(layout: BlobLayout) -> ChunkSizes:
-    """How the store cuts blobs, to cut seeds the same way (the store's default until its Stat
-    answers say; cut otherwise, a seed only matches less)."""
-    del layout
-    return DEFAULT_CHUNK_SIZES
+def seed_chunking(store: BlobStore, digest: bytes) -> ChunkSizes:
+    """How the store cuts blobs, to cut seeds the same way: its Stat answer says (a store that
+    does not is taken to cut as baostore does by default; cut otherwise, a seed matches less)."""
+    stat = store.stat(digest, send_chunks=False, send_bao=False)
+    return DEFAULT_CHUNK_SIZES if stat is None or stat.chunking is None else stat.chunking
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,8 @@ class SeedFiles:
             for start, end in missing
             for span in blob.spans(start // group * group, min(-(-end // group) * group, blob.size))
         ]
-        return SeedChunks.index(self.paths, seed_chunking(blob.layout), wanted, behind=blob.cache)
+        chunking = seed_chunking(blob.store, blob.digest)
+        return SeedChunks.index(self.paths, chunking, wanted, behind=blob.cache)
 
     def includes(self, path: Path) -> bool:
         """Whether ``path`` is one of the seeds (the same file)."""

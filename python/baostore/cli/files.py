@@ -22,7 +22,7 @@ from baostore.cli.transfer import BlobNotFoundError, ByteRange, output_file
 from baostore.digests import format_digest
 from baostore.sizes import format_size
 from baostore.store.interface import DEFAULT_BAO_SHIFT, BlobStore
-from baostore.verify.local import FileCheck, check_file, file_size
+from baostore.verify.local import BlobBao, FileCheck, check_file, file_size
 from baostore.verify.outboard import (
     BAO_CLI_FORMAT,
     BAO_CLI_SHIFT,
@@ -32,6 +32,7 @@ from baostore.verify.outboard import (
     OutboardFormat,
 )
 from baostore.verify.ranges import Ranges
+from baostore.verify.windowed import StoreBao
 
 STDIN = "-"
 # The human-readable verify report lists this many ranges of each kind; --json lists every one.
@@ -244,15 +245,13 @@ def run_verify(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     if args.format == BAO_CLI_FORMAT:
         return fail("--format bao names an outboard file's format: give --outboard", EXIT_USAGE)
     shift = DEFAULT_BAO_SHIFT if args.shift is None else args.shift
-    outboard = Outboard.from_store(
-        store, args.digest, shift=shift, format=args.format or "pre_order"
-    )
+    outboard = StoreBao.open(store, args.digest, shift=shift, format=args.format or "pre_order")
     if outboard is None:
         raise BlobNotFoundError(args.digest, url)
     return _report(args, outboard)
 
 
-def _report(args: argparse.Namespace, outboard: Outboard) -> int:
+def _report(args: argparse.Namespace, outboard: BlobBao) -> int:
     start, end = args.range.within(outboard.size)
     total = end - start
     show_bar = bar_wanted(total, enabled=not args.no_progress)

@@ -17,10 +17,12 @@ from baostore.cli.arguments import argument, size_argument
 from baostore.cli.failures import EXIT_ERROR, EXIT_OK, fail
 from baostore.cli.logs import LOG_FORMATS, LOG_LEVELS, server_logging
 from baostore.grpc.limits import (
+    DEFAULT_EXPENSIVE_WAIT,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BLOB_SIZE,
     DEFAULT_MAX_CONCURRENT_PUTS,
     DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_EXPENSIVE_STATS,
     ServerLimits,
 )
 from baostore.grpc.security import ServerSecurity, ServerTls, read_token_file
@@ -288,6 +290,22 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         default=MAX_MESSAGE_SIZE,
         help="largest message accepted (default 4MiB)",
     )
+    group.add_argument(
+        "--max-expensive-stats",
+        metavar="N",
+        type=int,
+        default=DEFAULT_MAX_EXPENSIVE_STATS,
+        help="Stats that rehash data (a bao finer than the stored one) run at once, in a pool "
+        f"of their own; more wait (default {DEFAULT_MAX_EXPENSIVE_STATS})",
+    )
+    group.add_argument(
+        "--expensive-wait",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_EXPENSIVE_WAIT,
+        help="refuse (RESOURCE_EXHAUSTED) a Stat that rehashes data after waiting this long for "
+        f"its turn (default {DEFAULT_EXPENSIVE_WAIT:g})",
+    )
 
 
 def _limits_from_args(args: argparse.Namespace) -> ServerLimits:
@@ -297,4 +315,6 @@ def _limits_from_args(args: argparse.Namespace) -> ServerLimits:
         max_concurrent_puts=args.max_concurrent_puts,
         idle_timeout=args.idle_timeout,
         max_message_size=args.max_message_size,
+        max_expensive_stats=args.max_expensive_stats,
+        expensive_wait=args.expensive_wait,
     )

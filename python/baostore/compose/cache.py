@@ -107,7 +107,13 @@ class CacheStore(BlobStore):
             if stat is None:
                 continue
             _looked_up("stat", hit=tier == "near")
-            if tier == "far" and stat.chunks and self._record_from_near_chunks(digest, stat):
+            whole = stat.window is None
+            if (
+                tier == "far"
+                and whole
+                and stat.chunks
+                and self._record_from_near_chunks(digest, stat)
+            ):
                 return self.near.stat_request(digest, request) or stat
             return stat
         _looked_up("stat", hit=False)

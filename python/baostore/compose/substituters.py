@@ -26,7 +26,7 @@ from typing_extensions import Buffer
 
 from baostore import metrics
 from baostore.compose.recent import RecentChunks
-from baostore.errors import UnavailableError, VerificationError
+from baostore.errors import InvalidRequestError, UnavailableError, VerificationError
 from baostore.store.interface import (
     BlobEntry,
     BlobReader,
@@ -164,6 +164,8 @@ class SubstitutersStore(BlobStore):
         for name, member in self.members:
             try:
                 answer = ask(member)
+            except InvalidRequestError:
+                raise  # the request is wrong (a range past the blob's end): no member will do
             except MEMBER_ERRORS as error:
                 self.report_failure(name, digest, error)
                 outcomes.append(f"{name}: {error}")

@@ -1,9 +1,11 @@
 """Conversions between the store's Stat and the StatBlobResponse message, and message fitting.
 
-Every Stat answer must stay under the message limit. When it would not, the answer is made
-smaller in the order that costs the client least: drop the inline data (the client can Read it),
-coarsen the bao (the client verifies in bigger groups), and only then drop the chunk list (empty
-means "no finer chunking").
+Every Stat answer must stay under the message limit. Stores that read by window fit their answer
+themselves (``StatRequest.answer_limit``: a ranged answer covers a shorter window). For any other
+answer without a window, the answer is made smaller in the order that costs the client least:
+drop the inline data (the client can Read it), coarsen the bao (the client verifies in bigger
+groups), and only then drop the chunk list (empty means "no finer chunking"). A window's proof is
+never coarsened: an answer for a window that does not fit is an error.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from baostore import bao
 from baostore.errors import StoreError
 from baostore.grpc.services import MAX_MESSAGE_SIZE
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BaoFormat, ChunkMeta, Stat, StatRequest
+from baostore.store.interface import (
+    BaoFormat,
+    ByteRange,
+    ChunkMeta,
+    ChunkSizes,
+    Stat,
+    StatRequest,
+)
 
 FORMAT_TO_PROTO: dict[BaoFormat, blobstore_pb2.BaoFormat.ValueType] = {
     "pre_order": blobstore_pb2.PRE_ORDER,
@@ -35,8 +44,8 @@ def format_from_proto(value: int) -> BaoFormat:
 
 
 def stat_request_message(digest: bytes, request: StatRequest) -> blobstore_pb2.StatBlobRequest:
-    """The StatBlobRequest a client sends for ``request``."""
-    return blobstore_pb2.StatBlobRequest(
+    """The StatBlobRequest a client sends for ``request`` (its answer limit is the server's)."""
+    message = blobstore_pb2.StatBlobRequest(
         digest=digest,
         send_chunks=request.send_chunks,
         send_bao=request.send_bao,
@@ -44,6 +53,19 @@ def stat_request_message(digest: bytes, request: StatRequest) -> blobstore_pb2.S
         bao_format=FORMAT_TO_PROTO[request.bao_format],
         inline_limit=request.inline_limit,
     )
+    if request.range is not None:
+        message.range.start = request.range.start
+        if request.range.end is not None:
+            message.range.end = request.range.end
+    return message
+
+
+def range_from_message(message: blobstore_pb2.StatBlobRequest) -> ByteRange | None:
+    """The range a StatBlobRequest names, or None (the whole blob)."""
+    if not message.HasField("range"):
+        return None
+    end = message.range.end if message.range.HasField("end") else None
+    return ByteRange(message.range.start, end)
 
 
 def stat_to_response(stat: Stat) -> blobstore_pb2.StatBlobResponse:
@@ -59,11 +81,31 @@ def stat_to_response(stat: Stat) -> blobstore_pb2.StatBlobResponse:
     )
     if stat.inline is not None:
         response.inline_data = stat.inline
+    if stat.window is not None:
+        response.window.start, response.window.end = stat.window
+        response.chunks_offset = stat.chunks_offset
+    if stat.chunking is not None:
+        chunking = stat.chunking
+        response.chunking.min, response.chunking.avg, response.chunking.max = (
+            chunking.min,
+            chunking.avg,
+            chunking.max,
+        )
     return response
 
 
 def response_to_stat(response: blobstore_pb2.StatBlobResponse) -> Stat:
-    """The Stat a response describes; ValueError if it names an unknown bao format."""
+    """The Stat a response describes (nothing checked against the digest yet); ValueError if it
+    names an unknown bao format or chunk sizes that are no chunking."""
+    window = None
+    if response.HasField("window"):
+        # A window without an end is none (the server must say where it ends): an empty one.
+        end = response.window.end if response.window.HasField("end") else response.window.start
+        window = (response.window.start, end)
+    chunking = None
+    if response.HasField("chunking"):
+        claimed = response.chunking
+        chunking = ChunkSizes(min=claimed.min, avg=claimed.avg, max=claimed.max)
     return Stat(
         size=response.size,
         chunks=tuple(ChunkMeta(digest=chunk.digest, size=chunk.size) for chunk in response.chunks),
@@ -71,6 +113,9 @@ def response_to_stat(response: blobstore_pb2.StatBlobResponse) -> Stat:
         bao_shift=response.bao_shift,
         bao_format=format_from_proto(response.bao_format),
         inline=response.inline_data if response.HasField("inline_data") else None,
+        window=window,
+        chunks_offset=response.chunks_offset,
+        chunking=chunking,
     )
 
 
@@ -78,6 +123,11 @@ def fit_stat(stat: Stat, limit: int = MAX_MESSAGE_SIZE) -> Stat:
     """``stat`` made small enough that its response message is smaller than ``limit`` bytes."""
     if stat_to_response(stat).ByteSize() < limit:
         return stat
+    if stat.window is not None:
+        raise StoreError(
+            f"the answer for window {stat.window} does not fit {limit} bytes (a store that "
+            "answers windows keeps them within its answer limit)"
+        )
     if stat.inline is not None:
         stat = replace(stat, inline=None)
         if stat_to_response(stat).ByteSize() < limit:

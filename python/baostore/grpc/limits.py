@@ -11,6 +11,9 @@
   client does not take, within this many seconds fails with DEADLINE_EXCEEDED.
 * ``max_message_size``: the largest message the server accepts (gRPC answers
   RESOURCE_EXHAUSTED beyond it). What the server sends stays under the protocol's 4 MiB.
+* ``max_expensive_stats``: Stats that rehash data (a bao finer than the stored one) running at
+  once, in a pool of their own; more wait for a slot without holding a worker thread, at most
+  ``expensive_wait`` seconds, then fail with RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ DEFAULT_MAX_BLOB_SIZE = 16 * GiB  # its stored bao (shift 4) is 64 MiB, held in 
 DEFAULT_MAX_CONCURRENT_STREAMS = 256
 DEFAULT_MAX_CONCURRENT_PUTS = 32
 DEFAULT_IDLE_TIMEOUT = 120.0  # above the client's own 60 s, so a slow client gives up first
+# Rehashing is CPU-bound: about one per core; waiting longer than a client's own 30 s Stat
+# deadline helps nobody.
+DEFAULT_MAX_EXPENSIVE_STATS = 2
+DEFAULT_EXPENSIVE_WAIT = 20.0
 # Our clients send DATA_MESSAGE_SIZE messages: a smaller receive limit would refuse them.
 MIN_MESSAGE_SIZE = DATA_MESSAGE_SIZE + 64 * KiB
 MAX_MESSAGE_SIZE_LIMIT = 64 * MiB
@@ -42,8 +49,14 @@ class ServerLimits:
     max_concurrent_puts: int = DEFAULT_MAX_CONCURRENT_PUTS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_message_size: int = MAX_MESSAGE_SIZE
+    max_expensive_stats: int = DEFAULT_MAX_EXPENSIVE_STATS
+    expensive_wait: float = DEFAULT_EXPENSIVE_WAIT
 
     def __post_init__(self) -> None:
+        if self.max_expensive_stats < 1:
+            raise ValueError(f"max expensive stats must be >= 1, got {self.max_expensive_stats}")
+        if not self.expensive_wait > 0:
+            raise ValueError(f"expensive wait must be > 0 seconds, got {self.expensive_wait}")
         if self.max_blob_size < 0:
             raise ValueError(f"max blob size must be >= 0, got {self.max_blob_size}")
         if self.max_concurrent_streams < 1:

@@ -3,14 +3,21 @@
 Stores are synchronous, so every store call runs in a worker thread (``asyncio.to_thread``) and
 the event loop only moves messages. Data moves in ~1 MiB messages in both directions, so memory
 per stream stays bounded whatever the blob size.
+
+A Stat the store calls expensive (``BlobStore.expensive``: a bao finer than the stored one means
+rehashing data) waits for one of a few slots in the event loop, holding no thread, for a bounded
+time (then RESOURCE_EXHAUSTED), and runs in a small pool of its own: any number of them leave the
+shared worker threads to cheap calls (Stats, Reads, Puts).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -26,7 +33,12 @@ from baostore.errors import (
     NotFoundError,
     StoreError,
 )
-from baostore.grpc.convert import fit_stat, format_from_proto, stat_to_response
+from baostore.grpc.convert import (
+    fit_stat,
+    format_from_proto,
+    range_from_message,
+    stat_to_response,
+)
 from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
 from baostore.grpc.observe import CallObserver
@@ -41,7 +53,7 @@ from baostore.grpc.services import (
 )
 from baostore.grpc.status import status_of
 from baostore.proto import blobstore_pb2
-from baostore.store.interface import BlobStore, check_digest, close_pieces
+from baostore.store.interface import BlobStore, Stat, StatRequest, check_digest, close_pieces
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,11 @@ class BlobServicer:
         self.limits = limits or ServerLimits()
         # Each Put holds a writer's buffers (~18 MiB at most): Puts beyond this many wait.
         self._put_slots = asyncio.Semaphore(self.limits.max_concurrent_puts)
+        # Expensive Stats wait here (no thread held) and run in their own pool.
+        self._expensive_slots = asyncio.Semaphore(self.limits.max_expensive_stats)
+        self._expensive_pool = ThreadPoolExecutor(
+            self.limits.max_expensive_stats, thread_name_prefix="baostore-expensive"
+        )
         # Stat answers are fitted below this many bytes (a parameter so tests can lower it).
         self.stat_limit = stat_limit
 
@@ -73,24 +90,46 @@ class BlobServicer:
     ) -> blobstore_pb2.StatBlobResponse:
         digest = await _valid_digest(request.digest, context)
         try:
-            bao_format = format_from_proto(request.bao_format)
+            asked = StatRequest(
+                send_chunks=request.send_chunks,
+                send_bao=request.send_bao,
+                bao_shift=request.bao_shift if request.HasField("bao_shift") else None,
+                bao_format=format_from_proto(request.bao_format),
+                inline_limit=min(request.inline_limit, MAX_INLINE_SIZE),
+                range=range_from_message(request),
+                answer_limit=self.stat_limit,
+            ).checked()
         except ValueError as error:
             await _abort(context, InvalidRequestError(str(error)))
-        # The options are checked by the store's stat, like any caller's.
-        stat = await _store_call(
-            context,
-            self.store.stat,
-            digest,
-            send_chunks=request.send_chunks,
-            send_bao=request.send_bao,
-            bao_shift=request.bao_shift if request.HasField("bao_shift") else None,
-            bao_format=bao_format,
-            inline_limit=min(request.inline_limit, MAX_INLINE_SIZE),
-        )
+        if self.store.expensive(asked):
+            stat = await self._expensive_stat(context, digest, asked)
+        else:
+            stat = await _store_call(context, self.store.stat_request, digest, asked)
         if stat is None:
             await _not_found(context, digest)
         fitted = await _store_call(context, fit_stat, stat, self.stat_limit)
         return stat_to_response(fitted)
+
+    async def _expensive_stat(
+        self, context: Context, digest: bytes, asked: StatRequest
+    ) -> Stat | None:
+        """A Stat that may rehash data: it waits for a slot without a thread, at most
+        ``limits.expensive_wait`` seconds, and runs in the expensive pool."""
+        try:
+            async with asyncio.timeout(self.limits.expensive_wait):
+                await self._expensive_slots.acquire()
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many Stats that rehash data are running; none became free within "
+                f"{self.limits.expensive_wait:g} s (try again, or ask for a coarser shift)",
+            )
+        try:
+            return await _store_call(
+                context, self.store.stat_request, digest, asked, executor=self._expensive_pool
+            )
+        finally:
+            self._expensive_slots.release()
 
     async def read(self, request: blobstore_pb2.ReadBlobRequest, context: Context) -> None:
         digest = await _valid_digest(request.digest, context)
@@ -166,12 +205,22 @@ async def _not_found(context: Context, digest: bytes) -> NoReturn:
     await _abort(context, NotFoundError(f"blob {digest.hex()} not found"))
 
 
-async def _store_call(context: Context, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking store call in a thread; a failure ends the call with the status of its
-    kind (baostore.grpc.status). Only a request the store refused as invalid is the client's
-    fault: any other failure, a plain ValueError of a broken store included, is INTERNAL."""
+async def _store_call(
+    context: Context,
+    function: Callable[..., T],
+    *args: Any,
+    executor: ThreadPoolExecutor | None = None,
+    **kwargs: Any,
+) -> T:
+    """Run a blocking store call in a thread (of ``executor``, else the shared workers); a
+    failure ends the call with the status of its kind (baostore.grpc.status). Only a request the
+    store refused as invalid is the client's fault: any other failure, a plain ValueError of a
+    broken store included, is INTERNAL."""
     try:
-        return await asyncio.to_thread(function, *args, **kwargs)
+        if executor is None:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
     except StoreError as error:
         if error.kind not in (ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND):
             log.warning("store error: %s", error)

@@ -24,27 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62\x61ostore/v1/blobstore.proto\x12\x0b\x62\x61ostore.v1\"\xb0\x01\n\x0fStatBlobRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x13\n\x0bsend_chunks\x18\x02 \x01(\x08\x12\x10\n\x08send_bao\x18\x03 \x01(\x08\x12\x16\n\tbao_shift\x18\x04 \x01(\rH\x00\x88\x01\x01\x12*\n\nbao_format\x18\x05 \x01(\x0e\x32\x16.baostore.v1.BaoFormat\x12\x14\n\x0cinline_limit\x18\x06 \x01(\x04\x42\x0c\n\n_bao_shift\"\xfa\x01\n\x10StatBlobResponse\x12\x37\n\x06\x63hunks\x18\x02 \x03(\x0b\x32\'.baostore.v1.StatBlobResponse.ChunkMeta\x12\x0b\n\x03\x62\x61o\x18\x03 \x01(\x0c\x12\x11\n\tbao_shift\x18\x04 \x01(\r\x12*\n\nbao_format\x18\x05 \x01(\x0e\x32\x16.baostore.v1.BaoFormat\x12\x0c\n\x04size\x18\x06 \x01(\x04\x12\x18\n\x0binline_data\x18\x07 \x01(\x0cH\x00\x88\x01\x01\x1a)\n\tChunkMeta\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x42\x0e\n\x0c_inline_data\"!\n\x0fReadBlobRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\"\x19\n\tBlobChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"!\n\x0fPutBlobResponse\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c*&\n\tBaoFormat\x12\r\n\tPRE_ORDER\x10\x00\x12\n\n\x06LEAVES\x10\x01\x32\xd1\x01\n\x0b\x42lobService\x12\x43\n\x04Stat\x12\x1c.baostore.v1.StatBlobRequest\x1a\x1d.baostore.v1.StatBlobResponse\x12>\n\x04Read\x12\x1c.baostore.v1.ReadBlobRequest\x1a\x16.baostore.v1.BlobChunk0\x01\x12=\n\x03Put\x12\x16.baostore.v1.BlobChunk\x1a\x1c.baostore.v1.PutBlobResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62\x61ostore/v1/blobstore.proto\x12\x0b\x62\x61ostore.v1\"\xd7\x01\n\x0fStatBlobRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x13\n\x0bsend_chunks\x18\x02 \x01(\x08\x12\x10\n\x08send_bao\x18\x03 \x01(\x08\x12\x16\n\tbao_shift\x18\x04 \x01(\rH\x00\x88\x01\x01\x12*\n\nbao_format\x18\x05 \x01(\x0e\x32\x16.baostore.v1.BaoFormat\x12\x14\n\x0cinline_limit\x18\x06 \x01(\x04\x12%\n\x05range\x18\x07 \x01(\x0b\x32\x16.baostore.v1.ByteRangeB\x0c\n\n_bao_shift\"4\n\tByteRange\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x10\n\x03\x65nd\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x06\n\x04_end\"1\n\x08\x43hunking\x12\x0b\n\x03min\x18\x01 \x01(\x04\x12\x0b\n\x03\x61vg\x18\x02 \x01(\x04\x12\x0b\n\x03max\x18\x03 \x01(\x04\"\xe2\x02\n\x10StatBlobResponse\x12\x37\n\x06\x63hunks\x18\x02 \x03(\x0b\x32\'.baostore.v1.StatBlobResponse.ChunkMeta\x12\x0b\n\x03\x62\x61o\x18\x03 \x01(\x0c\x12\x11\n\tbao_shift\x18\x04 \x01(\r\x12*\n\nbao_format\x18\x05 \x01(\x0e\x32\x16.baostore.v1.BaoFormat\x12\x0c\n\x04size\x18\x06 \x01(\x04\x12\x18\n\x0binline_data\x18\x07 \x01(\x0cH\x00\x88\x01\x01\x12&\n\x06window\x18\x08 \x01(\x0b\x32\x16.baostore.v1.ByteRange\x12\x15\n\rchunks_offset\x18\t \x01(\x04\x12\'\n\x08\x63hunking\x18\n \x01(\x0b\x32\x15.baostore.v1.Chunking\x1a)\n\tChunkMeta\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x42\x0e\n\x0c_inline_data\"!\n\x0fReadBlobRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\"\x19\n\tBlobChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"!\n\x0fPutBlobResponse\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c*&\n\tBaoFormat\x12\r\n\tPRE_ORDER\x10\x00\x12\n\n\x06LEAVES\x10\x01\x32\xd1\x01\n\x0b\x42lobService\x12\x43\n\x04Stat\x12\x1c.baostore.v1.StatBlobRequest\x1a\x1d.baostore.v1.StatBlobResponse\x12>\n\x04Read\x12\x1c.baostore.v1.ReadBlobRequest\x1a\x16.baostore.v1.BlobChunk0\x01\x12=\n\x03Put\x12\x16.baostore.v1.BlobChunk\x1a\x1c.baostore.v1.PutBlobResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baostore.proto.blobstore_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BAOFORMAT']._serialized_start=573
-  _globals['_BAOFORMAT']._serialized_end=611
+  _globals['_BAOFORMAT']._serialized_start=821
+  _globals['_BAOFORMAT']._serialized_end=859
   _globals['_STATBLOBREQUEST']._serialized_start=45
-  _globals['_STATBLOBREQUEST']._serialized_end=221
-  _globals['_STATBLOBRESPONSE']._serialized_start=224
-  _globals['_STATBLOBRESPONSE']._serialized_end=474
-  _globals['_STATBLOBRESPONSE_CHUNKMETA']._serialized_start=417
-  _globals['_STATBLOBRESPONSE_CHUNKMETA']._serialized_end=458
-  _globals['_READBLOBREQUEST']._serialized_start=476
-  _globals['_READBLOBREQUEST']._serialized_end=509
-  _globals['_BLOBCHUNK']._serialized_start=511
-  _globals['_BLOBCHUNK']._serialized_end=536
-  _globals['_PUTBLOBRESPONSE']._serialized_start=538
-  _globals['_PUTBLOBRESPONSE']._serialized_end=571
-  _globals['_BLOBSERVICE']._serialized_start=614
-  _globals['_BLOBSERVICE']._serialized_end=823
+  _globals['_STATBLOBREQUEST']._serialized_end=260
+  _globals['_BYTERANGE']._serialized_start=262
+  _globals['_BYTERANGE']._serialized_end=314
+  _globals['_CHUNKING']._serialized_start=316
+  _globals['_CHUNKING']._serialized_end=365
+  _globals['_STATBLOBRESPONSE']._serialized_start=368
+  _globals['_STATBLOBRESPONSE']._serialized_end=722
+  _globals['_STATBLOBRESPONSE_CHUNKMETA']._serialized_start=665
+  _globals['_STATBLOBRESPONSE_CHUNKMETA']._serialized_end=706
+  _globals['_READBLOBREQUEST']._serialized_start=724
+  _globals['_READBLOBREQUEST']._serialized_end=757
+  _globals['_BLOBCHUNK']._serialized_start=759
+  _globals['_BLOBCHUNK']._serialized_end=784
+  _globals['_PUTBLOBRESPONSE']._serialized_start=786
+  _globals['_PUTBLOBRESPONSE']._serialized_end=819
+  _globals['_BLOBSERVICE']._serialized_start=862
+  _globals['_BLOBSERVICE']._serialized_end=1071
 # @@protoc_insertion_point(module_scope)

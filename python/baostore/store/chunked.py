@@ -2,9 +2,14 @@
 
 Blobs are cut by FastCDC 2020 into content-defined chunks, each stored once under its own digest
 (``chunks/<hex[:2]>/<hex>``); a blob that is a single chunk is that chunk's object. A per-blob
-record (``blobs/<hex[:2]>/<hex>``, see record.py) holds the size, the chunk list and the pre_order
-bao at the store's shift. The record is written last, after every chunk, so no record ever points
-at a missing chunk; both kinds of object are written atomically by the backend.
+record (``blobs/<hex[:2]>/<hex>``, see record.py) names the blob's parts (parts.py): its bao at the
+store's shift in the post_order layout, its chunk list of fixed-size entries and a chunk index,
+each inline in the record when small, else an object of its own written while the Put streams.
+The record is written last, after every chunk and part, so no record ever points at a missing
+object; every object is written atomically by the backend. A Put runs in memory independent of
+the blob's size, and a Stat reads only what its answer needs (answers.py), by byte range.
+
+Records of version 1 (the whole pre_order bao and chunk list inside) are still read as they are.
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import accumulate
 
 from typing_extensions import Buffer
 
-from baostore import bao, metrics
+from baostore import bao
 from baostore.errors import DataLossError
 from baostore.sizes import KiB, MiB
+from baostore.store.answers import REHASH_LIMIT as REHASH_LIMIT
+from baostore.store.answers import StatAnswers
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
-    BaoFormat,
     BlobEntry,
     BlobReader,
     BlobStore,
@@ -36,19 +41,32 @@ from baostore.store.interface import (
     check_digest,
     check_shift,
 )
+from baostore.store.interface import (
+    MAX_CHUNK_SIZE_LIMIT as MAX_CHUNK_SIZE_LIMIT,
+)
+from baostore.store.interface import (
+    ChunkSizes as ChunkSizes,
+)
 from baostore.store.objects import ObjectBackend
-from baostore.store.record import BlobRecord, RecordError, decode_record, encode_record
+from baostore.store.parts import (
+    ENTRY_BATCH,
+    BlobParts,
+    ChunkPlace,
+    PartRef,
+    PartsWriter,
+)
+from baostore.store.parts import (
+    PARTS_PREFIX as PARTS_PREFIX,
+)
+from baostore.store.record import (
+    BlobRecord,
+    PartsRecord,
+    RecordError,
+    decode_any_record,
+    encode_parts_record,
+)
 from baostore.store.seekable import seek_target
 
-MAX_CHUNK_SIZE_LIMIT = 4 * MiB  # a chunk must fit one gRPC message (4 MiB budget) on its own
-# Finer bao than the stored one needs the data again: rehash only blobs up to this size, above it
-# answer with the stored shift (Stat.bao_shift says so).
-REHASH_LIMIT = 256 * MiB
-# A rehash costs CPU for the whole blob and holds its new bao (up to 16 MiB for 256 MiB at shift
-# 0), and the shift is the caller's choice: a server would otherwise hold one per concurrent Stat.
-# Few at a time is no slower on a few cores, and bounds that memory to REHASH_SLOTS baos.
-REHASH_SLOTS = 2
-_rehash_slots = threading.BoundedSemaphore(REHASH_SLOTS)
 READ_BUFFER_SIZE = 64 * KiB
 # Uncut data is cut once this much beyond a maximum chunk has gathered: the cutter rescans the
 # unfinished last chunk each time, so the window must be large next to a chunk (<= 25 % rescans
@@ -75,24 +93,6 @@ def upload_pool() -> ThreadPoolExecutor:
 
 CHUNK_PREFIX = "chunks"
 RECORD_PREFIX = "blobs"
-
-
-@dataclass(frozen=True)
-class ChunkSizes:
-    """FastCDC 2020 bounds: minimum, average (target) and maximum chunk size in bytes."""
-
-    min: int
-    avg: int
-    max: int
-
-    def __post_init__(self) -> None:
-        if not 0 < self.min <= self.avg <= self.max <= MAX_CHUNK_SIZE_LIMIT:
-            raise ValueError(
-                f"chunk sizes need 0 < min <= avg <= max <= {MAX_CHUNK_SIZE_LIMIT}, got "
-                f"min={self.min} avg={self.avg} max={self.max}"
-            )
-        # FastCDC has its own bounds per parameter; let it judge them now, not at the first put.
-        bao.cdc_cut_lengths(b"", self.min, self.avg, self.max, True)
 
 
 # Measured with benches/bench_chunking.py (64 MiB random base + 3 versions, each with 4
@@ -123,25 +123,6 @@ def chunk_key(digest: bytes) -> str:
 def record_key(digest: bytes) -> str:
     hex_digest = digest.hex()
     return f"{RECORD_PREFIX}/{hex_digest[:2]}/{hex_digest}"
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """A blob as found: from its record, or a bare chunk (record None)."""
-
-    digest: bytes
-    size: int
-    record: BlobRecord | None
-
-    @property
-    def chunks(self) -> tuple[ChunkMeta, ...]:
-        return self.record.chunks if self.record is not None else ()
-
-    def pieces(self) -> tuple[ChunkMeta, ...]:
-        """The objects holding the data, in order (a blob of one chunk is its own object)."""
-        if self.chunks:
-            return self.chunks
-        return (ChunkMeta(self.digest, self.size),) if self.size else ()
 
 
 class ChunkedStore(BlobStore):
@@ -185,40 +166,39 @@ class ChunkedStore(BlobStore):
         )
 
     def chunks(self, digest: bytes) -> tuple[ChunkMeta, ...] | None:
-        entry = self._lookup(check_digest(digest))
-        return None if entry is None else entry.chunks
+        parts = self.blob_parts(check_digest(digest))
+        if parts is None:
+            return None
+        if parts.chunk_count == 0:
+            return ()
+        return tuple(ChunkMeta(place.digest, place.size) for place in parts.all_chunks())
 
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
-        entry = self._lookup(digest)
-        if entry is None:
+        parts = self.blob_parts(digest, with_bao=request.send_bao)
+        if parts is None:
             return None
         shift = self.bao_shift if request.bao_shift is None else request.bao_shift
-        used_shift = self._answer_shift(entry, shift)
-        bao_format = request.bao_format
-        outboard = self._bao(entry, used_shift, bao_format) if request.send_bao else b""
-        inline = None
-        if request.inline_limit and entry.size <= request.inline_limit:
-            inline = self._read_all(entry)
-        return Stat(
-            size=entry.size,
-            chunks=entry.chunks if request.send_chunks else (),
-            bao=outboard,
-            bao_shift=used_shift,
-            bao_format=bao_format,
-            inline=inline,
+        answers = StatAnswers(parts, self._read_place, self.chunk_sizes, self.rehash_limit)
+        return answers.answer(request, shift, lambda: self._read_all(parts))
+
+    def expensive(self, request: StatRequest) -> bool:
+        """Whether the answer may rehash data: a bao finer than the stored one."""
+        return (
+            request.send_bao
+            and request.bao_shift is not None
+            and request.bao_shift < self.bao_shift
         )
 
     def open_read(self, digest: bytes) -> BlobReader | None:
-        entry = self._lookup(check_digest(digest))
-        if entry is None:
+        parts = self.blob_parts(check_digest(digest), with_bao=False)
+        if parts is None:
             return None
-        raw = ChunkedReader(self, entry.digest, entry.pieces())
-        return io.BufferedReader(raw, buffer_size=READ_BUFFER_SIZE)
+        return io.BufferedReader(ChunkedReader(self, parts), buffer_size=READ_BUFFER_SIZE)
 
     def read_raw(self, digest: bytes) -> Iterator[bytes] | None:
         """The blob's (or chunk's) bytes, one chunk object per piece, fetched lazily."""
-        entry = self._lookup(check_digest(digest))
-        return None if entry is None else self._iter_data(entry)
+        parts = self.blob_parts(check_digest(digest), with_bao=False)
+        return None if parts is None else self._iter_data(parts)
 
     def object_counts(self) -> ObjectCounts:
         """Count records and chunk objects in the backend (for dedup checks and fsck)."""
@@ -235,22 +215,34 @@ class ChunkedStore(BlobStore):
         """Digests of every chunk object."""
         return _digests_under(self.backend, CHUNK_PREFIX)
 
+    def part_keys(self) -> Iterator[str]:
+        """The keys of every part object (the bao, chunk list and index of big blobs)."""
+        return self.backend.keys(PARTS_PREFIX)
+
     def list_blobs(self) -> Iterator[BlobEntry]:
         """Every blob with a record (one read per blob); DataLossError for a damaged record."""
         for digest in self.record_digests():
             record = self.read_record(digest)
             if record is not None:  # None: removed since it was listed
-                count = len(record.chunks) or (1 if record.size else 0)
+                count = _chunk_count(record) or (1 if record.size else 0)
                 yield BlobEntry(digest, record.size, count)
 
     def remove(self, digest: bytes) -> bool:
-        """Remove the blob's record. Its chunks stay until garbage collection finds no record
-        that uses them (they may be shared); a blob stored as one chunk stays readable as that
-        chunk until then, like any chunk this store holds."""
-        key = record_key(check_digest(digest))
+        """Remove the blob's record, then its part objects (its own: no other record names
+        them). Its chunks stay until garbage collection finds no record that uses them (they
+        may be shared); a blob stored as one chunk stays readable as that chunk until then, like
+        any chunk this store holds."""
+        digest = check_digest(digest)
+        key = record_key(digest)
         if self.backend.size(key) is None:
             return False
+        try:
+            parts = self.blob_parts(digest, with_bao=False)
+        except DataLossError:
+            parts = None  # a damaged record: its parts are found by gc/fsck as unreferenced
         self.backend.delete(key)
+        for part in parts.object_keys if parts is not None else ():
+            self.backend.delete(part)
         return True
 
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
@@ -262,67 +254,66 @@ class ChunkedStore(BlobStore):
             )
         return data
 
-    def read_record(self, digest: bytes) -> BlobRecord | None:
-        """The blob's record, or None; DataLossError (caused by a RecordError) if it is damaged."""
+    def read_record(self, digest: bytes) -> BlobRecord | PartsRecord | None:
+        """The blob's record (either version), or None; DataLossError (caused by a RecordError)
+        if it is damaged."""
         digest = check_digest(digest)
         raw = self.backend.get(record_key(digest))
         if raw is None:
             return None
         try:
-            return decode_record(raw)
+            return decode_any_record(raw)
         except RecordError as error:
             raise DataLossError(f"corrupt record for blob {digest.hex()}: {error}") from error
 
-    def _lookup(self, digest: bytes) -> _Entry | None:
+    def blob_parts(self, digest: bytes, *, with_bao: bool = True) -> BlobParts | None:
+        """The blob's parts, read by range (a bare chunk: its bao is computed, if ``with_bao``),
+        or None if the store lacks it."""
         record = self.read_record(digest)
-        if record is not None:
-            return _Entry(digest, record.size, record)
-        size = self.backend.size(chunk_key(digest))
-        return None if size is None else _Entry(digest, size, None)
-
-    def _answer_shift(self, entry: _Entry, shift: int) -> int:
-        record = entry.record
-        if record is None or shift >= record.bao_shift or entry.size <= self.rehash_limit:
-            return shift
-        return record.bao_shift
-
-    def _bao(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
-        if bao.outboard_size(entry.size, shift, bao_format) == 0:
-            return b""
-        record = entry.record
-        if record is None or shift < record.bao_shift:
-            return self._rehash(entry, shift, bao_format)
-        outboard = record.bao
-        if shift > record.bao_shift:
-            outboard = bao.coarsen(outboard, entry.size, record.bao_shift, shift, "pre_order")
-        if bao_format != "pre_order":
-            outboard = bao.convert_format(outboard, entry.size, shift, "pre_order", bao_format)
-        return outboard
-
-    def _rehash(self, entry: _Entry, shift: int, bao_format: BaoFormat) -> bytes:
-        metrics.STAT_REHASHES.inc()
-        with _rehash_slots:
-            builder = bao.OutboardBuilder(shift, bao_format)
-            for piece in self._iter_data(entry):
-                builder.update(piece)
-            root, outboard = builder.finalize()
-        if root != entry.digest:
-            raise DataLossError(
-                f"blob {entry.digest.hex()} is corrupt: its chunks hash differently"
+        if isinstance(record, PartsRecord):
+            return BlobParts(
+                self.backend,
+                digest,
+                record.size,
+                record.bao_shift,
+                record.chunk_count,
+                record.index_block,
+                record.upload_id,
+                record.parts,
             )
-        return outboard
+        if record is not None:
+            return BlobParts.in_memory(
+                self.backend, digest, record.size, record.bao_shift, record.chunks, record.bao
+            )
+        size = self.backend.size(chunk_key(digest))
+        if size is None:
+            return None
+        post_order = b""
+        if with_bao and bao.outboard_size(size, self.bao_shift):
+            # A chunk stored on its own (a cache's) has no record: its bao is computed here,
+            # from at most one maximum chunk.
+            data = self.read_chunk(digest, size) or b""
+            builder = bao.PostOrderBuilder(self.bao_shift)
+            pairs = builder.update(data)
+            root, rest = builder.finalize()
+            if root != digest:
+                raise DataLossError(f"chunk {digest.hex()} is corrupt: it hashes differently")
+            post_order = pairs + rest
+        parts = (PartRef(len(post_order), post_order), PartRef(0, b""), PartRef(0, b""))
+        return BlobParts(self.backend, digest, size, self.bao_shift, 0, 1, b"", parts)
 
-    def _iter_data(self, entry: _Entry) -> Iterator[bytes]:
-        for piece in entry.pieces():
-            data = self.read_chunk(piece.digest, piece.size)
-            if data is None:
-                raise DataLossError(
-                    f"blob {entry.digest.hex()}: chunk {piece.digest.hex()} missing"
-                )
-            yield data
+    def _read_place(self, place: ChunkPlace) -> bytes:
+        data = self.read_chunk(place.digest, place.size)
+        if data is None:
+            raise DataLossError(f"chunk {place.digest.hex()} at offset {place.start} is missing")
+        return data
 
-    def _read_all(self, entry: _Entry) -> bytes:
-        return b"".join(self._iter_data(entry))
+    def _iter_data(self, parts: BlobParts) -> Iterator[bytes]:
+        for place in parts.all_chunks():
+            yield self._read_place(place)
+
+    def _read_all(self, parts: BlobParts) -> bytes:
+        return b"".join(self._iter_data(parts))
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -347,17 +338,21 @@ class ChunkedStore(BlobStore):
             self.backend.put(key, data)
         return ChunkMeta(digest, len(data))
 
-    def _store_record(self, digest: bytes, record: BlobRecord) -> None:
+    def _store_record(self, digest: bytes, record: PartsRecord) -> bool:
+        """Write the record unless the blob has one already; whether it was written."""
         key = record_key(digest)
-        if self.backend.size(key) is None:
-            self.backend.put(key, encode_record(record))
+        if self.backend.size(key) is not None:
+            return False
+        self.backend.put(key, encode_parts_record(record))
+        return True
 
 
 class ChunkedWriter(BlobWriter):
-    """Cuts what is written into chunks as it arrives and stores them; ``close`` adds the record.
+    """Cuts what is written into chunks as it arrives and stores them, writes the blob's parts
+    (post-order bao, chunk list, index) as it goes; ``close`` adds the record.
 
-    Holds at most the maximum chunk size plus CUT_WINDOW bytes of uncut data, whatever the blob
-    size or the size of one write.
+    Holds at most the maximum chunk size plus CUT_WINDOW bytes of uncut data, and a part's
+    inline buffer, whatever the blob size or the size of one write.
     """
 
     def __init__(self, store: ChunkedStore) -> None:
@@ -365,8 +360,8 @@ class ChunkedWriter(BlobWriter):
         self._sizes = store.chunk_sizes
         self._window = store.chunk_sizes.max + CUT_WINDOW
         self._pending = bytearray()
-        self._builder = bao.OutboardBuilder(store.bao_shift, "pre_order")
-        self._chunks: list[ChunkMeta] = []
+        self._builder = bao.PostOrderBuilder(store.bao_shift)
+        self._parts = PartsWriter(store.backend, index_block=store.chunk_sizes.max)
         self._in_flight: deque[Future[ChunkMeta]] = deque()
         self._digest: bytes | None = None
         self._failed: str | None = None
@@ -375,7 +370,11 @@ class ChunkedWriter(BlobWriter):
         self._check_writable()
         with memoryview(data) as view, view.cast("B") as flat:
             total = len(flat)
-            self._builder.update(flat)
+            try:
+                self._parts.add_bao(self._builder.update(flat))
+            except BaseException as error:
+                self._mark_failed(error)
+                raise
             offset = 0
             while offset < total:
                 take = min(total - offset, self._window - len(self._pending))
@@ -391,21 +390,41 @@ class ChunkedWriter(BlobWriter):
         self._check_writable()
         self._cut(final=True)
         self._settle(0)
-        root, outboard = self._builder.finalize()
-        size = sum(chunk.size for chunk in self._chunks)
-        chunks = tuple(self._chunks) if len(self._chunks) > 1 else ()
-        record = BlobRecord(size=size, bao_shift=self._store.bao_shift, chunks=chunks, bao=outboard)
+        parts = self._parts
         try:
-            self._store._store_record(root, record)
+            root, rest = self._builder.finalize()
+            parts.add_bao(rest)
+            refs = parts.close()
         except BaseException as error:
             self._mark_failed(error)
             raise
+        single = parts.chunk_count <= 1
+        if single:
+            refs[1:] = [PartRef(0, b""), PartRef(0, b"")]
+        record = PartsRecord(
+            size=parts.size,
+            bao_shift=self._store.bao_shift,
+            chunk_count=0 if single else parts.chunk_count,
+            index_block=parts.index_block,
+            chunk_sizes=self._sizes,
+            upload_id=parts.upload_id,
+            parts=(refs[0], refs[1], refs[2]),
+        )
+        try:
+            written = self._store._store_record(root, record)
+        except BaseException as error:
+            parts.discard(refs)
+            self._mark_failed(error)
+            raise
+        if not written:
+            parts.discard(refs)  # the blob was stored before: its record names other parts
         self._digest = root
         return root
 
     def abort(self) -> None:
         if self._digest is None:
             self._failed = self._failed or "aborted"
+            self._parts.abort()
         self._pending = bytearray()
         self._drain_quietly()
 
@@ -432,7 +451,7 @@ class ChunkedWriter(BlobWriter):
         """Wait for the oldest uploads until at most ``keep`` remain in flight, in order."""
         try:
             while len(self._in_flight) > keep:
-                self._chunks.append(self._in_flight[0].result())
+                self._parts.add_chunk(self._in_flight[0].result())
                 self._in_flight.popleft()
         except BaseException as error:
             self._mark_failed(error)
@@ -441,6 +460,7 @@ class ChunkedWriter(BlobWriter):
     def _mark_failed(self, error: BaseException) -> None:
         self._failed = f"an earlier write failed: {error!r}"
         self._pending = bytearray()
+        self._parts.abort()
         self._drain_quietly()
 
     def _drain_quietly(self) -> None:
@@ -452,18 +472,20 @@ class ChunkedWriter(BlobWriter):
 
 
 class ChunkedReader(io.RawIOBase):
-    """A seekable raw file over a blob's chunk objects, fetched lazily, one held at a time."""
+    """A seekable raw file over a blob's chunk objects, fetched lazily, one held at a time; the
+    chunk list is read in batches around the position, never whole."""
 
-    def __init__(self, store: ChunkedStore, digest: bytes, pieces: tuple[ChunkMeta, ...]) -> None:
+    def __init__(self, store: ChunkedStore, parts: BlobParts) -> None:
         super().__init__()
         self._store = store
-        self._digest = digest
-        self._pieces = pieces
-        self._starts = [0, *accumulate(piece.size for piece in pieces)]
-        self._size = self._starts[-1]
+        self._parts = parts
+        self._size = parts.size
         self._position = 0
-        self._loaded_index = -1
-        self._loaded = b""
+        self._batch: list[ChunkPlace] = []
+        self._batch_ends: list[int] = []
+        self._batch_next = 0  # the number of the chunk after the batch
+        self._loaded: ChunkPlace | None = None
+        self._data = b""
 
     @property
     def size(self) -> int:
@@ -489,9 +511,8 @@ class ChunkedReader(io.RawIOBase):
         with memoryview(buffer) as view, view.cast("B") as out:
             if self._position >= self._size or not len(out):
                 return 0
-            index = bisect_right(self._starts, self._position) - 1
-            data = self._chunk(index)
-            within = self._position - self._starts[index]
+            place, data = self._chunk_at(self._position)
+            within = self._position - place.start
             count = min(len(out), len(data) - within)
             out[:count] = data[within : within + count]
         self._position += count
@@ -501,33 +522,56 @@ class ChunkedReader(io.RawIOBase):
         self._check_open()
         parts = []
         while self._position < self._size:
-            index = bisect_right(self._starts, self._position) - 1
-            within = self._position - self._starts[index]
-            data = self._chunk(index)
+            place, data = self._chunk_at(self._position)
+            within = self._position - place.start
             parts.append(data[within:] if within else data)
-            self._position = self._starts[index + 1]
+            self._position = place.end
         return b"".join(parts)
 
     def close(self) -> None:
-        self._loaded = b""
-        self._loaded_index = -1
+        self._data = b""
+        self._loaded = None
         super().close()
 
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed file")
 
-    def _chunk(self, index: int) -> bytes:
-        if index != self._loaded_index:
-            piece = self._pieces[index]
-            data = self._store.read_chunk(piece.digest, piece.size)
-            if data is None:
-                raise DataLossError(
-                    f"blob {self._digest.hex()}: chunk {piece.digest.hex()} is missing"
-                )
-            self._loaded = data
-            self._loaded_index = index
-        return self._loaded
+    def _chunk_at(self, position: int) -> tuple[ChunkPlace, bytes]:
+        loaded = self._loaded
+        if loaded is None or not loaded.start <= position < loaded.end:
+            place = self._place_at(position)
+            self._data = self._store._read_place(place)
+            self._loaded = place
+            loaded = place
+        return loaded, self._data
+
+    def _place_at(self, position: int) -> ChunkPlace:
+        """The chunk holding ``position``: from the batch of entries read last, the batch after
+        it, or a batch starting at that chunk (found through the index)."""
+        parts = self._parts
+        if parts.chunk_count == 0:
+            return ChunkPlace(parts.digest, 0, parts.size)
+        if self._batch and position == self._batch_ends[-1]:
+            self._load_batch(self._batch_next)
+        elif not (self._batch and self._batch[0].start <= position < self._batch_ends[-1]):
+            first, _ = parts.chunk_numbers(position, position + 1)
+            self._load_batch(first)
+            while self._batch_ends[-1] <= position:
+                self._load_batch(self._batch_next)
+        return self._batch[bisect_right(self._batch_ends, position)]
+
+    def _load_batch(self, first: int) -> None:
+        self._batch = self._parts.chunk_entries(first, first + ENTRY_BATCH)
+        if not self._batch:
+            raise DataLossError(f"blob {self._parts.digest.hex()}: its chunk list ends early")
+        self._batch_ends = [place.end for place in self._batch]
+        self._batch_next = first + len(self._batch)
+
+
+def _chunk_count(record: BlobRecord | PartsRecord) -> int:
+    """How many chunks a record of either version lists (0: the blob is one chunk, or empty)."""
+    return record.chunk_count if isinstance(record, PartsRecord) else len(record.chunks)
 
 
 def _digests_under(backend: ObjectBackend, prefix: str) -> Iterator[bytes]:

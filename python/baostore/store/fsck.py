@@ -3,9 +3,13 @@
 What is checked:
 
 * every record parses (its own checksum included), its chunks are all present, each holds the
-  size the record says and hashes to its key, and the blob's data verifies against the record's
-  bao and the blob's digest (a ``bao.Verifier`` fed chunk by chunk: memory stays at one chunk);
-* every chunk object no record covered hashes to its key.
+  size the record says and hashes to its key, and the blob's data hashes to the blob's digest and
+  to the record's bao: the data is fed chunk by chunk through a ``bao.PostOrderBuilder`` whose
+  output is compared with the stored post-order bao piece by piece (memory stays at one chunk
+  and one piece, whatever the blob's size; a version-1 record's pre_order bao is compared in the
+  same layout);
+* every chunk object no record covered hashes to its key; part objects (the bao, chunk list and
+  index of big blobs) that no record names are reported with the unreferenced chunks.
 
 Each referenced chunk is read once per record that uses it; chunks no intact record uses are read
 once more on their own.
@@ -43,13 +47,17 @@ from baostore import bao
 from baostore.store.chunked import (
     CHUNK_PREFIX,
     MAX_CHUNK_SIZE_LIMIT,
+    PARTS_PREFIX,
     RECORD_PREFIX,
     ChunkedStore,
     chunk_key,
     record_key,
 )
-from baostore.store.interface import ChunkMeta, StoreError
-from baostore.store.record import BlobRecord
+from baostore.store.interface import StoreError
+from baostore.store.parts import BlobParts, ChunkPlace
+
+# Bytes of rebuilt bao compared with the stored one at a time.
+BAO_COMPARE_PIECE = 1 << 20
 
 ObjectKind = Literal["chunk", "record"]
 
@@ -76,6 +84,7 @@ class FsckReport:
     corrupt_chunks: list[Problem] = field(default_factory=list)
     broken_records: list[Problem] = field(default_factory=list)
     unreferenced_chunks: list[bytes] = field(default_factory=list)
+    unreferenced_parts: list[str] = field(default_factory=list)
     staging_leftovers: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
@@ -93,6 +102,7 @@ class FsckReport:
             "corrupt_chunks": [problem.to_json() for problem in self.corrupt_chunks],
             "broken_records": [problem.to_json() for problem in self.broken_records],
             "unreferenced_chunks": [digest.hex() for digest in self.unreferenced_chunks],
+            "unreferenced_parts": list(self.unreferenced_parts),
             "staging_leftovers": list(self.staging_leftovers),
             "removed": list(self.removed),
         }
@@ -106,6 +116,42 @@ def _no_progress(objects: int) -> None:
 class FsckOptions:
     repair: bool = False
     remove_unreferenced: bool = False
+
+
+class _BaoDiffers(Exception):
+    """The stored bao differs from the one rebuilt from the data."""
+
+
+class _BaoComparison:
+    """The stored post-order bao of ``parts``, compared piece by piece with a rebuilt one."""
+
+    def __init__(self, parts: BlobParts) -> None:
+        self._parts = parts
+        self._pending = bytearray()
+        self._compared = 0
+
+    def add(self, rebuilt: bytes) -> None:
+        self._pending += rebuilt
+        if len(self._pending) >= BAO_COMPARE_PIECE:
+            self._compare()
+
+    def finish(self) -> None:
+        self._compare()
+        stored = self._parts.parts["bao"].length
+        if self._compared != stored:
+            raise _BaoDiffers(f"{stored} bytes stored, {self._compared} rebuilt")
+
+    def _compare(self) -> None:
+        if not self._pending:
+            return
+        end = self._compared + len(self._pending)
+        if end > self._parts.parts["bao"].length:
+            raise _BaoDiffers(f"rebuilt past the stored {self._parts.parts['bao'].length} bytes")
+        (stored,) = self._parts.read("bao", [(self._compared, end)])
+        if stored != self._pending:
+            raise _BaoDiffers(f"in bytes {self._compared}..{end} of the post-order bao")
+        self._compared = end
+        self._pending = bytearray()
 
 
 class _ChunkDamage(Exception):
@@ -134,6 +180,7 @@ class StoreChecker:
         self._good_chunks: set[bytes] = set()
         self._bad_chunks: dict[bytes, str] = {}
         self._referenced: set[bytes] = set()
+        self._referenced_parts: set[str] = set()
         self.report = FsckReport()
 
     def count_objects(self) -> int:
@@ -155,6 +202,9 @@ class StoreChecker:
             if digest not in self._bad_chunks and digest not in self._referenced:
                 self.report.unreferenced_chunks.append(digest)
             self._advance(1)
+        self.report.unreferenced_parts = sorted(
+            key for key in self._store.part_keys() if key not in self._referenced_parts
+        )
         self.report.corrupt_chunks = [
             Problem("chunk", digest, reason) for digest, reason in sorted(self._bad_chunks.items())
         ]
@@ -170,44 +220,50 @@ class StoreChecker:
     def _check_record(self, digest: bytes) -> None:
         self.report.records_checked += 1
         try:
-            record = self._store.read_record(digest)
+            parts = self._store.blob_parts(digest)
         except StoreError as error:
             self._broken(digest, str(error))
             return
-        if record is None:
+        if parts is None:
             return  # removed since the listing
-        pieces = record.chunks or ((ChunkMeta(digest, record.size),) if record.size else ())
-        problem = self._verify_blob(digest, record, pieces)
+        self._referenced_parts.update(parts.object_keys)
+        pieces: list[ChunkPlace] = []
+        problem = self._verify_blob(digest, parts, pieces)
         if problem is not None:
             self._broken(digest, problem)
             return
         self._referenced.add(digest)
         self._referenced.update(piece.digest for piece in pieces)
 
-    def _verify_blob(
-        self, digest: bytes, record: BlobRecord, pieces: tuple[ChunkMeta, ...]
-    ) -> str | None:
-        """Why the blob's data does not match its record and digest, or None if it does."""
+    def _verify_blob(self, digest: bytes, parts: BlobParts, pieces: list[ChunkPlace]) -> str | None:
+        """Why the blob's data does not match its record and digest, or None if it does. Fills
+        ``pieces`` with the chunks the record names."""
+        builder = bao.PostOrderBuilder(parts.bao_shift)
+        rebuilt = _BaoComparison(parts)
+        end = 0
         try:
-            verifier = bao.Verifier(digest, record.size, record.bao, record.bao_shift, "pre_order")
-        except bao.BaoError as error:
-            return f"its bao does not verify against the digest: {error}"
-        for index, piece in enumerate(pieces):
-            known_bad = self._bad_chunks.get(piece.digest)
-            if known_bad is not None:
-                return f"chunk {index} ({piece.digest.hex()}) is corrupt: {known_bad}"
-            try:
-                data = self._read_chunk(piece.digest, piece.size)
-            except _ChunkDamage as error:
-                return f"chunk {index} ({piece.digest.hex()}): {error}"
-            try:
-                verifier.update(data)
-            except bao.BaoError as error:
-                return f"chunk {index} does not verify at its place in the blob: {error}"
-        try:
-            verifier.finalize()
-        except bao.BaoError as error:
-            return f"the data does not verify against the digest: {error}"
+            for index, piece in enumerate(parts.all_chunks()):
+                pieces.append(piece)
+                end = piece.end
+                known_bad = self._bad_chunks.get(piece.digest)
+                if known_bad is not None:
+                    return f"chunk {index} ({piece.digest.hex()}) is corrupt: {known_bad}"
+                try:
+                    data = self._read_chunk(piece.digest, piece.size)
+                except _ChunkDamage as error:
+                    return f"chunk {index} ({piece.digest.hex()}): {error}"
+                rebuilt.add(builder.update(data))
+            if end != parts.size:
+                return f"its chunks end at byte {end}, the blob has {parts.size}"
+            root, rest = builder.finalize()
+            rebuilt.add(rest)
+            rebuilt.finish()
+        except _BaoDiffers as error:
+            return f"its bao does not match its data: {error}"
+        except StoreError as error:
+            return str(error)
+        if root != digest:
+            return "the data does not verify against the digest: it hashes to " + root.hex()
         return None
 
     def _broken(self, digest: bytes, reason: str) -> None:
@@ -260,6 +316,8 @@ class StoreChecker:
         if self._options.remove_unreferenced:
             for digest in self.report.unreferenced_chunks:
                 self._remove(chunk_key(digest))
+            for key in self.report.unreferenced_parts:
+                self._remove(key)
             root = local_root(self._store.backend.description)
             for name in self.report.staging_leftovers:
                 if root is not None:
@@ -280,7 +338,7 @@ def local_root(description: str) -> Path | None:
 def staging_leftovers(root: Path) -> list[str]:
     """Staging files (``<key>#<n>``) under the store's prefixes, relative to ``root``."""
     found: list[str] = []
-    for prefix in (CHUNK_PREFIX, RECORD_PREFIX):
+    for prefix in (CHUNK_PREFIX, RECORD_PREFIX, PARTS_PREFIX):
         found.extend(
             path.relative_to(root).as_posix()
             for path in (root / prefix).glob("*/*#*")

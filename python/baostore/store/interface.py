@@ -1,7 +1,9 @@
 """The blob store interface every backend, composition and remote client implements.
 
 A blob is named by its 32-byte BLAKE3 digest. ``stat`` describes a blob (size, chunk list, bao at a
-requested shift, optionally the data inline); ``open_read`` returns a seekable binary file object.
+requested shift, optionally the data inline), or only a window of it (``range``: the window's
+proof and the chunks overlapping it, at any blob size); ``open_read`` returns a seekable binary
+file object.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol, Self, final, runtime_checkable
 
 from typing_extensions import Buffer
 
+from baostore import bao
 from baostore.bao import FORMATS, MAX_SHIFT
 from baostore.bao import BaoFormat as BaoFormat
 from baostore.bao import hash as bao_hash
@@ -30,6 +33,10 @@ DEFAULT_BAO_SHIFT = 4
 # Streams are read, copied and written in pieces of this size.
 PIECE_SIZE = MiB
 Pieces = Iterator[bytes]
+# Offsets and sizes travel as uint64.
+OFFSET_LIMIT = 1 << 64
+# A chunk must fit one gRPC message (4 MiB budget) on its own.
+MAX_CHUNK_SIZE_LIMIT = 4 * MiB
 
 
 def check_shift(shift: object, name: str = "bao_shift") -> int:
@@ -64,6 +71,64 @@ def check_digest(digest: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class ChunkSizes:
+    """FastCDC 2020 bounds: minimum, average (target) and maximum chunk size in bytes."""
+
+    min: int
+    avg: int
+    max: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min <= self.avg <= self.max <= MAX_CHUNK_SIZE_LIMIT:
+            raise ValueError(
+                f"chunk sizes need 0 < min <= avg <= max <= {MAX_CHUNK_SIZE_LIMIT}, got "
+                f"min={self.min} avg={self.avg} max={self.max}"
+            )
+        # FastCDC has its own bounds per parameter; let it judge them now, not at the first put.
+        bao.cdc_cut_lengths(b"", self.min, self.avg, self.max, True)
+
+    @classmethod
+    def around(
+        cls, avg: int, chunk_min: int | None = None, chunk_max: int | None = None
+    ) -> ChunkSizes:
+        """Sizes around the average ``avg``: min ``avg / 4`` and max ``4 avg`` (at most
+        MAX_CHUNK_SIZE_LIMIT) unless given, the proportions of the default chunking."""
+        if chunk_min is None:
+            chunk_min = max(1, avg // 4)
+        if chunk_max is None:
+            chunk_max = max(avg, min(4 * avg, MAX_CHUNK_SIZE_LIMIT))
+        return cls(min=chunk_min, avg=avg, max=chunk_max)
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """The bytes ``[start, end)`` of a blob; ``end`` None: up to the blob's end (an end past the
+    blob's end means its end too, so a client that does not know the size yet can ask)."""
+
+    start: int
+    end: int | None = None
+
+    def checked(self) -> ByteRange:
+        """This range, or InvalidRequestError if it is empty, reversed or out of uint64."""
+        if not 0 <= self.start < OFFSET_LIMIT:
+            raise InvalidRequestError(f"range start {self.start} is out of range")
+        if self.end is not None and not self.start < self.end < OFFSET_LIMIT:
+            raise InvalidRequestError(
+                f"range [{self.start}, {self.end}) is empty, reversed or out of range"
+            )
+        return self
+
+    def within(self, size: int) -> tuple[int, int]:
+        """The range clamped to a blob of ``size`` bytes; InvalidRequestError if it starts past
+        its end (the empty blob has the one range ``[0, 0)``)."""
+        if self.start > size or (self.start == size and size > 0):
+            raise InvalidRequestError(
+                f"range start {self.start} is past the end of the blob ({size} bytes)"
+            )
+        return self.start, size if self.end is None else min(self.end, size)
+
+
+@dataclass(frozen=True)
 class ChunkMeta:
     """One content-defined chunk of a blob: its own BLAKE3 digest and its length."""
 
@@ -78,6 +143,11 @@ class Stat:
     ``chunks`` is empty when the blob has no finer chunking (or it was not asked for). ``bao`` is
     the outboard at ``bao_shift`` in ``bao_format`` (empty when not asked for, or when the blob is a
     single chunk group). ``inline`` holds the whole blob when it was small enough and asked for.
+
+    ``window`` is the window ``[start, end)`` the answer describes when a range was asked (None:
+    the whole blob, also the answer of a store without ranged Stat): ``bao`` is then the window's
+    proof and ``chunks`` the chunks that overlap it, the first at blob offset ``chunks_offset``.
+    ``chunking`` says how the store cuts blobs (None: not said).
     """
 
     size: int
@@ -86,6 +156,9 @@ class Stat:
     bao_shift: int = DEFAULT_BAO_SHIFT
     bao_format: BaoFormat = "pre_order"
     inline: bytes | None = None
+    window: tuple[int, int] | None = None
+    chunks_offset: int = 0
+    chunking: ChunkSizes | None = None
 
     def __repr__(self) -> str:
         """Short whatever the blob: byte strings by their length, chunk lists by their count
@@ -97,10 +170,10 @@ class Stat:
 
 
 def _brief(value: object) -> str:
-    """``value`` for a repr: byte strings as their length, tuples as their count."""
+    """``value`` for a repr: byte strings as their length, lists of chunks as their count."""
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<{len(value)} bytes>"
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not all(isinstance(item, int) for item in value):
         return f"<{len(value)} items>"
     return repr(value)
 
@@ -124,6 +197,10 @@ class StatRequest:
     bao_shift: int | None = None  # None: the store's default
     bao_format: BaoFormat = "pre_order"
     inline_limit: int = 0
+    range: ByteRange | None = None  # None: the whole blob
+    # The most bytes the answer's bao and chunk list may take (a store that reads by window keeps
+    # its answer, and what it reads, below this); None: no limit (a local caller).
+    answer_limit: int | None = None
 
     def checked(self) -> StatRequest:
         """This request, or InvalidRequestError naming the option that is out of range."""
@@ -132,6 +209,10 @@ class StatRequest:
         check_format(self.bao_format)
         if self.inline_limit < 0:
             raise InvalidRequestError(f"inline_limit must not be negative, got {self.inline_limit}")
+        if self.range is not None:
+            self.range.checked()
+        if self.answer_limit is not None and self.answer_limit <= 0:
+            raise InvalidRequestError(f"answer_limit must be positive, got {self.answer_limit}")
         return self
 
 
@@ -169,13 +250,16 @@ class BlobReader(Protocol):
 
 @dataclass
 class ReadStats:
-    """What a verified read cost: chunks and bytes from the source, chunks served by the cache."""
+    """What a verified read cost: windows (ranged Stats) and their proofs, chunks and bytes from
+    the source, chunks served by the cache."""
 
     chunks_fetched: int = 0
     bytes_fetched: int = 0
     chunks_from_cache: int = 0
     chunks_cached: int = 0
     fetched_digests: list[bytes] = field(default_factory=list)
+    windows_fetched: int = 0
+    proof_bytes: int = 0
 
     def combine(self, other: ReadStats) -> ReadStats:
         """These statistics and ``other``'s, added field by field (every field: one added later
@@ -258,18 +342,31 @@ class BlobStore(ABC):
         bao_shift: int | None = None,
         bao_format: BaoFormat = "pre_order",
         inline_limit: int = 0,
+        range: ByteRange | None = None,
+        answer_limit: int | None = None,
     ) -> Stat | None:
         """Describe a blob, or None if it is absent.
 
         ``bao_shift`` None means the store's default; ``Stat.bao_shift`` says which shift was used.
-        The arguments are checked here, once for every store; stores implement ``stat_request``.
+        ``range``: describe only a window around it (``Stat.window`` says which; a store without
+        ranged Stat answers for the whole blob, window None). The arguments are checked here, once
+        for every store; stores implement ``stat_request``.
         """
-        request = StatRequest(send_chunks, send_bao, bao_shift, bao_format, inline_limit)
+        request = StatRequest(
+            send_chunks, send_bao, bao_shift, bao_format, inline_limit, range, answer_limit
+        )
         return self.stat_request(check_digest(digest), request.checked())
 
     @abstractmethod
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         """``stat`` with a checked 32-byte digest and checked options."""
+
+    def expensive(self, request: StatRequest) -> bool:
+        """Whether answering ``request`` may take much more than a lookup (rehashing data for a
+        finer bao): a server runs such Stats in a bounded pool of their own, so that they wait
+        for a slot without holding up cheap calls. False unless a store says otherwise."""
+        del request
+        return False
 
     @abstractmethod
     def open_read(self, digest: bytes) -> BlobReader | None:

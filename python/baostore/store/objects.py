@@ -5,14 +5,19 @@ written by us, durably: a staging file ``<key>#<n>`` (a name obstore never lists
 collides with our keys, hex digests only) is written, fsynced, renamed into place, and its
 directory fsynced, so an acknowledged object survives a power cut too, not just a killed process.
 Reads, listing and deletes of local files go through obstore like every other backend.
+
+Big objects are written as streams (``open_writer``: an S3 multipart upload, a staging file
+appended to) and read by byte range (``get_range``/``get_ranges``), so neither side holds a whole
+object in memory. A streamed object, too, appears only when its writer is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote
@@ -47,6 +52,11 @@ S3_CREDENTIAL_ENV = (
     ("AWS_METADATA_ENDPOINT",),
 )
 _LIST_PAGE = 1000
+# A streamed object is uploaded in parts of this size (S3 multipart); smaller ones in one put.
+STREAM_PART_SIZE = 8 << 20
+# Ranges of one object closer than this are fetched with one request (a proof's pairs lie
+# scattered over a post-order bao: merging them further would read far more than the proof).
+RANGE_COALESCE = 4 << 10
 # Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -73,6 +83,50 @@ class ObjectBackend:
             return None
         except Exception as error:
             raise self._failure("get", key, error) from error
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """The bytes ``[start, end)`` of an object. A missing object, or one shorter than ``end``,
+        is a StoreError: ranges are read from objects a record says exist."""
+        return self.get_ranges(key, [(start, end)])[0]
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each ``[start, end)`` of an object, in as few requests as ranges close
+        to each other allow. StoreError for a missing or short object, as ``get_range``."""
+        wanted = [(start, end) for start, end in ranges if end > start]
+        try:
+            found = (
+                obstore.get_ranges(
+                    self._store,
+                    key,
+                    starts=[start for start, _ in wanted],
+                    ends=[end for _, end in wanted],
+                    coalesce=RANGE_COALESCE,
+                )
+                if wanted
+                else []
+            )
+        except Exception as error:
+            raise self._failure("get range of", key, error) from error
+        pieces = iter(found)
+        result = []
+        for start, end in ranges:
+            piece = bytes(next(pieces)) if end > start else b""
+            if len(piece) != max(0, end - start):
+                raise StoreError(
+                    f"{self.description}: object {key!r} ends before byte {end} "
+                    f"(range from {start} gave {len(piece)} bytes)"
+                )
+            result.append(piece)
+        return result
+
+    def open_writer(self, key: str) -> ObjectWriter:
+        """A stream writing the object ``key``, which appears (replacing any object there) only
+        when the writer is closed; ``abort`` leaves nothing behind (best effort on S3, whose
+        unfinished multipart uploads its lifecycle rules clear)."""
+        try:
+            return _ObstoreWriter(self, key)
+        except Exception as error:
+            raise self._failure("open writer for", key, error) from error
 
     def size(self, key: str) -> int | None:
         """The object's size, or None when there is no object under ``key``."""
@@ -119,6 +173,51 @@ def _brief(error: Exception) -> str:
     return " ".join(text.split())
 
 
+class ObjectWriter:
+    """An object written as a stream: ``write`` pieces, ``close`` makes it appear, ``abort``
+    discards it. Not shared between threads."""
+
+    def write(self, data: Buffer) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class _ObstoreWriter(ObjectWriter):
+    """obstore's buffered writer: one put for a small object, a multipart upload for a big one."""
+
+    def __init__(self, backend: ObjectBackend, key: str) -> None:
+        self._backend = backend
+        self._key = key
+        self._file = obstore.open_writer(backend._store, key, buffer_size=STREAM_PART_SIZE)
+
+    def write(self, data: Buffer) -> None:
+        try:
+            self._file.write(data)
+        except Exception as error:
+            self.abort()
+            raise self._backend._failure("stream to", self._key, error) from error
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except Exception as error:
+            self.abort()
+            raise self._backend._failure("finish", self._key, error) from error
+
+    def abort(self) -> None:
+        # Leaving the writer with an error aborts its multipart upload; the object never
+        # appeared, but a put that raced the abort is removed too.
+        with contextlib.suppress(Exception):
+            self._file.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        with contextlib.suppress(StoreError):
+            self._backend.delete(self._key)
+
+
 class FileObjectBackend(ObjectBackend):
     """Local files: obstore for reads, our own durable writes (see the module docstring)."""
 
@@ -129,22 +228,18 @@ class FileObjectBackend(ObjectBackend):
         self._directories: set[Path] = set()
 
     def put(self, key: str, data: Buffer) -> None:
+        writer = self.open_writer(key)
+        writer.write(data)
+        writer.close()
+
+    def open_writer(self, key: str) -> ObjectWriter:
         target = self.root / key
         staging = target.with_name(f"{target.name}#{secrets.randbelow(1 << 62)}")
         try:
             descriptor = self._create(staging)
-            try:
-                view = memoryview(data).cast("B")
-                while view:
-                    view = view[os.write(descriptor, view) :]
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-            os.replace(staging, target)
-            _fsync_directory(target.parent)
         except OSError as error:
-            staging.unlink(missing_ok=True)
             raise self._failure("put", key, error) from error
+        return _DurableFileWriter(self, key, target, staging, descriptor)
 
     def _create(self, staging: Path) -> int:
         """Open a new staging file, making its directory the first time (or if it was removed)."""
@@ -157,6 +252,54 @@ class FileObjectBackend(ObjectBackend):
         staging.parent.mkdir(parents=True, exist_ok=True)
         self._directories.add(staging.parent)
         return os.open(staging, flags, 0o644)
+
+
+class _DurableFileWriter(ObjectWriter):
+    """A staging file appended to, fsynced, renamed into place and its directory fsynced."""
+
+    def __init__(
+        self, backend: FileObjectBackend, key: str, target: Path, staging: Path, descriptor: int
+    ) -> None:
+        self._backend = backend
+        self._key = key
+        self._target = target
+        self._staging = staging
+        self._descriptor: int | None = descriptor
+
+    def write(self, data: Buffer) -> None:
+        descriptor = self._open_descriptor()
+        try:
+            with memoryview(data) as raw, raw.cast("B") as view:
+                written = 0
+                while written < len(view):
+                    written += os.write(descriptor, view[written:])
+        except OSError as error:
+            self.abort()
+            raise self._backend._failure("put", self._key, error) from error
+
+    def close(self) -> None:
+        descriptor = self._open_descriptor()
+        try:
+            os.fsync(descriptor)
+            os.close(descriptor)
+            self._descriptor = None
+            os.replace(self._staging, self._target)
+            _fsync_directory(self._target.parent)
+        except OSError as error:
+            self.abort()
+            raise self._backend._failure("put", self._key, error) from error
+
+    def abort(self) -> None:
+        if self._descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._descriptor)
+            self._descriptor = None
+        self._staging.unlink(missing_ok=True)
+
+    def _open_descriptor(self) -> int:
+        if self._descriptor is None:
+            raise ValueError(f"object writer for {self._key!r} is closed")
+        return self._descriptor
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from baostore.sizes import parse_size
 from baostore.store.interface import BaoFormat, check_format, parse_shift
 
 T = TypeVar("T")
@@ -61,6 +62,11 @@ class UrlOptions:
         text = self.take(key)
         return None if text is None else self._checked(parse_shift, text, key)
 
+    def take_size(self, key: str) -> int | None:
+        """The size ``key`` gives (``64KiB``, ``1MB``, a number of bytes), or None."""
+        text = self.take(key)
+        return None if text is None else self._checked(_parse_size, text, key)
+
     def take_format(self, key: str = "bao_format") -> BaoFormat | None:
         """The bao format ``key`` names, checked, or None."""
         text = self.take(key)
@@ -71,3 +77,10 @@ class UrlOptions:
             return check(text, key)
         except ValueError as error:
             raise ValueError(f"{self.url!r}: {error}") from None
+
+
+def _parse_size(text: str, key: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise ValueError(f"{key}: {error}") from None

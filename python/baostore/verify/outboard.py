@@ -29,8 +29,8 @@ from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.bao import BaoFormat, Verifier
-from baostore.store.interface import DEFAULT_BAO_SHIFT, PIECE_SIZE, BlobStore, check_digest
-from baostore.verify.layout import BlobLayout, ReadOptions, fetch_layout
+from baostore.store.interface import DEFAULT_BAO_SHIFT, PIECE_SIZE, check_digest
+from baostore.verify.layout import Window
 from baostore.verify.local import WINDOW_SIZE
 
 OutboardFormat = Literal["pre_order", "leaves", "bao"]
@@ -53,8 +53,8 @@ class Outboard:
 
     ``verifier(start, end)`` verifies any group-aligned window from that window's proof (checked
     against the digest first). Build one with ``load`` (a file), ``from_bytes``, ``of_file``
-    (computed from the data), ``from_store`` (any store's, checked) or ``from_layout`` (a
-    verified Stat answer).
+    (computed from the data) or ``from_window`` (a verified whole-blob Stat answer; a store's
+    bao of a blob of any size, window by window, is a ``StoreBao``).
     """
 
     digest: bytes
@@ -172,28 +172,17 @@ class Outboard:
         return cls.from_bytes(digest, Path(path).read_bytes(), format, shift=shift, size=size)
 
     @classmethod
-    def from_layout(cls, layout: BlobLayout) -> Outboard:
-        """The bao of a layout a source described (already checked against the digest)."""
-        pre_order = layout.bao
-        if layout.bao_format != "pre_order" and pre_order:
+    def from_window(cls, window: Window) -> Outboard:
+        """The bao of a whole-blob window a source answered (already checked against the
+        digest)."""
+        if not window.whole:
+            raise ValueError(f"window [{window.start}, {window.end}) is not the whole blob")
+        pre_order = window.proof
+        if window.bao_format != "pre_order" and pre_order:
             pre_order = bao.convert_format(
-                pre_order, layout.size, layout.bao_shift, layout.bao_format, "pre_order"
+                pre_order, window.size, window.bao_shift, window.bao_format, "pre_order"
             )
-        return cls(layout.digest, layout.size, layout.bao_shift, pre_order)
-
-    @classmethod
-    def from_store(
-        cls,
-        store: BlobStore,
-        digest: bytes,
-        *,
-        shift: int = DEFAULT_BAO_SHIFT,
-        format: BaoFormat = "pre_order",
-    ) -> Outboard | None:
-        """The bao of blob ``digest`` as ``store`` describes it (a Stat, checked against the
-        digest: any store will do, an untrusted one included); None if it lacks the blob."""
-        layout = fetch_layout(store, digest, ReadOptions(bao_shift=shift, bao_format=format))
-        return None if layout is None else cls.from_layout(layout)
+        return cls(window.digest, window.size, window.bao_shift, pre_order)
 
     @classmethod
     def of_file(

@@ -1,12 +1,16 @@
 """Verified reading from an untrusted store: the reader.
 
-Nothing the source says is trusted: not the size, not the bao, not the chunk list, not the chunk
-bytes. The layout (size, bao, chunk list) is checked first (layout.py), then every byte goes
-through a ``Verifier`` in blob order, so only bytes of complete, checked chunk groups are ever
-handed on. A sequential read of all of a blob streams it with one Read (the blob stream); seeking
-is local: a read at offset ``p`` starts a verifier window at the group boundary below ``p`` and
-fetches only the chunks that cover the groups it needs (from the source or the chunk cache:
-source.py).
+Nothing the source says is trusted: not the size, not the proofs, not the chunk lists, not the
+chunk bytes. Each window (its proof and chunks, windows.py) is checked first (layout.py), then
+every byte goes through the window's ``Verifier`` in blob order, so only bytes of complete,
+checked chunk groups are ever handed on. A read walks the blob window by window, fetching the
+next window's Stat while the current one streams; a sequential read of all of a blob streams its
+data with one Read (the blob stream). A read at offset ``p`` after a seek asks for the window
+starting at the group boundary below ``p`` and fetches only the chunks that cover the groups it
+needs (from the source or the chunk cache: source.py).
+
+The reader owns its stream, the stream its windows and chunk source; nothing points back, so a
+reader nobody closed is collected as soon as it is dropped (without waiting for anything).
 """
 
 from __future__ import annotations
@@ -26,19 +30,21 @@ from baostore.errors import VerificationError
 from baostore.sizes import MiB
 from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
-from baostore.verify.layout import (
-    DEFAULT_PARALLELISM,
-    BlobLayout,
-    ChunkSpan,
-    ReadOptions,
-    fetch_layout,
-)
+from baostore.verify.layout import DEFAULT_PARALLELISM, ChunkSpan, ReadOptions, Window
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces
 from baostore.verify.source import STREAM_READAHEAD, ChunkSource
+from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 
 # A chunk up to this size may be fetched ahead into memory; larger ones (or a blob the source does
 # not chunk at all) are streamed piece by piece so memory stays bounded whatever the source claims.
 PREFETCH_MAX_CHUNK = 8 * MiB
+# Spans already fed are dropped from a stream's list once this many gathered.
+SPAN_TRIM = 4096
+# A window's proof takes at most this much (64 MiB at shift 4, 16 MiB at shift 0 in pre_order):
+# well inside a Stat answer's 4 MiB, with room for the window's chunk list.
+WINDOW_PROOF_BUDGET = MiB
+# Windows asked for ahead of the one being read.
+WINDOWS_AHEAD = 2
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,8 @@ class VerifiedReader(io.RawIOBase):
 
     ``cache`` (optional, trusted local store) serves chunks it already holds and receives every
     chunk fetched from the source once all of its bytes verified. Sequential reads fetch up to
-    ``parallelism`` chunks ahead, in parallel, and use them in order; a read after a seek fetches
+    ``parallelism`` chunks ahead, in parallel, and use them in order, and the next window's Stat
+    while the current window streams; a read after a seek asks for the window there and fetches
     only the chunks covering the groups it needs.
 
     ``read(n)`` returns ``n`` bytes unless the blob ends; ``read1(n)`` and ``readinto`` return
@@ -65,19 +72,22 @@ class VerifiedReader(io.RawIOBase):
     ) -> None:
         super().__init__()
         self.layout = layout
-        self.source = ChunkSource(source, layout, cache, parallelism)
+        self.source = ChunkSource(
+            source, layout.digest, layout.size, cache, parallelism, layout.windows.stats
+        )
         self._lock = threading.Lock()
         self._position = 0
         self._failure: VerificationError | None = None
         self._stream: _VerifiedStream | None = None
         self._sequential = True
         self._readahead_end = layout.size
-        if layout.inline is not None:
-            self._check_inline(layout.inline)
+        self._inline = layout.inline
+        if self._inline is not None:
+            self._check_inline(layout.first, self._inline)
 
     @property
     def size(self) -> int:
-        """The blob's size (its bao proved it)."""
+        """The blob's size (the first window's proof proved it)."""
         return self.layout.size
 
     @property
@@ -97,7 +107,7 @@ class VerifiedReader(io.RawIOBase):
         return self._position
 
     def limit_readahead(self, end: int) -> None:
-        """Nothing past ``end`` will be read: fetch no chunk that starts there ahead of time."""
+        """Nothing past ``end`` will be read: ask for no window and fetch no chunk beyond it."""
         self._readahead_end = max(0, min(end, self.layout.size))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -128,18 +138,20 @@ class VerifiedReader(io.RawIOBase):
     def close(self) -> None:
         with self._lock:
             self._drop_stream()
+        self.layout.windows.close()
         self.source.close()
         super().close()
 
     def __del__(self) -> None:
-        # Garbage collection finalizes a reader nobody closed (it and its stream refer to each
-        # other) in whatever thread it runs in, possibly one inside threading's own locks: no
-        # join, no wait here (close() waits for the cache writes).
+        # io.IOBase's finalizer would call close(), which waits for the cache writes, in
+        # whatever thread collects the reader (perhaps one inside threading's own locks): a
+        # reader nobody closed is let go without waiting (writes already handed on still happen).
         if self.closed:
             return
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.discard()
+        self.layout.windows.close()
         self.source.abandon()
 
     def flush_cache(self) -> None:
@@ -148,12 +160,11 @@ class VerifiedReader(io.RawIOBase):
 
     # -- verified reading -----------------------------------------------------------------
 
-    def _check_inline(self, inline: bytes) -> None:
-        if len(inline) != self.layout.size:
-            raise VerificationError(
-                f"inline data has {len(inline)} bytes, the blob {self.layout.size}"
-            )
-        verifier = self.layout.verifier()
+    @staticmethod
+    def _check_inline(window: Window, inline: bytes) -> None:
+        if len(inline) != window.size:
+            raise VerificationError(f"inline data has {len(inline)} bytes, the blob {window.size}")
+        verifier = window.verifier()
         try:
             verifier.update(inline)
             verifier.finalize()
@@ -168,10 +179,10 @@ class VerifiedReader(io.RawIOBase):
         size = min(size, self.layout.size - self._position)
         if size <= 0:
             return b""
-        if self.layout.inline is not None:
+        if self._inline is not None:
             start = self._position
             self._position += size
-            return self.layout.inline[start : start + size]
+            return self._inline[start : start + size]
         with self._lock:
             try:
                 data = self._read_verified_from_stream(size, fill)
@@ -214,46 +225,144 @@ class VerifiedReader(io.RawIOBase):
         stream = self._stream
         if stream is None or not stream.can_serve(self._position):
             self._drop_stream()
-            group = self.layout.group_size
-            stream = _VerifiedStream(self, self._position - self._position % group)
+            stream = self._open_stream(self._position, size)
             self._stream = stream
         readahead = self.source.parallelism if self._sequential else 0
         return stream.read(self._position, size, readahead, fill=fill)
+
+    def _open_stream(self, position: int, size: int) -> _VerifiedStream:
+        """A stream from the group boundary at or below ``position``, in the window there: the
+        first window (or the whole blob's) when it can start there, else a new one asked for
+        ``size`` bytes and more (the first window's size), never past the readahead limit."""
+        start = position - position % self.layout.group_size
+        window = self.layout.first
+        plan = _WindowPlan(self.layout.windows, self._readahead_end)
+        if not window.can_start_at(start):
+            window = plan.window_at(start, max(position + size, start + plan.next_size))
+            # A whole-blob answer (a server without ranged Stat) may come at a coarser shift.
+            start = position - position % window.group_size
+            if not window.can_start_at(start):
+                raise VerificationError(
+                    f"asked for the window at {start}, the source answered "
+                    f"[{window.start}, {window.end})"
+                )
+        return _VerifiedStream(self.source, plan, window, start, self._readahead_end)
 
     def _drop_stream(self) -> None:
         if self._stream is not None:
             self._stream.discard()
             self._stream = None
 
-    def _open_blob_stream(self) -> SlicedPieces | None:
-        """The blob stream when every chunk is needed (see ChunkSource.open_blob_stream)."""
-        if self._readahead_end < self.layout.size:
-            return None
-        return self.source.open_blob_stream()
+
+class _WindowPlan:
+    """Which windows a stream asks for: each next one twice the size of the last, from the
+    options' first window up to their window size, never past the readahead limit, and no
+    larger than a proof of WINDOW_PROOF_BUDGET bytes covers (so a server with the usual message
+    limit answers them whole and the windows asked ahead start where the ones before end). The
+    next two windows are asked for ahead, so two Stats (say two rehashes on the server) run
+    while the current window streams."""
+
+    def __init__(self, windows: Windows, readahead_end: int) -> None:
+        self.windows = windows
+        self.readahead_end = readahead_end
+        self.next_size = windows.options.first_window
+
+    def window_at(self, start: int, wanted_end: int) -> Window:
+        return self.windows.at(start, self._end(start, max(wanted_end, start + self.next_size)))
+
+    def prefetch_after(self, window: Window) -> None:
+        """Ask for the two windows after ``window`` ahead of time (as far as the read goes)."""
+        start, size = window.end, self.next_size
+        for _ in range(WINDOWS_AHEAD):
+            if start >= min(window.size, self.readahead_end):
+                return
+            end = self._end(start, start + size)
+            self.windows.prefetch(start, end)
+            if end is None:
+                return
+            start, size = end, self._grown(size)
+
+    def next_window(self, window: Window) -> Window:
+        """The window after ``window`` (fetched ahead, usually)."""
+        return self.windows.at(window.end, self._end(window.end, window.end + self.next_size))
+
+    def grow(self) -> None:
+        self.next_size = self._grown(self.next_size)
+
+    def _grown(self, size: int) -> int:
+        options = self.windows.options
+        return min(max(size * 2, options.first_window), options.window_size)
+
+    def _end(self, start: int, end: int) -> int | None:
+        """The end to ask for a window from ``start`` towards ``end``: within the readahead
+        limit and the proof budget; None for the blob's end."""
+        windows = self.windows
+        if self.readahead_end > start:
+            end = min(end, self.readahead_end)
+        end = min(end, windows.size)
+        options = windows.options
+        group = bao.group_size(options.bao_shift)
+
+        def proof(groups: int) -> int:
+            return bao.proof_size(
+                windows.size,
+                options.bao_shift,
+                options.bao_format,
+                start,
+                min(start + groups * group, windows.size),
+            )
+
+        groups = -(-(end - start) // group)
+        if groups > 1 and proof(groups) > WINDOW_PROOF_BUDGET:
+            low, high = 1, groups
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (
+                    (middle, high) if proof(middle) <= WINDOW_PROOF_BUDGET else (low, middle - 1)
+                )
+            end = min(start + low * group, windows.size)
+        return None if end >= windows.size else end
 
 
 class _VerifiedStream:
-    """One verifier window from a group boundary onwards, fed with spans in blob order.
+    """Verified bytes from a group boundary onwards, window after window, fed with spans in blob
+    order.
 
     Verified bytes wait in ``_ready`` (as the verifier released them) until they are read; what
-    is handed on is forgotten, so memory holds at most a group, the chunks fetched ahead and, with
-    a cache, the chunk being fed.
+    is handed on is forgotten, so memory holds at most a group, the chunks fetched ahead, the
+    window being verified and the one fetched ahead, and, with a cache, the chunk being fed.
     """
 
-    def __init__(self, reader: VerifiedReader, start: int) -> None:
-        self._reader = reader
-        self._source = reader.source
-        self._layout = reader.layout
+    def __init__(
+        self,
+        source: ChunkSource,
+        plan: _WindowPlan,
+        window: Window,
+        start: int,
+        readahead_end: int,
+    ) -> None:
+        self._source = source
+        self._plan = plan
+        self._size = window.size
+        self._readahead_end = readahead_end
         self.start = start
-        try:
-            self._verifier = self._layout.verifier(start=start)
-        except bao.BaoError as error:
-            raise VerificationError(str(error)) from error
-        self._ready: deque[bytes] = deque()
+        self._window = window
+        self._verifier = self._verifier_of(window, start)
+        self._ready: deque[Piece] = deque()
         self._ready_skip = 0  # bytes of _ready[0] already handed on
+        # Bytes fed to the verifier and not yet verified (an incomplete group): the pieces
+        # themselves, handed on without a copy once the verifier counts them verified.
+        self._unverified: deque[Piece] = deque()
+        self._unverified_skip = 0
         self._ready_start = start  # blob offset of the first verified byte not handed on
         self.released_end = start
-        self._next_span = self._layout.span_index(start) if start < self._layout.size else 0
+        # Known spans, numbered from _first_span on; the next to feed is _next_span.
+        self._spans: list[ChunkSpan] = []
+        self._first_span = 0
+        self._next_span = 0
+        if start < self._size:
+            first = window.span_index(start)
+            self._spans = list(window.spans[first:])
         self._fed_until = start
         self._pieces: Iterator[Piece] | None = None
         self._span: ChunkSpan | None = None
@@ -263,9 +372,20 @@ class _VerifiedStream:
         self._prefetched: dict[int, Future[tuple[list[Piece], bool]]] = {}
         # Complete chunks (fed from their first byte), kept until released_end passes their end.
         self._unconfirmed: deque[tuple[ChunkSpan, list[Piece]]] = deque()
-        # The blob stream: one Read of all of the blob, when the window reads all of it.
+        # The blob stream: one Read of all of the blob, when the stream reads all of it.
         self._blob_stream: SlicedPieces | None = None
         self._blob_stream_decided = False
+        self._stream_position = 0  # blob offset the blob stream has reached
+        # The part of a piece beyond the window just verified, fed once more is wanted.
+        self._leftover: Piece | None = None
+        plan.prefetch_after(window)
+
+    @staticmethod
+    def _verifier_of(window: Window, start: int) -> bao.Verifier:
+        try:
+            return window.verifier(start)
+        except bao.BaoError as error:
+            raise VerificationError(str(error)) from error
 
     def can_serve(self, position: int) -> bool:
         return self._ready_start <= position <= self.released_end
@@ -274,16 +394,15 @@ class _VerifiedStream:
         """After a verification failure: the digests of the chunks between the last verified
         byte and the chunk being started that the cache holds damaged (whichever the failing
         bytes came from)."""
-        layout = self._layout
-        if self.released_end >= layout.size:
-            return set()
-        first = layout.span_index(self.released_end)
-        last = min(self._next_span, len(layout.spans) - 1)
-        spans = layout.spans[first : last + 1]
+        spans = [
+            span
+            for span in self._spans[: self._next_span - self._first_span + 1]
+            if span.end > self.released_end
+        ]
         return {span.digest for span in spans if self._source.cached_copy_is_damaged(span)}
 
     def discard(self) -> None:
-        """Stop fetching for this window: cancel what is queued, end the open Read."""
+        """Stop fetching for this stream: cancel what is queued, end the open Read."""
         for future in self._prefetched.values():
             future.cancel()
         self._prefetched.clear()
@@ -296,7 +415,7 @@ class _VerifiedStream:
 
     def read(self, position: int, size: int, readahead: int, *, fill: bool) -> bytes:
         """Verified bytes from ``position``: ``size`` of them (``fill``), or at least one."""
-        wanted_end = min(position + size, self._layout.size)
+        wanted_end = min(position + size, self._size)
         needed_end = wanted_end if fill else position + 1
         while self.released_end < needed_end:
             self._feed_more(wanted_end, readahead)
@@ -316,14 +435,18 @@ class _VerifiedStream:
         self._ready_start = position
 
     def _take(self, count: int, *, fill: bool) -> bytes:
+        """Up to ``count`` verified bytes: all of them (``fill``), or what verified first, up to
+        a group boundary at least (so what is handed on ends where verification does, as a
+        partial download that resumes re-checks whole groups), in as few copies as possible."""
         parts: list[bytes | memoryview] = []
         taken = 0
+        group = self._window.group_size
         while taken < count and self._ready:
             head = self._ready[0]
             skip = self._ready_skip
             length = min(len(head) - skip, count - taken)
             if skip == 0 and length == len(head):
-                parts.append(head)  # an entire released piece: handed on without a copy
+                parts.append(head)  # an entire verified piece: handed on without a copy
             else:
                 parts.append(memoryview(head)[skip : skip + length])
             taken += length
@@ -331,17 +454,54 @@ class _VerifiedStream:
             if self._ready_skip == len(head):
                 self._ready.popleft()
                 self._ready_skip = 0
-            if not fill:
+            if not fill and ((self._ready_start + taken) % group == 0 or not self._ready):
                 break
         self._ready_start += taken
         if len(parts) == 1 and isinstance(parts[0], bytes):
             return parts[0]
         return b"".join(parts)
 
+    # -- spans ----------------------------------------------------------------------------
+
+    def _span_at(self, index: int) -> ChunkSpan | None:
+        """Span number ``index``, if known."""
+        position = index - self._first_span
+        return self._spans[position] if 0 <= position < len(self._spans) else None
+
+    def _known_end(self) -> int:
+        return self._spans[-1].end if self._spans else self.start
+
+    def _trim_spans(self) -> None:
+        """Forget spans fed and verified (a long read holds a window's worth, not the blob's)."""
+        done = self._next_span - self._first_span - 1
+        if done < SPAN_TRIM:
+            return
+        keep_from = next((i for i in range(done) if self._spans[i].end > self.released_end), done)
+        del self._spans[:keep_from]
+        self._first_span += keep_from
+
+    def _merge_spans(self, window: Window) -> None:
+        """Add the spans of the next window after those known. Neighbouring windows may cut the
+        blob differently (a proxy answers one from its cache tier, the next from its far store):
+        feeding goes on inside the chunk that holds the end of the known spans, its bytes before
+        that end skipped (they were fed already). The window's spans cover it, so none is
+        missing."""
+        known_end = self._known_end()
+        self._spans.extend(span for span in window.spans if span.end > known_end)
+
+    # -- feeding --------------------------------------------------------------------------
+
     def _feed_more(self, wanted_end: int, readahead: int) -> None:
+        leftover, self._leftover = self._leftover, None
+        if leftover is not None:
+            self._feed(leftover)  # the rest of a piece that crossed into the next window
+            return
         if self._pieces is None:
-            if self._next_span >= len(self._layout.spans):
-                self._finish()
+            if self._span_at(self._next_span) is None:
+                if self._fed_until == self._window.end < self._size:
+                    self._next_window()  # its chunks are the next to fetch
+                else:
+                    self._finish()
                 return
             self._start_span(wanted_end, readahead)
         assert self._pieces is not None and self._span is not None
@@ -378,44 +538,90 @@ class _VerifiedStream:
             self._end_span()
 
     def _feed(self, data: Piece) -> None:
+        """Feed ``data`` (the bytes from ``_fed_until`` on) to the window's verifier, which
+        checks it in place (``Verifier.check``: no copy); verified bytes move on to ``_ready``
+        as the pieces they came in. Where the window ends, what is left of ``data`` waits until
+        more is wanted, so a read that ends with the window asks for no next one."""
+        room = self._window.end - self._fed_until
+        if room == 0:
+            self._next_window()
+            room = self._window.end - self._fed_until
+        part = data if len(data) <= room else memoryview(data)[:room]
         try:
-            released = self._verifier.update(data)
+            verified = self._verifier.check(part)
+            self._fed_until += len(part)
+            if self._fed_until == self._window.end:
+                self._verifier.finalize()  # the window came complete (its last group counted)
         except bao.BaoError as error:
             raise VerificationError(str(error)) from error
-        self._fed_until += len(data)
-        self._release(released)
+        self._unverified.append(part)
+        self._release(verified)
+        if len(part) < len(data):
+            self._leftover = memoryview(data)[len(part) :]
 
-    def _release(self, released: bytes) -> None:
-        if released:
-            self._ready.append(released)
-            self.released_end += len(released)
+    def _next_window(self) -> None:
+        """Go on with the window after the one just verified (fetched ahead, usually)."""
+        window = self._window
+        following = self._plan.next_window(window)
+        if not following.can_start_at(window.end):
+            raise VerificationError(
+                f"asked for the window at {window.end}, the source answered "
+                f"[{following.start}, {following.end})"
+            )
+        self._merge_spans(following)
+        self._window = following
+        self._verifier = self._verifier_of(following, window.end)
+        self._plan.grow()
+        self._plan.prefetch_after(following)
+
+    def _release(self, count: int) -> None:
+        """``count`` more bytes verified: move them from ``_unverified`` to ``_ready``."""
+        self.released_end += count
+        while count:
+            head = self._unverified[0]
+            available = len(head) - self._unverified_skip
+            skip = self._unverified_skip
+            if count >= available:
+                self._ready.append(head if skip == 0 else memoryview(head)[skip:])
+                self._unverified.popleft()
+                self._unverified_skip = 0
+                count -= available
+            else:
+                self._ready.append(memoryview(head)[skip : skip + count])
+                self._unverified_skip += count
+                count = 0
         while self._unconfirmed and self._unconfirmed[0][0].end <= self.released_end:
             span, pieces = self._unconfirmed.popleft()
             self._source.keep_verified_chunk(span, b"".join(pieces))
-        if self.released_end == self._layout.size and not self._unconfirmed:
+        if self.released_end == self._size and not self._unconfirmed:
             self._source.flush_cache()  # all verified: the cache holds its chunks from now on
 
     def _finish(self) -> None:
-        try:
-            released = self._verifier.finalize()
-        except bao.BaoError as error:
-            raise VerificationError(str(error)) from error
-        self._release(released)
-        if self.released_end < self._layout.size:
+        if self._fed_until < self._size:
             raise VerificationError(
-                f"verification stopped at offset {self.released_end} of {self._layout.size}"
+                f"the chunk lists end at offset {self._known_end()}, the blob at {self._size}"
+            )
+        if self.released_end < self._size:
+            raise VerificationError(
+                f"verification stopped at offset {self.released_end} of {self._size}"
             )
 
     def _start_span(self, wanted_end: int, readahead: int) -> None:
         index = self._next_span
-        span = self._layout.spans[index]
+        span = self._span_at(index)
+        assert span is not None
         if not self._blob_stream_decided:
             self._blob_stream_decided = True
-            if index == 0 and readahead:
-                self._blob_stream = self._reader._open_blob_stream()
+            if span.offset == 0 and readahead and self._readahead_end >= self._size:
+                self._blob_stream = self._source.open_blob_stream(tuple(self._spans))
         pieces: Iterator[Piece]
+        received = 0
         if self._blob_stream is not None:
-            pieces, from_cache = self._blob_stream.span(span.size), False
+            # The stream is at the end of the span before; a span of a window that cuts the blob
+            # differently may start before it (see _merge_spans): only its rest is in the stream.
+            received = max(0, self._stream_position - span.offset)
+            pieces, from_cache = self._blob_stream.span(span.size - received), False
+            self._stream_position = span.end
             self._source.count_span(span)
         else:
             future = self._prefetched.pop(index, None)
@@ -431,11 +637,11 @@ class _VerifiedStream:
                 pieces = iter(fetched)
         self._pieces = pieces
         self._span = span
-        self._span_received = 0
+        self._span_received = received
         keep = (
             self._source.cache is not None
             and not from_cache
-            and span.offset >= self.start
+            and span.offset >= self._fed_until
             and span.size <= PREFETCH_MAX_CHUNK
         )
         self._span_pieces = [] if keep else None
@@ -445,27 +651,28 @@ class _VerifiedStream:
         assert span is not None
         if self._span_pieces is not None:
             self._unconfirmed.append((span, self._span_pieces))
-            self._release(b"")  # the span may have verified already
+            self._release(0)  # the span may have verified already
         self._pieces = None
         self._span = None
         self._span_pieces = None
         self._next_span += 1
+        self._trim_spans()
         stream = self._blob_stream
-        if self._next_span == len(self._layout.spans) and stream is not None and stream.has_more():
+        if span.end == self._size and stream is not None and stream.has_more():
             raise VerificationError(f"the blob's Read sent more than its {span.end} bytes")
 
     def _schedule(self, index: int, wanted_end: int, readahead: int) -> None:
-        """Fetch ahead: the spans that cover the groups up to ``wanted_end``, plus ``readahead``,
-        at most ``parallelism`` beyond the one being fed."""
-        spans = self._layout.spans
-        group = self._layout.group_size
-        covering_end = min(-(-wanted_end // group) * group, self._layout.size)
-        limit = index + 1 + self._source.parallelism
+        """Fetch ahead: the known spans that cover the groups up to ``wanted_end``, plus
+        ``readahead``, at most ``parallelism`` beyond the one being fed."""
+        group = self._window.group_size
+        covering_end = min(-(-wanted_end // group) * group, self._size)
         ahead = 0
-        for later in range(index + 1, min(limit, len(spans))):
-            span = spans[later]
+        for later in range(index + 1, index + 1 + self._source.parallelism):
+            span = self._span_at(later)
+            if span is None:
+                break
             if span.offset >= covering_end:
-                if ahead >= readahead or span.offset >= self._reader._readahead_end:
+                if ahead >= readahead or span.offset >= self._readahead_end:
                     break
                 ahead += 1
             if later in self._prefetched or span.size > PREFETCH_MAX_CHUNK:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from typing_extensions import Buffer
@@ -22,11 +22,12 @@ from typing_extensions import Buffer
 from baostore import bao
 from baostore.errors import DataLossError
 from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, ReadStats
-from baostore.verify.layout import DEFAULT_PARALLELISM, BlobLayout, ChunkSpan
+from baostore.verify.layout import DEFAULT_FIRST_WINDOW_GROUPS, ChunkSpan, ReadOptions
 from baostore.verify.local import Advance, BlobBao, FileCheck, check_file
-from baostore.verify.outboard import Outboard
 from baostore.verify.ranges import Ranges, Span
 from baostore.verify.reader import VerifiedReader
+from baostore.verify.windowed import StoreBao, for_reading
+from baostore.verify.windows import BlobLayout
 
 SpanLookup = Callable[[int, int], Sequence[ChunkSpan]]
 """The chunk spans that overlap blob bytes ``[start, end)``, in order."""
@@ -171,8 +172,8 @@ class StoreBlob:
     RangeSource): read verified through ``cache`` (a chunk cache, or seeds in front of one) when
     the store is not trusted, from the store's own reader when it is.
 
-    Built from the layout one Stat answered; nothing is read before a range is. ``stats`` is what
-    the verified reads cost (None for a trusted store, which reads its own data).
+    Built from the layout opening the blob proved (its first window; ``open_checking`` asks a
+    large one); nothing more is asked before a window or a range is needed.
     """
 
     def __init__(
@@ -181,17 +182,20 @@ class StoreBlob:
         layout: BlobLayout,
         *,
         cache: BlobStore | None = None,
-        parallelism: int = DEFAULT_PARALLELISM,
+        read_options: ReadOptions | None = None,
     ) -> None:
         self.store = store
-        self.layout = layout
+        self.bao = StoreBao(layout)
+        # The reader asks for its windows as reads do (small after a seek: a repair run costs
+        # little), sharing the first window, however large the opening asked for it.
+        options = read_options or replace(
+            layout.windows.options, first_window_groups=DEFAULT_FIRST_WINDOW_GROUPS
+        )
+        self.layout = for_reading(layout, options)
         self.cache = cache
-        self.parallelism = parallelism
-        self.bao = Outboard.from_layout(layout)
+        self.parallelism = options.parallelism
         self._reader: BlobReader | None = None
-        self._verified: VerifiedReader | None = None  # the reader, when it verifies
         self._ranges: ReaderRanges | None = None
-        self._stats = ReadStats()
 
     @property
     def digest(self) -> bytes:
@@ -203,18 +207,13 @@ class StoreBlob:
 
     @property
     def stats(self) -> ReadStats | None:
-        """What the verified reads cost so far (None: a trusted store's own reads)."""
-        if self.store.trusted:
-            return None
-        current = ReadStats() if self._verified is None else self._verified.stats
-        return self._stats.combine(current)
+        """What reading the blob cost so far, its windows and chunks, every reader of it
+        counted (None: a trusted store's own reads)."""
+        return None if self.store.trusted else self.layout.windows.stats
 
     def spans(self, start: int, end: int) -> Sequence[ChunkSpan]:
         """The chunk spans overlapping ``[start, end)``."""
-        layout = self.layout
-        if start >= end or not layout.spans:
-            return ()
-        return layout.spans[layout.span_index(start) : layout.span_index(end - 1) + 1]
+        return self.bao.spans(start, end)
 
     def read_range(self, start: int, end: int) -> Iterator[Buffer]:
         return self._open().read_range(start, end)
@@ -245,14 +244,11 @@ class StoreBlob:
             verified = VerifiedReader(
                 self.store, self.layout, cache=self.cache, parallelism=self.parallelism
             )
-            self._reader = self._verified = verified
+            self._reader = verified
             self._ranges = ReaderRanges(verified, verified.read1, verified.limit_readahead)
         return self._ranges
 
     def _close_reader(self) -> None:
-        reader, verified = self._reader, self._verified
-        self._reader = self._verified = self._ranges = None
-        if verified is not None:
-            self._stats = self._stats.combine(verified.stats)
+        reader, self._reader, self._ranges = self._reader, None, None
         if reader is not None:
             reader.close()

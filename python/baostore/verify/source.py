@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from baostore import bao
 from baostore.errors import DataLossError
 from baostore.store.interface import BlobStore, ReadStats, StoreError, close_pieces
-from baostore.verify.layout import BlobLayout, ChunkSpan
+from baostore.verify.layout import ChunkSpan
 from baostore.verify.pieces import Piece, Readahead, SlicedPieces
 
 # Pieces (gRPC messages of up to 1 MiB) a streamed Read may run ahead of verification.
@@ -27,17 +27,25 @@ CACHE_FILL_THREADS = 4
 
 
 class ChunkSource:
-    """The chunks of one blob (``layout``) from ``cache`` or ``source``, fetched by up to
-    ``parallelism`` threads; verified chunks handed back are written into ``cache``."""
+    """The chunks of one blob (``digest``, ``size`` bytes) from ``cache`` or ``source``, fetched
+    by up to ``parallelism`` threads; verified chunks handed back are written into ``cache``.
+    ``stats`` (shared with whoever fetches the blob's windows) counts what it cost."""
 
     def __init__(
-        self, source: BlobStore, layout: BlobLayout, cache: BlobStore | None, parallelism: int
+        self,
+        source: BlobStore,
+        digest: bytes,
+        size: int,
+        cache: BlobStore | None,
+        parallelism: int,
+        stats: ReadStats | None = None,
     ) -> None:
         self.source = source
-        self.layout = layout
+        self.digest = digest
+        self.size = size
         self.cache = cache
         self.parallelism = max(1, parallelism)
-        self.stats = ReadStats()
+        self.stats = ReadStats() if stats is None else stats
         self._stats_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._cache_writer: ThreadPoolExecutor | None = None
@@ -55,22 +63,19 @@ class ChunkSource:
             )
         return self._executor
 
-    def open_blob_stream(self) -> SlicedPieces | None:
+    def open_blob_stream(self, spans: tuple[ChunkSpan, ...]) -> SlicedPieces | None:
         """The blob stream: one Read for all of the blob, pulled ahead in a thread, when the cache
-        holds none of its chunks (one stream is much cheaper than a Read per chunk). None: read
-        chunk by chunk."""
-        spans = self.layout.spans
-        if len(spans) < 2:
+        holds none of the chunks known so far (``spans``, from the blob's start: one stream is
+        much cheaper than a Read per chunk). None: read chunk by chunk."""
+        if not spans or (len(spans) < 2 and spans[-1].end == self.size):
             return None
         if self.cache is not None:
             cache = self.cache
             if any(self.fetch_pool().map(lambda span: cache.has(span.digest), spans)):
                 return None
-        pieces = self.source.read_raw(self.layout.digest)
+        pieces = self.source.read_raw(self.digest)
         if pieces is None:
-            raise DataLossError(
-                f"the source described blob {self.layout.digest.hex()} but lacks it"
-            )
+            raise DataLossError(f"the source described blob {self.digest.hex()} but lacks it")
         return SlicedPieces(Readahead(self._counted(pieces), STREAM_READAHEAD))
 
     def count_span(self, span: ChunkSpan) -> None:
