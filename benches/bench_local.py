@@ -43,9 +43,10 @@ from baostore.grpc.client import GrpcBlobStore
 from baostore.sizes import GiB, KiB, MiB, format_size, parse_size
 from baostore.store.chunked import DEFAULT_CHUNK_SIZES
 from baostore.store.interface import PIECE_SIZE
-from baostore.verify import Outboard, ReadOptions, check_file, fetch_layout
+from baostore.verify import Outboard, ReadOptions, check_file
 from baostore.verify.repair import StoreBlob
 from baostore.verify.seeds import cut_points
+from baostore.verify.windowed import open_checking
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_grpc import Server
@@ -183,7 +184,7 @@ def bench_repair(work: Path, size: int) -> None:
     source = random_file(work / "blob.bin", size, 3)
     with memory_server() as client:
         digest = put_file(client, source)
-        layout = fetch_layout(client, digest, ReadOptions())
+        layout = open_checking(client, digest, ReadOptions())
         assert layout is not None
         with StoreBlob(client, layout) as described:
             spans = described.spans(0, size)
@@ -223,7 +224,8 @@ def bench_repair(work: Path, size: int) -> None:
         exact = set(fetched.fetched_digests) == covering and fetched.chunks_fetched == 3
         print(
             f"  chunks fetched: {fetched.chunks_fetched} ({format_size(fetched.bytes_fetched)}),"
-            f" exactly the three covering chunks: {exact}; plus one Stat"
+            f" exactly the three covering chunks: {exact}; Stats (windows): "
+            f"{fetched.windows_fetched}, proofs {format_size(fetched.proof_bytes)}"
         )
         print(
             f"  repair {repair_seconds:.2f} s (check {format_size(size)} in place + fetch);"
@@ -247,7 +249,7 @@ def bench_seed(work: Path, size: int) -> None:
     edit(old, new, size)
     with memory_server() as client:
         digest = put_file(client, new)
-        layout = fetch_layout(client, digest, ReadOptions())
+        layout = open_checking(client, digest, ReadOptions())
         assert layout is not None
         with old.open("rb") as file:
             pieces = iter(lambda: file.read(PIECE_SIZE), b"")

@@ -207,9 +207,11 @@ class StoreBlob:
 
     @property
     def stats(self) -> ReadStats | None:
-        """What reading the blob cost so far, its windows and chunks, every reader of it
-        counted (None: a trusted store's own reads)."""
-        return None if self.store.trusted else self.layout.windows.stats
+        """What the blob cost so far: the windows its check asked for and its readers' windows
+        and chunks (None: a trusted store's own reads)."""
+        if self.store.trusted:
+            return None
+        return self.bao.layout.windows.stats.combine(self.layout.windows.stats)
 
     def spans(self, start: int, end: int) -> Sequence[ChunkSpan]:
         """The chunk spans overlapping ``[start, end)``."""
