@@ -9,8 +9,9 @@ To a file, ``get`` completes what is there: the partial of an earlier get of the
 range) to the same target, else the target itself. It is checked group by group; every group that
 verifies is kept and only the chunks covering the others are read, their bytes written at their
 offsets; the file is renamed into place only when every group verified. A target that already is
-the blob costs one Stat. An interrupted get keeps its partial (or gives an adopted target back)
-for the next get to continue; data that fails verification leaves no partial behind.
+the blob costs its proofs only (one Stat up to 64 MiB, one per 64 MiB window beyond). An
+interrupted get keeps its partial (or gives an adopted target back) for the next get to
+continue; data that fails verification leaves no partial behind.
 """
 
 from __future__ import annotations

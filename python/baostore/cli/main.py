@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
             "partial of an interrupted get\n"
             "(<target>.<first 32 hex digits of the digest>.baostore-partial), else the target\n"
             "itself, is checked group by group, and only the chunks covering missing or damaged\n"
-            "groups are fetched (a target that already is the blob costs one Stat)."
+            "groups are fetched (a target that already is the blob costs its proofs only: one\n"
+            "Stat up to 64 MiB)."
         ),
         epilog=(
             "examples:\n"
