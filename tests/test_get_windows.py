@@ -143,3 +143,16 @@ def test_seeds_are_cut_with_the_chunking_the_store_names(tmp_path: Path) -> None
     assert 0 < len(edited) <= 4
     assert sorted(store.reads) == sorted(edited)
     assert os.path.getsize(target) == len(new)
+
+
+def test_a_small_range_to_a_new_file_costs_what_a_read_costs(
+    server: tuple[str, Counting], tmp_path: Path
+) -> None:
+    """Nothing to check: the blob is opened as a reader opens it (its first group), and the
+    range's window is the reader's: two Stats, whatever the blob's size."""
+    url, store = server
+    target = tmp_path / "part.bin"
+    start = len(BLOB) // 2 + 1000
+    assert get(url, target, "--range", f"{start}:{start + 4096}") == EXIT_OK
+    assert target.read_bytes() == BLOB[start : start + 4096]
+    assert store.stats == 2

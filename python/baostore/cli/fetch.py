@@ -17,6 +17,7 @@ continue; data that fails verification leaves no partial behind.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import stat
 import sys
@@ -28,7 +29,14 @@ from typing import BinaryIO
 import platformdirs
 
 from baostore.cli.failures import EXIT_OK
-from baostore.cli.partial import adopt, locked_partial, partial_path, publish, restore
+from baostore.cli.partial import (
+    PARTIAL_SUFFIX,
+    adopt,
+    locked_partial,
+    partial_path,
+    publish,
+    restore,
+)
 from baostore.cli.progress import Advance, bar_wanted, metered, summary, transfer_progress
 from baostore.cli.transfer import BlobNotFoundError, ByteRange, is_special_file, output_file
 from baostore.digests import format_digest
@@ -36,7 +44,7 @@ from baostore.open import open_store
 from baostore.sizes import format_size
 from baostore.store.chunked import DEFAULT_CHUNK_SIZES, ChunkSizes
 from baostore.store.interface import BlobStore, ReadStats
-from baostore.verify import ReadOptions, VerificationError
+from baostore.verify import ReadOptions, VerificationError, fetch_layout
 from baostore.verify.local import FileCheck, check_file
 from baostore.verify.ranges import Ranges
 from baostore.verify.repair import RangeSource, StoreBlob, complete_file
@@ -112,8 +120,11 @@ def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
 
 def _run_get(args: argparse.Namespace, store: BlobStore, url: str) -> GetOutcome | None:
     options = ReadOptions(bao_shift=args.shift, bao_format=args.format)
-    # One Stat: the first window as large as a check asks (a trusted store's bao checks too).
-    layout = open_checking(store, args.digest, options)
+    if _local_copy_may_exist(args.output, args.digest):
+        # A copy to check: the first window as large as a check asks (one Stat for most).
+        layout = open_checking(store, args.digest, options)
+    else:  # nothing to check: open as a reader does (a small range read stays small)
+        layout = fetch_layout(store, args.digest, options)
     if layout is None:
         raise BlobNotFoundError(args.digest, url)
     byte_range: ByteRange = args.range
@@ -265,7 +276,7 @@ def complete_target(
                     complete_file(
                         file.fileno(),
                         blob.bao,
-                        blob.spans,
+                        blob.chunk_extent,
                         blob,
                         start=start,
                         end=end,
@@ -283,7 +294,7 @@ def complete_target(
                     complete_file(
                         file.fileno(),
                         blob.bao,
-                        blob.spans,
+                        blob.chunk_extent,
                         blob,
                         start=start,
                         end=end,
@@ -406,6 +417,18 @@ def _is_regular_file(path: Path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def _local_copy_may_exist(output: str, digest: bytes) -> bool:
+    """Whether ``get`` may find something to check at ``output``: the target, or a partial of
+    the same blob (of any range) beside it."""
+    if output == "-":
+        return False
+    target = Path(output)
+    if _is_regular_file(target):
+        return True
+    pattern = f"{glob.escape(partial_path(target, digest).name.removesuffix(PARTIAL_SUFFIX))}*"
+    return target.parent.is_dir() and any(target.parent.glob(pattern + PARTIAL_SUFFIX))
 
 
 def _check_target(target: Path) -> None:

@@ -29,8 +29,9 @@ from baostore.verify.reader import VerifiedReader
 from baostore.verify.windowed import StoreBao, for_reading
 from baostore.verify.windows import BlobLayout
 
-SpanLookup = Callable[[int, int], Sequence[ChunkSpan]]
-"""The chunk spans that overlap blob bytes ``[start, end)``, in order."""
+ChunkExtent = Callable[[int, int], tuple[int, int]]
+"""The blob bytes ``(start, end)`` that the chunks overlapping blob bytes ``[start, end)``
+cover: reading ``[start, end)`` fetches those chunks."""
 
 
 class RangeSource(Protocol):
@@ -78,15 +79,17 @@ class Run:
     missing: Ranges
 
 
-def fetch_runs(missing: Ranges, spans: SpanLookup, group_size: int) -> list[Run]:
+def fetch_runs(missing: Ranges, extent: ChunkExtent, group_size: int) -> list[Run]:
     """How to read ``missing`` so that no chunk is read twice: a range is read from the chunks
     covering its groups, and ranges whose covering chunks overlap or touch are read as one run
     (reading through the verified groups between them costs no chunk more)."""
+    if len(missing) < 2:  # nothing to merge: no need to know the chunks
+        return [Run(start, end, Ranges.span(start, end)) for start, end in missing]
     runs: list[tuple[int, int, int, list[Span]]] = []  # chunks start, chunks end, read start, parts
     for start, end in missing:
-        covering = spans(start // group_size * group_size, -(-end // group_size) * group_size)
-        chunks_start = covering[0].offset if covering else start
-        chunks_end = covering[-1].end if covering else end
+        chunks_start, chunks_end = extent(
+            start // group_size * group_size, -(-end // group_size) * group_size
+        )
         if runs and chunks_start <= runs[-1][1]:
             first, last, read_start, parts = runs[-1]
             runs[-1] = (first, max(last, chunks_end), read_start, [*parts, (start, end)])
@@ -111,7 +114,7 @@ class Completion:
 def complete_file(
     descriptor: int,
     blob: BlobBao,
-    spans: SpanLookup,
+    extent: ChunkExtent,
     source: RangeSource,
     *,
     start: int = 0,
@@ -135,7 +138,7 @@ def complete_file(
     if os.fstat(descriptor).st_size > length:
         os.ftruncate(descriptor, length)  # what lies past the end is not the blob's
     written: list[Span] = []
-    for run in fetch_runs(check.unverified, spans, bao.group_size(blob.shift)):
+    for run in fetch_runs(check.unverified, extent, bao.group_size(blob.shift)):
         written += _write_run(descriptor, start, run, source, advance)
     os.ftruncate(descriptor, length)  # no-op unless nothing needed writing at the end
     return Completion(check, Ranges.of(written))
@@ -216,6 +219,10 @@ class StoreBlob:
     def spans(self, start: int, end: int) -> Sequence[ChunkSpan]:
         """The chunk spans overlapping ``[start, end)``."""
         return self.bao.spans(start, end)
+
+    def chunk_extent(self, start: int, end: int) -> tuple[int, int]:
+        """What the chunks overlapping ``[start, end)`` cover (a ChunkExtent)."""
+        return self.bao.chunk_extent(start, end)
 
     def read_range(self, start: int, end: int) -> Iterator[Buffer]:
         return self._open().read_range(start, end)

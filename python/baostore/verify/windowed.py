@@ -14,7 +14,7 @@ import threading
 from dataclasses import replace
 
 from baostore.bao import Verifier
-from baostore.errors import NotFoundError
+from baostore.errors import NotFoundError, VerificationError
 from baostore.store.interface import DEFAULT_BAO_SHIFT, BaoFormat, BlobStore
 from baostore.verify.layout import ChunkSpan, ReadOptions, Window
 from baostore.verify.outboard import Outboard
@@ -30,6 +30,7 @@ class StoreBao:
         # A whole-blob answer (a store without ranged Stat) serves every window.
         self._whole_window: Window | None = None
         self._whole: Outboard | None = None
+        self._recent: Window | None = None  # the last window asked for chunk spans
         if layout.first.whole:
             self._keep_whole(layout.first)
 
@@ -73,7 +74,7 @@ class StoreBao:
         first = self.layout.first
         if first.start == start:
             return first.verifier(), first.end
-        window = self._window_at(start, end)
+        window = self._window_from(start, end)
         if window.whole:  # a store without ranged Stat: its one answer serves every window
             return self._keep_whole(window).verifier_from(start, end)
         return window.verifier(), window.end
@@ -112,9 +113,37 @@ class StoreBao:
             position = window.end
         return spans
 
+    def chunk_extent(self, start: int, end: int) -> tuple[int, int]:
+        """What the chunks overlapping ``[start, end)`` cover: from the windows holding its
+        first and its last byte only (a group's window each, not every window between)."""
+        end = min(end, self.size)
+        if start >= end:
+            return start, end
+        return self._chunk_at(start).offset, self._chunk_at(end - 1).end
+
+    def _chunk_at(self, offset: int) -> ChunkSpan:
+        group = self.layout.group_size
+        window = self._window_at(offset // group * group, offset // group * group + group)
+        for span in window.spans:
+            if span.offset <= offset < span.end:
+                return span
+        raise VerificationError(f"the window's chunks do not cover byte {offset}")
+
     def _window_at(self, start: int, end: int) -> Window:
+        """A window holding byte ``start`` (the first, the last one fetched for chunk spans),
+        else the window the store answers from ``start`` towards ``end``."""
         if self._whole_window is not None:
             return self._whole_window
+        for known in (self.layout.first, self._recent):
+            if known is not None and known.start <= start < known.end:
+                return known
+        window = self._window_from(start, end)
+        self._recent = window
+        return window
+
+    def _window_from(self, start: int, end: int) -> Window:
+        """The window the store answers from group boundary ``start`` towards ``end`` (at most
+        the window size)."""
         windows = self.layout.windows
         window = windows.at(start, min(end, start + windows.options.window_size))
         if window.whole:
