@@ -43,7 +43,7 @@ from baostore.grpc.client import GrpcBlobStore
 from baostore.sizes import GiB, KiB, MiB, format_size, parse_size
 from baostore.store.chunked import DEFAULT_CHUNK_SIZES
 from baostore.store.interface import PIECE_SIZE
-from baostore.verify import Outboard, ReadOptions, check_file
+from baostore.verify import Outboard, ReadOptions, check_file, fetch_layout
 from baostore.verify.repair import StoreBlob
 from baostore.verify.seeds import cut_points
 from baostore.verify.windowed import open_checking
@@ -209,6 +209,8 @@ def bench_repair(work: Path, size: int) -> None:
             f"{len(spans)} chunks), 3 holes of 4 KiB ({format_size(size - allocated)} sparse)"
         )
         started = time.perf_counter()
+        layout = open_checking(client, digest, ReadOptions())  # as get does: a fresh opening
+        assert layout is not None
         with StoreBlob(client, layout) as blob:
             outcome = complete_target(blob, damaged, 0, size, resume=True, note=lambda _: None)
         repair_seconds = time.perf_counter() - started
@@ -217,6 +219,8 @@ def bench_repair(work: Path, size: int) -> None:
         assert bao.hash_file(damaged) == digest
         full = work / "full.bin"
         started = time.perf_counter()
+        layout = fetch_layout(client, digest, ReadOptions())  # nothing to check: as a reader
+        assert layout is not None
         with StoreBlob(client, layout) as blob:
             complete_target(blob, full, 0, size, resume=True, note=lambda _: None)
         full_seconds = time.perf_counter() - started
@@ -259,6 +263,8 @@ def bench_seed(work: Path, size: int) -> None:
         edited = {span.digest for span in spans} - old_chunks
         target = work / "out.img"
         started = time.perf_counter()
+        layout = fetch_layout(client, digest, ReadOptions())  # as get opens a new target
+        assert layout is not None
         with StoreBlob(client, layout) as blob:
             outcome = complete_target(
                 blob,
@@ -273,13 +279,16 @@ def bench_seed(work: Path, size: int) -> None:
         assert outcome.stats is not None and bao.hash_file(target) == digest
         stats = outcome.stats
         exact = set(stats.fetched_digests) == edited and stats.chunks_fetched == len(edited)
+        windows = (
+            f"{stats.windows_fetched} Stats (windows), proofs {format_size(stats.proof_bytes)}"
+        )
         print(
             f"seed, {format_size(layout.size)} blob, OLD differs in 3 edits "
             f"({len(spans)} chunks, {len(edited)} of them not in OLD)"
         )
         print(
             f"  chunks fetched: {stats.chunks_fetched} ({format_size(stats.bytes_fetched)}),"
-            f" exactly the edited ones: {exact}"
+            f" exactly the edited ones: {exact}; {windows}"
         )
         print(
             f"  from the seed: {format_size(outcome.seeded)}; saved "
