@@ -12,6 +12,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
+# What was checked is incomplete or damaged: verify found a partial file (missing or damaged
+# ranges), fsck a damaged store. Distinct from an error: the check itself worked.
+EXIT_DAMAGED = 4
 EXIT_INTERRUPTED = 130
 # What a shell reports for a Unix tool killed by SIGPIPE (`yes | head -1`).
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE

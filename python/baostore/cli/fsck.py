@@ -18,14 +18,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from baostore.cli.failures import EXIT_OK, EXIT_USAGE
+from baostore.cli.failures import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
 from baostore.digests import format_digest
 from baostore.store.chunked import ChunkedStore
 from baostore.store.fsck import FsckOptions, FsckReport, StoreChecker
 from baostore.store.interface import BlobStore
 
 # Damage was found (and removed, with --repair): as e2fsck, a distinct status scripts can test.
-EXIT_CORRUPT = 4
+EXIT_CORRUPT = EXIT_DAMAGED
 # Stores with fewer objects finish before a bar would help.
 MIN_OBJECTS_FOR_BAR = 1000
 
