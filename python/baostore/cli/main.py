@@ -48,7 +48,6 @@ from baostore.store.interface import (
     BlobStore,
     StoreError,
 )
-from baostore.version import __version__
 
 STORE_ENV = "BAOSTORE_URL"
 # Only these commands create a store that does not exist yet; the others only read (or remove)
@@ -95,6 +94,26 @@ exit status:
 """
 
 
+class VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (importlib.metadata is slow to load,
+    and every command would pay for it at start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from baostore.version import __version__
+
+        print(f"baostore {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -103,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=formatter,
     )
-    parser.add_argument("--version", action="version", version=f"baostore {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     store_options = argparse.ArgumentParser(add_help=False)
