@@ -165,5 +165,12 @@ def test_the_top_level_help_lists_every_exit_status(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["--help"])
     help_text = capsys.readouterr().out
-    for line in ("0  success", "2  usage error", "3  blob not found", "4  fsck found damage"):
+    for line in (
+        "0  success",
+        "2  usage error",
+        "3  blob not found",
+        "4  damage found: verify found the file partial",
+        "fsck found damage",
+        "130  interrupted",
+    ):
         assert line in help_text

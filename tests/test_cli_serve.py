@@ -92,3 +92,29 @@ def test_serve_refuses_a_bad_listen_address() -> None:
     assert result.returncode == 1
     assert "is not HOST:PORT or unix:/PATH" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_serve_on_a_port_in_use_fails() -> None:
+    first, address = start_serve("--store", "memory://", "--listen", "127.0.0.1:0")
+    try:
+        command = [sys.executable, "-m", "baostore.cli", "serve", "--store", "memory://"]
+        second = subprocess.Popen(
+            [*command, "--listen", address],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # A second server that starts announces itself and serves on: never wait for it.
+            _, err = second.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            _, err = second.communicate()
+        first.terminate()
+        first.communicate(timeout=60)
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.kill()
+    assert second.returncode == 1, err
+    assert "address already in use" in err.lower() and "serving" not in err
+    assert "Traceback" not in err

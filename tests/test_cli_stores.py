@@ -65,7 +65,9 @@ def test_rm_removes_and_says_which_were_not_there(
     tmp_path: Path, store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    first.write_bytes(os.urandom(1 << 20))
+    # Over the largest chunk, so several chunks: a blob of one chunk is also a chunk object,
+    # which stays readable by its digest after rm until gc reclaims it.
+    first.write_bytes(os.urandom(3 << 20))
     second.write_bytes(b"b")
     digests = put(capsys, store, first, second)
     assert main(["rm", MISSING, digests[0], "--store", store]) == EXIT_NOT_FOUND

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from baostore.cli import main
 from baostore.cli.failures import EXIT_ERROR, EXIT_OK
-from baostore.cli.fetch import resumable_download
+from baostore.cli.fetch import complete_target
 from baostore.cli.partial import PARTIAL_SUFFIX, partial_path
 from baostore.grpc.client import GrpcBlobStore
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import StoreError
-from baostore.verify import VerifiedReader
+from baostore.verify import ReadOptions, fetch_layout
+from baostore.verify.repair import StoreBlob
 
 from tests.support.grpc_server import serve_in_thread
 from tests.support.stores import RecordingStore, small_chunk_memory_store
@@ -141,7 +142,7 @@ def test_interrupted_get_resumes_from_its_verified_prefix(
     err = capsys.readouterr().err
     partial = partial_path(target, digest)
     assert not target.exists() and partial.exists()
-    assert "server lost its disk" in err and f"in {partial}" in err
+    assert "server error (internal)" in err and f"in {partial}" in err
     kept = partial.stat().st_size
     assert 0 < kept <= 350_000 and partial.read_bytes() == BLOB[:kept]
 
@@ -201,13 +202,17 @@ def test_ctrl_c_keeps_the_partial_and_progress_counts_verified_bytes(
         if len(advanced) == 2:
             raise KeyboardInterrupt
 
-    with GrpcBlobStore.from_url(url) as client:
-        reader = client.open_read(digest)
-        assert isinstance(reader, VerifiedReader)
-        with pytest.raises(KeyboardInterrupt):
-            resumable_download(
-                reader, target, resume=True, advance=interrupt_after_two, note=notes.append
+    def complete(advance: Callable[[int], None]) -> None:
+        layout = fetch_layout(client, digest, ReadOptions())
+        assert layout is not None
+        with StoreBlob(client, layout) as blob:
+            complete_target(
+                blob, target, 0, len(BLOB), resume=True, note=notes.append, advance=advance
             )
+
+    with GrpcBlobStore.from_url(url) as client:
+        with pytest.raises(KeyboardInterrupt):
+            complete(interrupt_after_two)
         partial = partial_path(target, digest)
         kept = partial.stat().st_size
         assert kept == sum(advanced) and partial.read_bytes() == BLOB[:kept]
@@ -216,8 +221,6 @@ def test_ctrl_c_keeps_the_partial_and_progress_counts_verified_bytes(
         ]
 
         advanced.clear()
-        reader = client.open_read(digest)
-        assert isinstance(reader, VerifiedReader)
-        resumable_download(reader, target, resume=True, advance=advanced.append, note=notes.append)
+        complete(advanced.append)
     assert target.read_bytes() == BLOB and not partial.exists()
     assert advanced[0] == kept and sum(advanced) == len(BLOB)  # the bar starts at the kept part

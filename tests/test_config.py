@@ -10,6 +10,7 @@ from baostore.compose.cache import CacheStore
 from baostore.compose.substituters import SubstitutersStore
 from baostore.config import ConfigError, load_config, open_from_config, parse_config
 from baostore.grpc.client import GrpcBlobStore
+from baostore.grpc.rate import MinimumRate
 from baostore.store.chunked import ChunkedStore
 
 ISSUE_EXAMPLE = """
@@ -96,11 +97,13 @@ def test_relative_paths_are_taken_from_the_config_directory(tmp_path: Path) -> N
 def test_grpc_timeouts(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        '[stores.root]\nurl = "grpc+http://127.0.0.1:1"\ntimeout = 2\nidle_timeout = 0.5\n',
+        '[stores.root]\nurl = "grpc+http://127.0.0.1:1"\ntimeout = 2\nidle_timeout = 0.5\n'
+        'min_rate = "4KiB/2.5s"\n',
     )
     with open_from_config(path) as root:
         assert isinstance(root, GrpcBlobStore)
         assert (root.timeout, root.idle_timeout) == (2.0, 0.5)
+        assert root.min_rate == MinimumRate(4096, 2.5)
 
 
 BAD_CONFIGS = [

@@ -200,6 +200,77 @@ def test_messages_beyond_max_message_size_are_refused() -> None:
             assert len(reply.digest) == 32
 
 
+def test_dripping_puts_are_cut_off_and_free_their_slots() -> None:
+    """Two Puts dripping a byte every 0.2 s are never idle, but far below 1 KiB per 2 s."""
+    stop = threading.Event()
+
+    def drip() -> Iterator[blobstore_pb2.BlobChunk]:
+        # 20 s of drips, then the stream ends: a server without a minimum rate stores them.
+        for _ in range(100):
+            if stop.is_set():
+                return
+            yield blobstore_pb2.BlobChunk(data=b"x")
+            time.sleep(0.2)
+
+    limits = ("--max-concurrent-puts", "2", "--min-rate", "1KiB/2s")
+    with serve_process("memory://", *limits) as (_, address):
+        channel, stub = stub_for(address)
+        with channel:
+            drips = [stub.Put.future(drip(), timeout=60) for _ in range(2)]
+            try:
+                endings = [_ending(call) for call in drips]
+            finally:
+                stop.set()
+            # Both slots are free again.
+            assert stub.Put(iter([blobstore_pb2.BlobChunk(data=b"honest")]), timeout=30).digest
+    for code, details in endings:
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "too slow" in details, details
+
+
+def test_a_put_waiting_for_a_slot_gives_up_at_the_deadline() -> None:
+    release = threading.Event()
+
+    def held_open() -> Iterator[blobstore_pb2.BlobChunk]:
+        yield blobstore_pb2.BlobChunk(data=bytes(MIB))
+        release.wait(timeout=60)
+
+    limits = ("--max-concurrent-puts", "1", "--put-slot-timeout", "1")
+    with serve_process("memory://", *limits) as (_, address):
+        channel, stub = stub_for(address)
+        with channel:
+            holder = stub.Put.future(held_open(), timeout=90)
+            try:
+                code, details = _first_put_refusal(stub)
+            finally:
+                release.set()
+            assert holder.result(timeout=60).digest  # the holder was never disturbed
+            assert stub.Put(iter([blobstore_pb2.BlobChunk(data=b"later")]), timeout=30).digest
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, details
+    assert "no Put slot came free within 1 s" in details
+
+
+def _ending(call: grpc.Future[blobstore_pb2.PutBlobResponse]) -> tuple[grpc.StatusCode, str]:
+    """How a Put call ended: its status code and details."""
+    try:
+        call.result(timeout=60)
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+def _first_put_refusal(stub: blobstore_pb2_grpc.BlobServiceStub) -> tuple[grpc.StatusCode, str]:
+    """Put small blobs until one fails (the holding Put needs a moment to take its slot)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        small = iter([blobstore_pb2.BlobChunk(data=b"small")])
+        call = stub.Put.future(small, timeout=10)
+        code, details = _ending(call)
+        if code != grpc.StatusCode.OK:
+            return code, details
+        time.sleep(0.05)
+    raise AssertionError("no Put ever waited for a slot")
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -208,6 +279,8 @@ def test_messages_beyond_max_message_size_are_refused() -> None:
         {"max_concurrent_puts": 0},
         {"idle_timeout": 0.0},
         {"idle_timeout": float("nan")},
+        {"put_slot_timeout": 0.0},
+        {"put_slot_timeout": float("inf")},
         {"max_message_size": MIN_MESSAGE_SIZE - 1},
         {"max_message_size": 1 << 40},
     ],

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from baostore.grpc.rate import MinimumRate
 from baostore.open import default_store_url, open_store
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BlobStore, StoreError
@@ -91,19 +92,26 @@ def test_refused_file_url_creates_nothing(tmp_path: Path) -> None:
 def test_grpc_urls_go_to_the_grpc_client(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     from baostore.grpc import client
 
-    opened: list[tuple[str, float | None, float | None]] = []
+    opened: list[tuple[str, float | None, float | None, MinimumRate | None]] = []
     remote = ChunkedStore(memory_backend())
 
     def fake_from_url(
-        cls: Any, given: str, *, timeout: float | None, idle_timeout: float | None
+        cls: Any,
+        given: str,
+        *,
+        timeout: float | None,
+        idle_timeout: float | None,
+        min_rate: MinimumRate | None,
     ) -> BlobStore:
-        opened.append((given, timeout, idle_timeout))
+        opened.append((given, timeout, idle_timeout, min_rate))
         return remote
 
     monkeypatch.setattr(client.GrpcBlobStore, "from_url", classmethod(fake_from_url))
+    rate = MinimumRate(1000, 5.0)
     assert open_store(url) is remote
     assert open_store(url, timeout=2.0) is remote
-    assert opened == [(url, None, None), (url, 2.0, None)]
+    assert open_store(url, min_rate=rate) is remote
+    assert opened == [(url, None, None, None), (url, 2.0, None, None), (url, None, None, rate)]
 
 
 def test_timeouts_are_for_grpc_stores_only() -> None:

@@ -16,6 +16,7 @@ import pytest
 from baostore.compose.cache import WRITE_TARGETS, CacheStore
 from baostore.compose.substituters import SubstitutersStore
 from baostore.config import ConfigError, StoreSpec, build_store, parse_config
+from baostore.grpc.rate import MinimumRate
 from baostore.store.chunked import ChunkedStore
 from baostore.store.interface import BlobStore
 from hypothesis import given, settings
@@ -39,6 +40,7 @@ RELATIVE_PATHS = st.lists(
     max_size=3,
 ).map("/".join)
 SECONDS = st.one_of(st.integers(1, 10**6), st.floats(0.001, 1e6))
+RATES = st.builds(MinimumRate, st.integers(0, 2**40), st.floats(0.001, 1e6))
 
 
 def toml_string(text: str) -> str:
@@ -102,12 +104,16 @@ def url_store(draw: st.DrawFn, name: str, openable: bool) -> tuple[dict[str, Any
     for key, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
         if value is not None:
             table[key] = value
+    min_rate = draw(st.none() | RATES)
+    if min_rate is not None:
+        table["min_rate"] = f"{min_rate.min_bytes}/{min_rate.window!r}s"
     return table, StoreSpec(
         name,
         "url",
         url=url,
         timeout=None if timeout is None else float(timeout),
         idle_timeout=None if idle_timeout is None else float(idle_timeout),
+        min_rate=min_rate,
     )
 
 
@@ -205,7 +211,10 @@ def assert_config_error(text: str, name: str, *fragments: str) -> None:
 @given(config=configs(), data=st.data(), key=NAMES)
 def test_unknown_keys_are_named(config: Config, data: st.DataObject, key: str) -> None:
     name = data.draw(st.sampled_from(list(config.tables)))
-    known = ("type", "url", "path", "timeout", "idle_timeout", "near", "far", "write_to", "members")
+    known = (
+        *("type", "url", "path", "timeout", "idle_timeout", "min_rate"),
+        *("near", "far", "write_to", "members"),
+    )
     if key in known:
         key = f"x-{key}"
     config.tables[name][key] = data.draw(st.sampled_from([1, "memory://", True, [1]]))
@@ -253,6 +262,7 @@ WRONG_VALUES: dict[str, list[object]] = {
     # inf or 1e12 s would overflow gRPC's deadline: every call would fail at once.
     "timeout": [0, -1, -0.5, math.nan, math.inf, 1e12, True, "10", [1]],
     "idle_timeout": [0, -3, math.nan, math.inf, 1e300, False, "1s"],
+    "min_rate": ["", "fast", "1KiB", "1KiB/0s", "-1/5s", "1KiB/1e12s", 1024, True, ["1KiB/1s"]],
     "near": ["", 1, True, ["a"]],
     "far": ["", 0, False, ["a"]],
     "write_to": ["both", "", 1, True, ["near"]],
@@ -265,9 +275,11 @@ WRONG_VALUES: dict[str, list[object]] = {
 def test_values_of_the_wrong_type_are_named(config: Config, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(list(config.tables)))
     table = config.tables[name]
-    optional = {"url": ["timeout", "idle_timeout"], "cache": ["write_to"], "substituters": []}[
-        config.specs[name].type
-    ]
+    optional = {
+        "url": ["timeout", "idle_timeout", "min_rate"],
+        "cache": ["write_to"],
+        "substituters": [],
+    }[config.specs[name].type]
     keys = sorted({*table, *optional, "type"} & set(WRONG_VALUES))
     key = data.draw(st.sampled_from(keys))
     table[key] = data.draw(st.sampled_from(WRONG_VALUES[key]))

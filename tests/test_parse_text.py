@@ -1,4 +1,5 @@
-"""Property tests for the small text parsers: digests, byte sizes and ``--range A:B``.
+"""Property tests for the small text parsers: digests, byte sizes, ``--range A:B``, durations and
+minimum rates (``--min-rate SIZE/DURATION``).
 
 Each parser must give back exactly what its text names, and refuse everything else with its own
 clear error type (InvalidDigestError, ValueError, argparse.ArgumentTypeError), never another one.
@@ -12,9 +13,12 @@ import string
 from fractions import Fraction
 
 import pytest
-from baostore.cli.arguments import range_argument
+from baostore.cli.arguments import range_argument, rate_argument
 from baostore.cli.transfer import ByteRange
 from baostore.digests import format_digest, parse_digest
+from baostore.durations import UNITS as DURATION_UNITS
+from baostore.durations import parse_duration
+from baostore.grpc.rate import MAX_SECONDS, MinimumRate
 from baostore.sizes import format_size, parse_size
 from baostore.store.interface import InvalidDigestError
 from hypothesis import given, settings
@@ -235,7 +239,7 @@ OFFSETS = st.one_of(st.integers(0, 2**20), st.integers(0, 2**70))
 
 
 @PROPERTIES
-@given(start=st.one_of(st.none(), OFFSETS), length=st.one_of(st.none(), OFFSETS))
+@given(start=st.one_of(st.none(), OFFSETS), length=st.one_of(st.none(), st.integers(1, 2**70)))
 def test_ranges_parse_to_their_bounds(start: int | None, length: int | None) -> None:
     end = None if length is None else (start or 0) + length
     text = f"{'' if start is None else start}:{'' if end is None else end}"
@@ -252,6 +256,38 @@ def test_ranges_ending_before_they_start_are_refused(start: int, shortfall: int)
         ByteRange.parse(text)
     with pytest.raises(argparse.ArgumentTypeError, match="START <= END"):
         range_argument(text)
+
+
+@PROPERTIES
+@given(start=st.one_of(st.none(), OFFSETS))
+def test_explicitly_empty_ranges_are_refused(start: int | None) -> None:
+    text = f"{'' if start is None else start}:{start or 0}"
+    with pytest.raises(ValueError, match="is empty"):
+        ByteRange.parse(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="is empty"):
+        range_argument(text)
+
+
+@PROPERTIES
+@given(
+    size=OFFSETS,
+    start=st.one_of(st.integers(0, 2**20), st.integers(0, 2**70)),
+    end=st.one_of(st.none(), OFFSETS),
+)
+def test_a_range_within_a_blob_is_the_bytes_it_names_or_a_value_error(
+    size: int, start: int, end: int | None
+) -> None:
+    if end is not None and end <= start:
+        return
+    byte_range = ByteRange(start, end)
+    try:
+        first, last = byte_range.within(size)
+    except ValueError as error:
+        assert "range" in str(error)
+        assert (end if end is not None else size) > size or start >= size
+    else:
+        assert 0 <= first <= last <= size
+        assert first < last or (first, last, size) == (0, 0, 0)
 
 
 @PROPERTIES
@@ -289,7 +325,7 @@ def test_any_text_is_a_range_or_an_argument_type_error(text: str) -> None:
             range_argument(text)
     else:
         assert parsed.start >= 0
-        assert parsed.end is None or parsed.start <= parsed.end
+        assert parsed.end is None or parsed.start < parsed.end
         assert range_argument(text) == parsed
 
 
@@ -297,3 +333,80 @@ def test_any_text_is_a_range_or_an_argument_type_error(text: str) -> None:
 def test_ranges_that_are_not_offsets_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="range"):
         range_argument(text)
+
+
+# -- durations (gc --grace, the window of a rate) ------------------------------------------------
+
+
+@PROPERTIES
+@given(
+    amount=st.one_of(st.integers(0, 10**9), st.decimals("0", "100000", places=3)),
+    unit=st.sampled_from(sorted(DURATION_UNITS)),
+    upper=st.booleans(),
+    before=st.sampled_from(["", " "]),
+)
+def test_durations_parse_to_their_seconds(
+    amount: object, unit: str, upper: bool, before: str
+) -> None:
+    text = f"{before}{amount}{unit.upper() if upper else unit}"
+    assert parse_duration(text) == float(str(amount)) * DURATION_UNITS[unit]
+
+
+@PROPERTIES
+@given(text=st.one_of(st.text(), st.text(alphabet="0123456789.smhdy -", max_size=8)))
+def test_any_text_is_a_duration_or_a_clear_value_error(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        assert repr(text) in str(error)
+    else:
+        assert seconds >= 0
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1e3", "1 h 2", "2w", "1hour", ".5h", "h"])
+def test_durations_people_do_not_write_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+# -- --min-rate SIZE/SECONDS --------------------------------------------------------------------
+
+
+@PROPERTIES
+@given(
+    size=st.integers(0, 2**50),
+    unit=st.sampled_from(["", "B", "KiB", "k", "MB"]),
+    window=st.one_of(st.integers(1, MAX_SECONDS), st.decimals("0.001", "100000", places=3)),
+    suffix=st.sampled_from(["", "s", "S"]),
+    spaces=st.sampled_from(["", " "]),
+)
+def test_rates_parse_to_what_they_name(
+    size: int, unit: str, window: object, suffix: str, spaces: str
+) -> None:
+    text = f"{size}{unit}{spaces}/{spaces}{window}{suffix}"
+    if float(str(window)) == 0:
+        return
+    expected = MinimumRate(parse_size(f"{size}{unit}"), float(str(window)))
+    assert MinimumRate.parse(text) == expected
+    assert rate_argument(text) == expected
+
+
+@PROPERTIES
+@given(text=st.one_of(st.text(), st.text(alphabet="0123456789/.:-+ sKiBm", max_size=12)))
+def test_any_text_is_a_rate_or_an_argument_type_error(text: str) -> None:
+    try:
+        rate = MinimumRate.parse(text)
+    except ValueError as error:
+        assert repr(text) in str(error)
+        with pytest.raises(argparse.ArgumentTypeError, match="not a rate"):
+            rate_argument(text)
+    else:
+        assert rate.min_bytes >= 0 and 0 < rate.window <= MAX_SECONDS
+
+
+@pytest.mark.parametrize(
+    "text", ["", "64KiB", "64KiB/", "/60s", "64KiB/0s", "-1/5s", "1/1e3", "1/60y", "1/2/3"]
+)
+def test_rates_people_do_not_write_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a rate"):
+        MinimumRate.parse(text)

@@ -14,9 +14,11 @@ from baostore.store.chunked import (
     CUT_WINDOW,
     ChunkedStore,
     ChunkSizes,
+    ObjectCounts,
     chunk_key,
     record_key,
 )
+from baostore.store.intents import PENDING_PREFIX
 from baostore.store.interface import StoreError
 from baostore.store.objects import ObjectBackend, file_backend, memory_backend
 from baostore.store.record import decode_parts_record
@@ -48,6 +50,7 @@ class InstrumentedBackend(ObjectBackend):
         return super().get(key)
 
     def put(self, key: str, data: Buffer) -> None:
+        self._count(f"put {key.split('/')[0]}")
         if self._count("put") == self.fail_put_number:
             raise StoreError(f"injected failure putting {key}")
         super().put(key, data)
@@ -64,24 +67,20 @@ def _assert_every_chunk_whole(store: ChunkedStore) -> None:
         assert bao.hash(data) == digest
 
 
-@pytest.mark.parametrize("fail_at", [1, 5, "record"])
-def test_failed_put_leaves_no_record(fail_at: int | str) -> None:
+@pytest.mark.parametrize("fail_at", [1, 2, 5, "record"])
+def test_failed_put_leaves_no_record_and_removes_its_chunks(fail_at: int | str) -> None:
     probe = InstrumentedBackend()
     _store(probe).put(DATA)
-    puts_needed = probe.calls["put"]  # every chunk, then the record
+    puts_needed = probe.calls["put"]  # the intents, every chunk, then the record
     failing_put = puts_needed if fail_at == "record" else int(fail_at)
     backend = InstrumentedBackend(fail_put_number=failing_put)
     store = _store(backend)
     with pytest.raises(StoreError, match="injected"):
         store.put(DATA)
     assert not store.has(bao.hash(DATA))
-    counts = store.object_counts()
-    assert counts.records == 0
-    if fail_at == "record":
-        assert counts.chunks == puts_needed - 1
-    else:  # uploads run in parallel: the failed chunk is missing, others may have landed
-        assert counts.chunks < puts_needed - 1
-    _assert_every_chunk_whole(store)
+    # Nothing of it stays: not its chunks (nobody else relies on them), not its intents.
+    assert store.object_counts() == ObjectCounts(records=0, chunks=0)
+    assert list(backend.keys(PENDING_PREFIX)) == []
     # The store stays usable and the retry completes the blob.
     assert store.put(DATA) == bao.hash(DATA)
 
@@ -118,7 +117,9 @@ def test_record_is_written_after_every_chunk() -> None:
     _store(Recording()).put(DATA)
     assert order[-1] == "blobs"
     assert order.count("blobs") == 1
-    assert set(order[:-1]) == {"chunks"}
+    assert set(order[:-1]) == {"chunks", PENDING_PREFIX}
+    # Each batch of chunks is announced (intents.py) before any of its chunks is written.
+    assert order[0] == PENDING_PREFIX
 
 
 def test_file_store_holds_only_complete_objects(tmp_path: Path) -> None:
@@ -129,7 +130,9 @@ def test_file_store_holds_only_complete_objects(tmp_path: Path) -> None:
     chunks = store.chunks(digest)
     assert chunks
     expected = {record_key(digest)} | {chunk_key(c.digest) for c in chunks}
-    assert files == expected  # no staging files left behind
+    intents = {name for name in files if name.startswith(f"{PENDING_PREFIX}/")}
+    assert files - intents == expected  # no staging files left behind
+    assert all("#" not in name for name in intents)
     _assert_every_chunk_whole(store)
 
 
@@ -138,14 +141,17 @@ def test_dedup_skips_uploads_of_known_chunks() -> None:
     store = _store(backend)
     store.put(DATA)
     first_puts = backend.calls["put"]
+    intents = backend.calls["put pending"]
     store.put(DATA)
-    assert backend.calls["put"] == first_puts  # nothing new: chunks and record exist
+    # Nothing new but the intents: chunks and record exist.
+    assert backend.calls["put"] == first_puts + intents
     shifted = b"prefix" + DATA
     store.put(shifted)
     new_chunks = {c.digest for c in store.chunks(bao.hash(shifted)) or ()} - {
         c.digest for c in store.chunks(bao.hash(DATA)) or ()
     }
-    assert backend.calls["put"] == first_puts + len(new_chunks) + 1
+    assert backend.calls["put chunks"] == len(store.chunks(bao.hash(DATA)) or ()) + len(new_chunks)
+    assert backend.calls["put blobs"] == 2
     assert len(new_chunks) <= 3  # only the chunks around the insertion changed
 
 

@@ -40,10 +40,10 @@ from baostore.store.interface import (
     ChunkMeta,
     Stat,
 )
-from baostore.version import __version__
 
 if TYPE_CHECKING:
     from baostore.open import open_store
+    from baostore.version import __version__
 
 __all__ = [
     "BlobEntry",
@@ -76,6 +76,10 @@ def __getattr__(name: str) -> Any:
         from baostore.open import open_store
 
         return open_store
+    if name == "__version__":  # importlib.metadata costs tens of milliseconds at start-up
+        from baostore.version import __version__
+
+        return __version__
     raise AttributeError(f"module 'baostore' has no attribute {name!r}")
 
 

@@ -6,6 +6,7 @@ path = "cache"                      # a file store, relative to this file's dire
 [stores.a]
 url = "grpc+http://cache-a.example:50051"
 idle_timeout = 10                   # seconds without data before a read fails over
+min_rate = "64KiB/10s"              # so does a read slower than this (per window of waiting)
 [stores.b]
 url = "grpc+http://cache-b.example:50051"
 [stores.remotes]
@@ -21,8 +22,9 @@ A store is one of:
 
 * ``type = "url"`` (the default): ``url`` (anything ``open_store`` takes; ``file://`` paths must be
   absolute) or ``path`` (a file store directory; relative paths are taken from the config file's
-  directory, ``~`` is expanded). gRPC URLs also take ``timeout`` (seconds for a unary call) and
-  ``idle_timeout`` (seconds a read may receive nothing); object stores ``chunk_avg`` (and
+  directory, ``~`` is expanded). gRPC URLs also take ``timeout`` (seconds for a unary call),
+  ``idle_timeout`` (seconds a read may receive nothing) and ``min_rate`` (``"SIZE/SECONDS"``:
+  the least a stream must move per window of waiting); object stores ``chunk_avg`` (and
   ``chunk_min``, ``chunk_max``: sizes as text, ``"64KiB"``, or numbers of bytes), the URL options
   of the same names.
 * ``type = "cache"``: ``near`` and ``far``, the names of two other stores; ``write_to`` is
@@ -44,19 +46,17 @@ from urllib.parse import urlencode, urlsplit
 
 from baostore.compose.cache import WRITE_TARGETS, CacheStore, WriteTarget
 from baostore.compose.substituters import SubstitutersStore
+from baostore.grpc.rate import MAX_SECONDS, MinimumRate
 from baostore.open import CHUNK_OPTIONS, open_store
 from baostore.store.interface import BlobStore
 from baostore.store.urls import UrlOptions
 
 CONFIG_ENV = "BAOSTORE_CONFIG"
 DEFAULT_ROOT = "root"
-# A year. Far longer timeouts overflow gRPC's deadline: with 1e12 s or inf every call fails at
-# once as timed out.
-MAX_SECONDS = 365 * 24 * 3600
 StoreType = Literal["url", "cache", "substituters"]
 STORE_TYPES: tuple[StoreType, ...] = ("url", "cache", "substituters")
 _KEYS: dict[StoreType, tuple[str, ...]] = {
-    "url": ("type", "url", "path", "timeout", "idle_timeout", *CHUNK_OPTIONS),
+    "url": ("type", "url", "path", "timeout", "idle_timeout", "min_rate", *CHUNK_OPTIONS),
     "cache": ("type", "near", "far", "write_to"),
     "substituters": ("type", "members"),
 }
@@ -75,6 +75,7 @@ class StoreSpec:
     url: str | None = None
     timeout: float | None = None
     idle_timeout: float | None = None
+    min_rate: MinimumRate | None = None
     near: str | None = None
     far: str | None = None
     members: tuple[str, ...] = ()
@@ -160,7 +161,9 @@ def _open(
 def _open_url(spec: StoreSpec, source: str) -> BlobStore:
     assert spec.url is not None
     try:
-        return open_store(spec.url, timeout=spec.timeout, idle_timeout=spec.idle_timeout)
+        return open_store(
+            spec.url, timeout=spec.timeout, idle_timeout=spec.idle_timeout, min_rate=spec.min_rate
+        )
     except ValueError as error:
         raise ConfigError(f"{source}: [stores.{spec.name}] key 'url': {error}") from error
 
@@ -200,6 +203,7 @@ def _parse_store(source: str, name: str, table: Any, base: Path) -> StoreSpec:
         url=_with_chunking(where, table, _location(where, table, base)),
         timeout=_seconds(where, table, "timeout"),
         idle_timeout=_seconds(where, table, "idle_timeout"),
+        min_rate=_rate(where, table, "min_rate"),
     )
 
 
@@ -280,6 +284,18 @@ def _seconds(where: str, table: dict[str, Any], key: str) -> float | None:
             f"{where} key {key!r}: expected a positive number of seconds up to {MAX_SECONDS}"
         )
     return float(value)
+
+
+def _rate(where: str, table: dict[str, Any], key: str) -> MinimumRate | None:
+    if key not in table:
+        return None
+    value = table[key]
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f'expected a string such as "64KiB/60s", got {value!r}')
+        return MinimumRate.parse(value)
+    except ValueError as error:
+        raise ConfigError(f"{where} key {key!r}: {error}") from None
 
 
 def _check_references(source: str, spec: StoreSpec, specs: dict[str, StoreSpec]) -> None:

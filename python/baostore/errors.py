@@ -103,3 +103,13 @@ ERROR_TYPES: dict[ErrorKind, type[StoreError]] = {
 def error_of_kind(kind: ErrorKind, message: str) -> StoreError:
     """A StoreError of ``kind`` (its own subclass) saying ``message``."""
     return ERROR_TYPES[kind](message)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (ESC, BEL, CR, newlines, bidi
+    controls...) written as its Python escape (``\\x1b``, ``\\u202e``): text a remote sent cannot
+    drive a terminal or forge lines of output. Printable text comes back as it is, and escaping
+    twice changes nothing more (a backslash is printable)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)

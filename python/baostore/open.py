@@ -7,6 +7,7 @@ opener needs the gRPC client), so neither has to import the other's side.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -15,6 +16,9 @@ from baostore.store.chunked import DEFAULT_CHUNK_SIZES, ChunkedStore
 from baostore.store.interface import DEFAULT_BAO_SHIFT, BlobStore, ChunkSizes
 from baostore.store.objects import OBJECT_SCHEMES, S3_OPTIONS, backend_from_url
 from baostore.store.urls import UrlOptions
+
+if TYPE_CHECKING:
+    from baostore.grpc.rate import MinimumRate
 
 GRPC_SCHEMES = ("grpc+http", "grpc+https", "grpc+unix")
 SUPPORTED_SCHEMES = (*OBJECT_SCHEMES, *GRPC_SCHEMES)
@@ -30,6 +34,7 @@ def open_store(
     *,
     timeout: float | None = None,
     idle_timeout: float | None = None,
+    min_rate: MinimumRate | None = None,
     create: bool = True,
 ) -> BlobStore:
     """Open the store ``url`` names.
@@ -42,24 +47,27 @@ def open_store(
 
     Object stores accept ``?bao_shift=N`` (the shift of the stored bao, default 4) and
     ``chunk_avg=SIZE`` (``chunk_min``, ``chunk_max``: how blobs are cut). A gRPC store
-    takes ``timeout`` (seconds for a unary call) and ``idle_timeout`` (seconds a stream may move
-    no data); other stores have no calls to time out and refuse them.
+    takes ``timeout`` (seconds for a unary call), ``idle_timeout`` (seconds a stream may move
+    no data) and ``min_rate`` (the least a stream must move per window of waiting); other stores
+    have no calls to time out and refuse them.
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme in GRPC_SCHEMES:
         # Imported here: the gRPC stack is heavy and object-store users do not need it.
         from baostore.grpc.client import GrpcBlobStore
 
-        return GrpcBlobStore.from_url(url, timeout=timeout, idle_timeout=idle_timeout)
+        return GrpcBlobStore.from_url(
+            url, timeout=timeout, idle_timeout=idle_timeout, min_rate=min_rate
+        )
     if scheme not in OBJECT_SCHEMES:
         raise ValueError(
             f"unsupported store URL {url!r}: the scheme must be one of "
             + ", ".join(f"{name}://" for name in SUPPORTED_SCHEMES)
         )
-    if timeout is not None or idle_timeout is not None:
+    if timeout is not None or idle_timeout is not None or min_rate is not None:
         raise ValueError(
-            f"{url!r}: timeout and idle_timeout apply to grpc+http://, grpc+https:// and "
-            "grpc+unix:// stores only"
+            f"{url!r}: timeout, idle_timeout and min_rate apply to grpc+http://, grpc+https:// "
+            "and grpc+unix:// stores only"
         )
     options = UrlOptions(url)
     # Everything is checked before the backend exists, so a bad URL creates no directory.

@@ -7,19 +7,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import grpc
 import pytest
 from baostore import bao
 from baostore.grpc.client import GrpcBlobStore
-from baostore.grpc.convert import format_from_proto, stat_to_response
-from baostore.grpc.services import BAOSTORE_SERVICE
 from baostore.proto import blobstore_pb2
 from baostore.store.interface import StoreError
 
 from tests.adversarial.conftest import small_chunk_store
+from tests.support.hostile_server import honest_stat, hostile_server
 
 BLOB = os.urandom(300_000)
 IDLE_TIMEOUT = 0.3
@@ -34,16 +32,9 @@ def empty_message_server(cut: Cut) -> Iterator[str]:
     honest = small_chunk_store()
     honest.put(BLOB)
 
-    def stat(request: blobstore_pb2.StatBlobRequest, context: object) -> object:
-        answer = honest.stat(
-            request.digest,
-            bao_shift=request.bao_shift,
-            bao_format=format_from_proto(request.bao_format),
-        )
-        assert answer is not None
-        return stat_to_response(answer)
-
-    def read(request: blobstore_pb2.ReadBlobRequest, context: grpc.ServicerContext) -> object:
+    def read(
+        request: blobstore_pb2.ReadBlobRequest, context: grpc.ServicerContext
+    ) -> Iterator[blobstore_pb2.BlobChunk]:
         pieces = honest.read_raw(request.digest)
         assert pieces is not None
         data = b"".join(pieces)
@@ -54,29 +45,8 @@ def empty_message_server(cut: Cut) -> Iterator[str]:
             yield blobstore_pb2.BlobChunk()
             time.sleep(0.002)
 
-    handler = grpc.method_handlers_generic_handler(
-        BAOSTORE_SERVICE,
-        {
-            "Stat": grpc.unary_unary_rpc_method_handler(
-                stat,
-                request_deserializer=blobstore_pb2.StatBlobRequest.FromString,
-                response_serializer=blobstore_pb2.StatBlobResponse.SerializeToString,
-            ),
-            "Read": grpc.unary_stream_rpc_method_handler(
-                read,
-                request_deserializer=blobstore_pb2.ReadBlobRequest.FromString,
-                response_serializer=blobstore_pb2.BlobChunk.SerializeToString,
-            ),
-        },
-    )
-    server = grpc.server(ThreadPoolExecutor(max_workers=8))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"grpc+http://127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with hostile_server(stat=honest_stat(honest), read=read) as url:
+        yield url
 
 
 @pytest.mark.timeout(30)  # a hang fails here instead of blocking the suite

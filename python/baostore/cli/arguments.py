@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from baostore.cli.transfer import ByteRange
 from baostore.digests import parse_digest
+from baostore.durations import parse_duration
+from baostore.grpc.rate import MinimumRate
 from baostore.sizes import parse_size
 from baostore.store.interface import parse_shift
 
@@ -36,3 +38,5 @@ digest_argument = argument(parse_digest)
 range_argument = argument(ByteRange.parse)
 shift_argument = argument(_parse_shift_option)
 size_argument = argument(parse_size)
+rate_argument = argument(MinimumRate.parse)
+duration_argument = argument(parse_duration)

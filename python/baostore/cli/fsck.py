@@ -18,14 +18,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from baostore.cli.failures import EXIT_OK, EXIT_USAGE
+from baostore.cli.failures import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
 from baostore.digests import format_digest
 from baostore.store.chunked import ChunkedStore
 from baostore.store.fsck import FsckOptions, FsckReport, StoreChecker
 from baostore.store.interface import BlobStore
 
 # Damage was found (and removed, with --repair): as e2fsck, a distinct status scripts can test.
-EXIT_CORRUPT = 4
+EXIT_CORRUPT = EXIT_DAMAGED
 # Stores with fewer objects finish before a bar would help.
 MIN_OBJECTS_FOR_BAR = 1000
 
@@ -37,7 +37,8 @@ must hash to its name. Exits 4 if anything is damaged (0 if not).
 Chunks no intact record uses are reported as unreferenced, and so are the staging files a
 file store leaves when a process dies mid-write. They are left over from puts that never
 finished, are harmless, and look exactly like the objects of a put in progress, so they are kept
-unless --remove-unreferenced is given too: use that only while nothing writes to the store.
+unless --remove-unreferenced is given too: use that only while nothing writes to the store
+(`baostore gc` removes them safely while others write).
 
 --repair removes broken records (first), then corrupt chunks. The blobs they held are gone; put
 them again from a good copy.

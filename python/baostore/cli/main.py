@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,12 +17,15 @@ from baostore.cli.failures import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    broken_pipe,
     exit_status,
     fail,
     os_error_message,
 )
-from baostore.cli.fetch import add_cache_options, run_verified_get
+from baostore.cli.fetch import add_cache_options, run_get
+from baostore.cli.files import add_file_commands, run_verify, storeless_command
 from baostore.cli.fsck import add_fsck_command, run_fsck
+from baostore.cli.gc import add_gc_command, run_gc
 from baostore.cli.listing import add_listing_commands, run_ls, run_rm
 from baostore.cli.progress import bar_wanted, metered, summary, transfer_progress
 from baostore.cli.serve import add_serve_command, run_serve
@@ -30,10 +33,6 @@ from baostore.cli.shift_report import add_shift_report_command, run_shift_report
 from baostore.cli.transfer import (
     BlobNotFoundError,
     ByteRange,
-    blob_size,
-    copy_range,
-    open_blob,
-    output_file,
     put_stream,
     shift_note,
     stat_lines,
@@ -49,7 +48,6 @@ from baostore.store.interface import (
     BlobStore,
     StoreError,
 )
-from baostore.version import __version__
 
 STORE_ENV = "BAOSTORE_URL"
 # Only these commands create a store that does not exist yet; the others only read (or remove)
@@ -83,15 +81,37 @@ examples:
   baostore get DIGEST -o copy.iso
   baostore get DIGEST -o head.bin --range 0:1048576
   baostore stat DIGEST --json
+  baostore verify download.iso DIGEST       # which byte ranges are the blob?
 
 exit status:
   0  success
   1  error (unreachable server, I/O error, corrupt or short data)
   2  usage error (bad option, bad digest, bad store URL, no store at that path)
   3  blob not found
-  4  fsck found damage (removed with --repair)
+  4  damage found: verify found the file partial (ranges missing or damaged, or extra
+     bytes); fsck found damage (removed with --repair)
   130  interrupted (Ctrl-C)
 """
+
+
+class VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (importlib.metadata is slow to load,
+    and every command would pay for it at start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from baostore.version import __version__
+
+        print(f"baostore {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=formatter,
     )
-    parser.add_argument("--version", action="version", version=f"baostore {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     store_options = argparse.ArgumentParser(add_help=False)
@@ -164,19 +184,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch a blob into a file",
         description=(
             "Fetch a blob (or a byte range of it) into a file. The data goes to a temporary file\n"
-            "beside the target, renamed into place only when everything arrived: a failed get\n"
-            "exits non-zero and leaves no output file.\n\n"
+            "beside the target, renamed into place only when everything verified: a failed get\n"
+            "exits non-zero and leaves no new output file (an existing target it was completing\n"
+            "is given back, with only verified bytes written into it).\n\n"
             "From a remote store every byte is verified against the digest before it is written\n"
             "(a lying server is caught within one chunk group), chunks already in the local\n"
-            "chunk cache are not fetched again, a range fetches only the chunks covering it, and\n"
-            "an interrupted download keeps its verified part in\n"
-            "<target>.<first 32 hex digits of the digest>.baostore-partial for the next get of\n"
-            "the same blob to continue."
+            "chunk cache or in seeds (--seed) are not fetched, and a range fetches only the\n"
+            "chunks covering it. What is already there is completed, not fetched again: the\n"
+            "partial of an interrupted get\n"
+            "(<target>.<first 32 hex digits of the digest>.baostore-partial), else the target\n"
+            "itself, is checked group by group, and only the chunks covering missing or damaged\n"
+            "groups are fetched (a target that already is the blob costs its proofs only: one\n"
+            "Stat up to 64 MiB)."
         ),
         epilog=(
             "examples:\n"
             "  baostore get DIGEST -o out.bin\n"
             "  baostore get b3:BASE64 -o part.bin --range 4096:8192\n"
+            "  baostore get NEW -o disk.img --seed disk.img   # fetch only what changed\n"
             "  baostore get DIGEST -o - | sha256sum"
         ),
     )
@@ -217,8 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
     add_fsck_command(commands, [store_options, progress_options])
+    add_gc_command(commands, [store_options])
     add_listing_commands(commands, [store_options])
     add_shift_report_command(commands)
+    add_file_commands(commands, store_options, progress_options)
     return parser
 
 
@@ -299,36 +326,6 @@ def _put_from(
         return put_stream(store, source, advance)
 
 
-def run_get(args: argparse.Namespace, store: BlobStore, url: str) -> int:
-    if args.quiet:
-        args.no_progress = True
-    with metered() as meter:
-        if store.trusted:
-            _get_trusted(args, store, url)
-        else:  # a remote store: every byte verified here, through the chunk cache
-            run_verified_get(args, store, url)
-    if not args.quiet:
-        into = "stdout" if args.output == "-" else args.output
-        verified = "" if store.trusted else ", verified"
-        line = summary(f"got {into}", meter, format_digest(args.digest))
-        print(f"{line}{verified}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _get_trusted(args: argparse.Namespace, store: BlobStore, url: str) -> None:
-    reader = open_blob(store, args.digest, url)
-    with reader:
-        start, end = args.range.within(blob_size(reader))
-        enabled = bar_wanted(end - start, enabled=not args.no_progress)
-        with transfer_progress("get", end - start, enabled=enabled) as advance:
-            if args.output == "-":
-                copy_range(reader, start, end, sys.stdout.buffer, advance)
-                sys.stdout.buffer.flush()
-            else:
-                with output_file(Path(args.output)) as output:
-                    copy_range(reader, start, end, output, advance)
-
-
 def run_stat(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     stat = store.stat(
         args.digest, send_chunks=True, send_bao=True, bao_shift=args.shift, bao_format=args.format
@@ -350,6 +347,8 @@ COMMANDS = {
     "get": run_get,
     "stat": run_stat,
     "fsck": run_fsck,
+    "gc": run_gc,
+    "verify": run_verify,
     "ls": run_ls,
     "rm": run_rm,
 }
@@ -362,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.created_store = False
     if args.command == "shift-report":  # measures on its own loopback server by default
         return run_shift_report(args)
+    local = storeless_command(args)
+    if local is not None:
+        return reported(local)
     try:
         store, url = open_selected_store(args)
     except ConfigError as error:
@@ -372,13 +374,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"bad store URL: {error}", EXIT_USAGE)
     except (OSError, StoreError) as error:
         return fail(f"cannot open the store: {error}", EXIT_ERROR)
-    try:
+
+    def run() -> int:
         with store:
             return COMMANDS[args.command](args, store, url)
+
+    return reported(run)
+
+
+def reported(command: Callable[[], int]) -> int:
+    """Run ``command``; a failure becomes one line on stderr and its exit status."""
+    try:
+        return command()
     except StoreError as error:
         return fail(str(error), exit_status(error))
     except ValueError as error:
         return fail(str(error), EXIT_ERROR)
+    except BrokenPipeError:
+        return broken_pipe()
     except OSError as error:
         return fail(os_error_message(error), EXIT_ERROR)
     except KeyboardInterrupt:

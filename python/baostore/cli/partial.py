@@ -1,8 +1,12 @@
 """The partial file of a download: where it is, who may use it, and who is using it.
 
-A whole-blob ``get`` collects into ``<target>.<digest prefix>.baostore-partial`` beside the target
-and renames it into place once every byte verified. That file may sit in a directory shared with
-other users and other ``get``s, so it is opened with care:
+A ``get`` to a file collects into ``<target>.<digest prefix>.baostore-partial`` beside the target
+(``...<digest prefix>.A-B.baostore-partial`` for ``--range A:B``) and renames it into place once
+every byte verified. An existing target that is not yet the blob is *adopted*: it becomes the
+partial (renamed, same file, so nothing is copied), is completed in place, and is renamed back
+when done, or when the get fails (``restore``): a get never makes a user's file disappear.
+That file may sit in a directory shared with other users and other ``get``s, so it is opened with
+care:
 
 * never through a symlink (one planted there would make get write the file it points to);
 * a new partial is created ``0600`` with ``O_EXCL``; an existing one is used only if it is a
@@ -32,9 +36,43 @@ class PartialFileError(OSError):
     """The partial file cannot be used safely (in use by another get, or not ours)."""
 
 
-def partial_path(target: Path, digest: bytes) -> Path:
-    """Where a download of ``digest`` to ``target`` collects (the digest: never another blob's)."""
-    return target.with_name(f"{target.name}.{digest.hex()[:32]}{PARTIAL_SUFFIX}")
+def partial_path(target: Path, digest: bytes, byte_range: tuple[int, int] | None = None) -> Path:
+    """Where a download of ``digest`` (or of its bytes ``byte_range``) to ``target`` collects:
+    named by the digest and the range, so it is never mistaken for another download's."""
+    part = "" if byte_range is None else f".{byte_range[0]}-{byte_range[1]}"
+    return target.with_name(f"{target.name}.{digest.hex()[:32]}{part}{PARTIAL_SUFFIX}")
+
+
+def adopt(target: Path, partial: Path) -> bool:
+    """Make the existing file ``target`` the partial ``partial`` (the same file under the
+    partial's name; nothing is copied), if it is a private regular file of ours with one link
+    and no partial exists. Whether it was adopted (if not, ``target`` is left as it was)."""
+    try:
+        before = os.stat(target, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if _private_problem(target, before) is not None:
+        return False
+    try:
+        os.link(target, partial, follow_symlinks=False)  # never replaces an existing partial
+    except FileExistsError:
+        return False
+    if not _names_same_inode(partial, before):  # the target was swapped meanwhile: undo
+        partial.unlink()
+        return False
+    target.unlink()
+    return True
+
+
+def restore(partial: Path, target: Path) -> bool:
+    """Give an adopted file its name back (the target name must still be free); whether it was.
+    Call it while the partial is still locked."""
+    try:
+        os.link(partial, target, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    partial.unlink()
+    return True
 
 
 @contextlib.contextmanager
@@ -111,28 +149,37 @@ def _open_or_create(partial: Path) -> int:
 
 def _check_private(partial: Path, info: os.stat_result) -> None:
     """Refuse a partial that someone else could have planted or could still change."""
+    problem = _private_problem(partial, info)
+    if problem is not None:
+        raise PartialFileError(problem)
+
+
+def _private_problem(path: Path, info: os.stat_result) -> str | None:
+    """Why the file ``path`` (``info``) is not a private regular file of ours with one link."""
     if not stat.S_ISREG(info.st_mode):
-        raise PartialFileError(f"{partial} is not a regular file; remove it to download here")
+        return f"{path} is not a regular file; remove it to download here"
     if info.st_uid != os.geteuid():
-        raise PartialFileError(
-            f"{partial} belongs to another user (uid {info.st_uid}); refusing to use it"
-        )
+        return f"{path} belongs to another user (uid {info.st_uid}); refusing to use it"
     if info.st_mode & _WRITABLE_BY_OTHERS:
-        raise PartialFileError(
-            f"{partial} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}); "
+        return (
+            f"{path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}); "
             "refusing to use it"
         )
     if info.st_nlink != 1:
-        raise PartialFileError(f"{partial} has other hard links; refusing to use it")
+        return f"{path} has other hard links; refusing to use it"
+    return None
 
 
 def _names_same_file(path: Path, descriptor: int) -> bool:
+    return _names_same_inode(path, os.fstat(descriptor))
+
+
+def _names_same_inode(path: Path, info: os.stat_result) -> bool:
     try:
         named = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    opened = os.fstat(descriptor)
-    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+    return (named.st_dev, named.st_ino) == (info.st_dev, info.st_ino)
 
 
 def new_file_mode() -> int:

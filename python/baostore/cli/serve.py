@@ -13,7 +13,7 @@ from typing import Any
 
 import prometheus_client
 
-from baostore.cli.arguments import argument, size_argument
+from baostore.cli.arguments import argument, rate_argument, size_argument
 from baostore.cli.failures import EXIT_ERROR, EXIT_OK, fail
 from baostore.cli.logs import LOG_FORMATS, LOG_LEVELS, server_logging
 from baostore.grpc.limits import (
@@ -23,8 +23,10 @@ from baostore.grpc.limits import (
     DEFAULT_MAX_CONCURRENT_PUTS,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_MAX_EXPENSIVE_STATS,
+    DEFAULT_PUT_SLOT_TIMEOUT,
     ServerLimits,
 )
+from baostore.grpc.rate import DEFAULT_SERVER_MIN_RATE
 from baostore.grpc.security import ServerSecurity, ServerTls, read_token_file
 from baostore.grpc.services import MAX_MESSAGE_SIZE
 from baostore.store.interface import BlobStore
@@ -276,12 +278,29 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         f"(default {DEFAULT_MAX_CONCURRENT_PUTS}, ~18 MiB of memory each)",
     )
     group.add_argument(
+        "--put-slot-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_PUT_SLOT_TIMEOUT,
+        help="a Put that waited this long for its turn is refused: server busy "
+        f"(default {DEFAULT_PUT_SLOT_TIMEOUT:g})",
+    )
+    group.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
         type=float,
         default=DEFAULT_IDLE_TIMEOUT,
         help="cancel a Put or Read stream that moves no data this long "
         f"(default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--min-rate",
+        metavar="SIZE/SECONDS",
+        type=rate_argument,
+        default=DEFAULT_SERVER_MIN_RATE,
+        help="cancel a Put or Read stream that moves less than SIZE in a window of SECONDS "
+        "spent waiting for the client: a byte now and then is not idle, but too slow "
+        f"(default {DEFAULT_SERVER_MIN_RATE}; 0/1s: no minimum)",
     )
     group.add_argument(
         "--max-message-size",
@@ -315,6 +334,8 @@ def _limits_from_args(args: argparse.Namespace) -> ServerLimits:
         max_concurrent_puts=args.max_concurrent_puts,
         idle_timeout=args.idle_timeout,
         max_message_size=args.max_message_size,
+        min_rate=args.min_rate,
+        put_slot_timeout=args.put_slot_timeout,
         max_expensive_stats=args.max_expensive_stats,
         expensive_wait=args.expensive_wait,
     )

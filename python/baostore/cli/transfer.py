@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
@@ -19,7 +19,7 @@ from baostore.digests import format_digest
 from baostore.errors import DataLossError, NotFoundError
 from baostore.sizes import format_size, parse_size
 from baostore.store.chunked import REHASH_LIMIT
-from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Piece, Stat
+from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Stat
 from baostore.verify.layout import MAX_MESSAGE_SIZE
 
 # The human-readable stat lists this many chunks; --json lists every one.
@@ -59,13 +59,20 @@ class ByteRange:
             ) from None
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"range {text!r}: need 0 <= START <= END")
+        if end == start:
+            raise ValueError(f"range {text!r} is empty: END must be greater than START")
         return cls(start, end)
 
     def within(self, size: int) -> tuple[int, int]:
-        """``(start, end)`` for a blob of ``size`` bytes; ValueError if the range lies outside."""
+        """``(start, end)`` for a blob of ``size`` bytes; ValueError if the range lies outside or
+        holds no byte (only the whole of the empty blob, ``0:``, is empty)."""
         end = size if self.end is None else self.end
         if end > size:
             raise ValueError(f"range {self.start}:{end} reaches past the end of the blob ({size})")
+        if self.start >= end and self.start > 0:
+            raise ValueError(
+                f"range {self.start}: starts past the last byte of the blob ({size} bytes)"
+            )
         return self.start, end
 
 
@@ -99,27 +106,20 @@ def copy_range(
     end: int,
     sink: BinaryIO,
     advance: Advance,
-    read: Callable[[int], Sequence[Piece]] | None = None,
+    read: Callable[[int], bytes] | None = None,
 ) -> None:
     """Copy bytes ``[start, end)`` of ``reader`` to ``sink``, with ``read`` (default
-    ``reader.read``, one piece at a time; a verified reader's ``read1_pieces`` hands on the
-    pieces as they are released, without joining them), the progress advanced once per read."""
-
-    def read_one(size: int) -> Sequence[Piece]:
-        return (reader.read(size),)
-
-    read = read or read_one
+    ``reader.read``; a verified reader's ``read1`` hands on pieces as they are released)."""
+    read = read or reader.read
     reader.seek(start)
     position = start
     while position < end:
-        count = 0
-        for piece in read(min(PIECE_SIZE, end - position)):
-            sink.write(piece)
-            count += len(piece)
-        if not count:
+        piece = read(min(PIECE_SIZE, end - position))
+        if not piece:
             raise DataLossError(f"the blob ended at byte {position}, before {end}")
-        position += count
-        advance(count)
+        sink.write(piece)
+        position += len(piece)
+        advance(len(piece))
 
 
 @contextlib.contextmanager

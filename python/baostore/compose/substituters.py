@@ -6,8 +6,10 @@ byte (baostore.verify) and moves on to the next member when one lacks the blob, 
 the next member takes over at the offset already handed on, and chunks that verified before the
 failure come from the read's chunk cache instead of being fetched again. Each failure is logged
 as a warning and counted per member in ``failures``. A stall counts as a failure once the
-member's own client gives up on it (``idle_timeout`` of a gRPC store, ``idle_timeout =`` in a
-config file): this store adds no deadline of its own.
+member's own client gives up on it: a read that moves nothing for ``idle_timeout`` seconds, or
+less than ``min_rate`` (a gRPC store's minimum rate, ``min_rate =`` in a config file: a member
+dripping a byte now and then is as failed as a silent one). This store adds no deadline of its
+own.
 
 A blob is "absent" only when every member says so; when a member that might hold it failed, the
 answer is a StoreError naming each member's failure. Writes go to the first member.

@@ -4,9 +4,10 @@ A remote store that is not trusted: ``open_read`` returns a VerifiedReader (baos
 that checks every byte against the digest before handing it on, asking Stat for the bao at the
 shift and format of ``read_options`` and reading chunks (or chunks from ``cache``, when set).
 
-Every unary call carries a deadline. Streams may run as long as data keeps moving: an idle
-watchdog cancels a Read that receives nothing for ``idle_timeout`` seconds, and a Put whose
-messages are not taken for that long fails.
+Every unary call carries a deadline. Streams may run as long as data keeps moving: a watchdog
+cancels a Read that receives nothing for ``idle_timeout`` seconds or less than the minimum rate
+(``min_rate``: bytes per window of waiting, see rate.py), and a Put whose messages the server
+does not take that fast fails: a server dripping a byte now and then is stalled, not slow.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from baostore.errors import (
     UnsupportedError,
     VerificationError,
     error_of_kind,
+    printable,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
 from baostore.grpc.messages import decode_blob_chunk
+from baostore.grpc.rate import DEFAULT_CLIENT_MIN_RATE, MinimumRate, StreamMeter
 from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import (
     BAOSTORE_SERVICE,
@@ -40,7 +43,7 @@ from baostore.grpc.services import (
     DATA_MESSAGE_SIZE,
     method_path,
 )
-from baostore.grpc.status import kind_of
+from baostore.grpc.status import ERROR_ID_KEY, kind_of
 from baostore.grpc.transport import unavailable_message
 from baostore.proto import blobstore_pb2, blobstore_pb2_grpc
 from baostore.store.interface import (
@@ -64,6 +67,8 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 READ_URL_OPTIONS = ("bao_shift", "bao_format")
 # Put messages waiting for the channel: bounds the client's memory to a few MiB.
 _PUT_QUEUE_DEPTH = 4
+# How often a Put waiting for room in its queue looks at the call and its meter.
+_PUT_POLL_SECONDS = 0.2
 _END_OF_PUT = None
 
 
@@ -77,6 +82,7 @@ class GrpcBlobStore(BlobStore):
         display: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        min_rate: MinimumRate = DEFAULT_CLIENT_MIN_RATE,
         read_options: ReadOptions | None = None,
         cache: BlobStore | None = None,
         security: ClientSecurity | None = None,
@@ -88,6 +94,7 @@ class GrpcBlobStore(BlobStore):
         self.display = display or target
         self.timeout = timeout
         self.idle_timeout = idle_timeout
+        self.min_rate = min_rate
         # TLS and the bearer token, when the URL or the environment asks for them.
         security = security or ClientSecurity()
         self.tls = security.tls
@@ -102,13 +109,19 @@ class GrpcBlobStore(BlobStore):
 
     @classmethod
     def from_url(
-        cls, url: str, *, timeout: float | None = None, idle_timeout: float | None = None
+        cls,
+        url: str,
+        *,
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+        min_rate: MinimumRate | None = None,
     ) -> GrpcBlobStore:
         """Open ``grpc+http://HOST:PORT``, ``grpc+https://HOST:PORT`` or ``grpc+unix:///PATH``.
 
         The query may set the bao verified reads ask for: ``?bao_shift=N&bao_format=F``, and
         access (see security.py): ``token_file=PATH``, for https also ``ca=``, ``cert=``, ``key=``.
-        ``timeout`` and ``idle_timeout`` (None: the defaults) are the store's time limits.
+        ``timeout``, ``idle_timeout`` and ``min_rate`` (None: the defaults) are the store's time
+        limits.
         """
         parts = urlsplit(url)
         # Empty userinfo ("grpc+http://@host:1") counts: it would end up in the channel target.
@@ -128,6 +141,7 @@ class GrpcBlobStore(BlobStore):
             display=url,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
+            min_rate=DEFAULT_CLIENT_MIN_RATE if min_rate is None else min_rate,
             read_options=read_options,
             security=ClientSecurity.from_url_options(options, tls=tls),
         )
@@ -164,8 +178,7 @@ class GrpcBlobStore(BlobStore):
         copy); None if the server lacks the blob."""
         digest = check_digest(digest)
         call = self._read(blobstore_pb2.ReadBlobRequest(digest=digest))
-        watchdog = _IdleWatchdog(call, self.idle_timeout)
-        stream = ReadStream(self, call, watchdog)
+        stream = ReadStream(self, call, _ReadWatchdog(call, self._meter()))
         try:
             first = next(stream, None)
         except NotFoundError:
@@ -173,6 +186,13 @@ class GrpcBlobStore(BlobStore):
         if first is not None:
             stream.push_back(first)
         return stream
+
+    def _meter(self) -> StreamMeter:
+        """The account of one stream under this store's idle timeout and minimum rate."""
+        return StreamMeter(self.idle_timeout, self.min_rate)
+
+    def _stalled(self, what: str, reason: str) -> StalledError:
+        return StalledError(f"{what} {self.display} stalled: {reason}")
 
     def open_write(self) -> BlobWriter:
         return GrpcBlobWriter(self)
@@ -184,17 +204,19 @@ class GrpcBlobStore(BlobStore):
         return self
 
     def _error(
-        self, error: grpc.RpcError, method: str, watchdog: _IdleWatchdog | None = None
+        self, error: grpc.RpcError, method: str, watchdog: _ReadWatchdog | None = None
     ) -> StoreError:
         """The store error for a failed call: of the kind its status code stands for."""
-        if watchdog is not None and watchdog.fired:
-            return StalledError(
-                f"{method} from {self.display} stalled: no data for {self.idle_timeout:g} s"
-            )
+        if watchdog is not None and watchdog.reason is not None:
+            return self._stalled(f"{method} from", watchdog.reason)
         code = error.code()
-        details = error.details() or code.name
+        # A server's text is shown to people and logged: it must not carry terminal controls.
+        details = printable(error.details() or code.name)
         kind = kind_of(code)
-        if kind is ErrorKind.INVALID_REQUEST:
+        if _server_error_id(error) is not None:
+            # The server was reached and failed by itself: its text names the kind and the id.
+            message = f"{method} at {self.display} failed ({code.name}): {details}"
+        elif kind is ErrorKind.INVALID_REQUEST:
             message = f"{self.display} rejected {method}: {details}"
         elif kind is ErrorKind.UNAVAILABLE:
             message = unavailable_message(details, self.display, method, tls=self.tls)
@@ -238,6 +260,15 @@ def _channel_target(url: str) -> str:
     raise ValueError(f"{url}: not a gRPC store URL (grpc+http://, grpc+https://, grpc+unix://)")
 
 
+def _server_error_id(error: grpc.RpcError) -> str | None:
+    """The id under which the server logged a failure of its own, if it sent one."""
+    trailing = getattr(error, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key == ERROR_ID_KEY:
+            return str(value)
+    return None
+
+
 def _cancel(call: grpc.RpcContext | grpc.Future[Any]) -> None:
     """Cancel a call (a no-op once it ended)."""
     call.cancel()
@@ -245,15 +276,13 @@ def _cancel(call: grpc.RpcContext | grpc.Future[Any]) -> None:
 
 class ReadStream:
     """The pieces of one Read call: the data of each message as it arrives (views of the
-    received bytes), empty messages skipped. Only data counts as progress for the idle
-    watchdog: a server sending empty messages forever does not keep a Read alive. ``close``
-    (from any thread) cancels the call, so a reader that has what it wanted ends it at once."""
+    received bytes), empty messages skipped, each wait under the watchdog (idle, or slower than
+    the minimum rate: StalledError). Only data is progress: a server sending empty messages
+    forever does not keep a Read alive. ``close`` (from any thread) cancels the call, so a
+    reader that has what it wanted ends it at once."""
 
     def __init__(
-        self,
-        store: GrpcBlobStore,
-        call: grpc.CallIterator[Piece],
-        watchdog: _IdleWatchdog,
+        self, store: GrpcBlobStore, call: grpc.CallIterator[Piece], watchdog: _ReadWatchdog
     ) -> None:
         self._store = store
         self._call = call
@@ -270,9 +299,12 @@ class ReadStream:
             return piece
         try:
             while True:
+                self._watchdog.waiting()
                 data = next(self._messages)
                 if data:
-                    self._watchdog.touch()
+                    reason = self._watchdog.received(len(data))
+                    if reason is not None:
+                        raise self._store._stalled("Read from", reason)
                     return data
         except StopIteration:
             self.close()
@@ -280,6 +312,9 @@ class ReadStream:
         except grpc.RpcError as error:
             self.close()
             raise self._store._error(error, "Read", self._watchdog) from None
+        except BaseException:
+            self.close()
+            raise
 
     def next_within(self, seconds: float) -> Piece | None:
         """The next piece, or None when the call ended, or sent nothing for about ``seconds``
@@ -316,6 +351,10 @@ class GrpcBlobWriter(BlobWriter):
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PUT_QUEUE_DEPTH)
         self._pending = bytearray()
         self._finished = False
+        # Bytes the server took (gRPC's thread counts them) and those the meter has seen.
+        self._taken = 0
+        self._counted = 0
+        self._meter = store._meter()
         # The server's answer is not trusted: the digest is checked against what was sent.
         self._hasher = bao.Hasher()
         self._future = store._stub.Put.future(self._messages())
@@ -334,6 +373,7 @@ class GrpcBlobWriter(BlobWriter):
                 raise StalledError("Put abandoned: no data and no close() in time") from None
             if data is _END_OF_PUT:
                 return
+            self._taken += len(data)
             yield blobstore_pb2.BlobChunk(data=data)
 
     def write(self, data: Buffer) -> int:
@@ -392,22 +432,27 @@ class GrpcBlobWriter(BlobWriter):
             raise ValueError("write to a closed or aborted blob writer")
 
     def _send(self, data: bytes | None) -> None:
-        """Queue a message; fail if the call ended or the server takes nothing for too long."""
-        deadline = time.monotonic() + self._store.idle_timeout
+        """Queue a message; fail if the call ended, or if the server takes nothing for too long
+        or takes it slower than the minimum rate (only time waiting for the queue counts)."""
+        meter = self._meter
+        meter.wait_started(time.monotonic())
         while True:
             if self._future.done():
                 self._finished = True
                 self._raise_call_error()
             try:
-                self._queue.put(data, timeout=0.2)
-                return
+                self._queue.put(data, timeout=_PUT_POLL_SECONDS)
             except queue.Full:
-                if time.monotonic() > deadline:
-                    self.abort()
-                    raise StalledError(
-                        f"Put to {self._store.display} stalled: nothing sent for "
-                        f"{self._store.idle_timeout:g} s"
-                    ) from None
+                self._check_stall(meter.stall(time.monotonic()))
+                continue
+            taken, self._counted = self._taken - self._counted, self._taken
+            self._check_stall(meter.wait_ended(time.monotonic(), taken))
+            return
+
+    def _check_stall(self, reason: str | None) -> None:
+        if reason is not None:
+            self.abort()
+            raise self._store._stalled("Put to", reason)
 
     def _raise_call_error(self) -> None:
         try:
@@ -417,59 +462,78 @@ class GrpcBlobWriter(BlobWriter):
         raise StoreError(f"Put to {self._store.display} ended before the data was sent")
 
 
-class _IdleWatchdog:
-    """Cancels ``call`` when ``touch`` has not been called for ``idle_timeout`` seconds.
+# How often a Read waiting for its end (``end_within``) is checked.
+END_POLL_INTERVAL = 0.25
+
+
+class _ReadWatchdog:
+    """Cancels ``call`` once its ``meter`` says the Read stalled (idle, or slower than the
+    minimum rate); ``reason`` then says how.
 
     Every watchdog is checked by one shared thread: starting a thread per Read cost as much as a
     small Read itself (verified reads make one per chunk).
     """
 
-    def __init__(self, call: grpc.RpcContext, idle_timeout: float) -> None:
+    def __init__(self, call: grpc.RpcContext, meter: StreamMeter) -> None:
         self._call = call
-        self.idle_timeout = idle_timeout
-        self._last_progress = time.monotonic()
-        self._end_deadline: float | None = None
+        self._meter = meter
+        self.poll_interval = meter.poll_interval
+        self._lock = threading.Lock()
         self.stopped = False
-        self.fired = False
-        self.cut = False  # fired by end_within: the call was ended, nothing was lost
+        self.reason: str | None = None
+        self._end_deadline: float | None = None
+        self.cut = False  # fired by end_within: the reader ended the call, nothing was lost
         _WATCHDOGS.add(self)
 
-    def touch(self) -> None:
-        self._last_progress = time.monotonic()
+    def end_within(self, seconds: float) -> None:
+        """Cancel the call if it does not end (or send data) within about ``seconds``."""
+        with self._lock:
+            self._end_deadline = time.monotonic() + seconds
+            self.poll_interval = min(self.poll_interval, END_POLL_INTERVAL)
+
+    def waiting(self) -> None:
+        """The reader waits for the next message."""
+        with self._lock:
+            self._meter.wait_started(time.monotonic())
+
+    def received(self, size: int) -> str | None:
+        """Data came; why the Read stalled before it did, or None."""
+        with self._lock:
+            reason = self._meter.wait_ended(time.monotonic(), size)
+        if reason is not None:
+            self._fire(reason)
+        return reason
 
     def stop(self) -> None:
         self.stopped = True
 
-    def end_within(self, seconds: float) -> None:
-        """Cancel the call if it does not end (or send data) within about ``seconds``."""
-        self._end_deadline = time.monotonic() + seconds
-
-    @property
-    def poll_seconds(self) -> float:
-        """How often this watchdog wants to be checked."""
-        return min(self.idle_timeout / 4, 1.0 if self._end_deadline is None else 0.25)
-
     def check(self, now: float) -> None:
-        """Cancel the call if it has been idle too long (called by the shared thread)."""
+        """Cancel the call if it stalled (called by the shared thread)."""
         if self.stopped:
             return
-        ended = self._end_deadline is not None and now > self._end_deadline
-        if ended or now - self._last_progress > self.idle_timeout:
-            self.cut = ended
-            self.fired = True
-            self.stopped = True
-            _cancel(self._call)
+        with self._lock:
+            reason = self._meter.stall(now)
+            if self._end_deadline is not None and now > self._end_deadline:
+                self.cut = True
+                reason = "the reader had every byte it expected; the server did not end the call"
+        if reason is not None:
+            self._fire(reason)
+
+    def _fire(self, reason: str) -> None:
+        self.reason = reason
+        self.stopped = True
+        _cancel(self._call)
 
 
 class _WatchdogThread:
-    """The thread that checks every live _IdleWatchdog; it runs only while there are some."""
+    """The thread that checks every live _ReadWatchdog; it runs only while there are some."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._watchdogs: set[_IdleWatchdog] = set()
+        self._watchdogs: set[_ReadWatchdog] = set()
         self._running = False
 
-    def add(self, watchdog: _IdleWatchdog) -> None:
+    def add(self, watchdog: _ReadWatchdog) -> None:
         with self._lock:
             self._watchdogs.add(watchdog)
             if not self._running:
@@ -484,7 +548,7 @@ class _WatchdogThread:
                     self._running = False
                     return
                 watchdogs = list(self._watchdogs)
-            time.sleep(min(1.0, min(dog.poll_seconds for dog in watchdogs)))
+            time.sleep(min(1.0, min(dog.poll_interval for dog in watchdogs)))
             now = time.monotonic()
             for dog in watchdogs:
                 dog.check(now)

@@ -4,11 +4,15 @@
   servicer then aborts its writer, so nothing of it becomes visible.
 * ``max_concurrent_streams``: calls in progress at once (all methods, health included); gRPC
   refuses the next one with RESOURCE_EXHAUSTED.
-* ``max_concurrent_puts``: Puts stored at once; more wait their turn (not refused, their data
-  held back by flow control). A Put holds at most a maximum chunk plus the cut window plus the
-  chunks in flight (~18 MiB with the default chunk sizes), so this bounds the server's memory.
-* ``idle_timeout``: a Put whose next message does not arrive, or a Read whose next message the
+* ``max_concurrent_puts``: Puts stored at once; more wait their turn (their data held back by
+  flow control) for up to ``put_slot_timeout`` seconds, then fail with RESOURCE_EXHAUSTED. A Put
+  holds at most a maximum chunk plus the cut window plus the chunks in flight (~18 MiB with the
+  default chunk sizes), so this bounds the server's memory.
+* ``idle_timeout``: a Put whose next data does not arrive, or a Read whose next message the
   client does not take, within this many seconds fails with DEADLINE_EXCEEDED.
+* ``min_rate``: so does a Put or Read stream that moves fewer than ``min_rate.min_bytes`` in a
+  window of ``min_rate.window`` seconds spent waiting for the client (see rate.py): a client
+  dripping a byte every few seconds never idles, but holds a Put slot and a stream forever.
 * ``max_message_size``: the largest message the server accepts (gRPC answers
   RESOURCE_EXHAUSTED beyond it). What the server sends stays under the protocol's 4 MiB.
 * ``max_expensive_stats``: Stats that rehash data (a bao finer than the stored one) running at
@@ -19,12 +23,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 
+from baostore.grpc.rate import DEFAULT_SERVER_MIN_RATE, MAX_SECONDS, MinimumRate, StreamMeter
 from baostore.grpc.services import DATA_MESSAGE_SIZE, MAX_MESSAGE_SIZE, Context
 from baostore.proto import blobstore_pb2
 from baostore.sizes import GiB, KiB, MiB
@@ -33,6 +38,8 @@ DEFAULT_MAX_BLOB_SIZE = 16 * GiB  # its stored bao (shift 4) is 64 MiB, held in 
 DEFAULT_MAX_CONCURRENT_STREAMS = 256
 DEFAULT_MAX_CONCURRENT_PUTS = 32
 DEFAULT_IDLE_TIMEOUT = 120.0  # above the client's own 60 s, so a slow client gives up first
+# Below the client's 30 s call timeout, so a waiting client hears why.
+DEFAULT_PUT_SLOT_TIMEOUT = 20.0
 # Rehashing is CPU-bound: about one per core; waiting longer than a client's own 30 s Stat
 # deadline helps nobody.
 DEFAULT_MAX_EXPENSIVE_STATS = 2
@@ -49,6 +56,8 @@ class ServerLimits:
     max_concurrent_puts: int = DEFAULT_MAX_CONCURRENT_PUTS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_message_size: int = MAX_MESSAGE_SIZE
+    min_rate: MinimumRate = DEFAULT_SERVER_MIN_RATE
+    put_slot_timeout: float = DEFAULT_PUT_SLOT_TIMEOUT
     max_expensive_stats: int = DEFAULT_MAX_EXPENSIVE_STATS
     expensive_wait: float = DEFAULT_EXPENSIVE_WAIT
 
@@ -67,6 +76,11 @@ class ServerLimits:
             raise ValueError(f"max concurrent puts must be >= 1, got {self.max_concurrent_puts}")
         if not self.idle_timeout > 0:
             raise ValueError(f"idle timeout must be > 0 seconds, got {self.idle_timeout}")
+        if not 0 < self.put_slot_timeout <= MAX_SECONDS:
+            raise ValueError(
+                f"Put slot timeout must be in (0, {MAX_SECONDS:g}] seconds, "
+                f"got {self.put_slot_timeout}"
+            )
         if not MIN_MESSAGE_SIZE <= self.max_message_size <= MAX_MESSAGE_SIZE_LIMIT:
             raise ValueError(
                 f"max message size must be in {MIN_MESSAGE_SIZE}..{MAX_MESSAGE_SIZE_LIMIT} "
@@ -79,33 +93,58 @@ class ServerLimits:
             ("grpc.max_receive_message_length", self.max_message_size),
         )
 
+    def meter(self) -> StreamMeter:
+        """The account of one stream under these limits."""
+        return StreamMeter(self.idle_timeout, self.min_rate)
+
+
+@contextlib.asynccontextmanager
+async def put_slot(
+    slots: asyncio.Semaphore, limits: ServerLimits, context: Context
+) -> AsyncIterator[None]:
+    """Hold one of the server's Put slots; fail the call with RESOURCE_EXHAUSTED when none
+    came free within ``put_slot_timeout`` seconds (a waiting Put must not wait forever)."""
+    try:
+        async with asyncio.timeout(limits.put_slot_timeout):
+            await slots.acquire()
+    except TimeoutError:
+        await context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"server busy: no Put slot came free within {limits.put_slot_timeout:g} s; "
+            "try again later",
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
 
 async def guarded_put_stream(
     requests: AsyncIterator[blobstore_pb2.BlobChunk], limits: ServerLimits, context: Context
 ) -> AsyncIterator[blobstore_pb2.BlobChunk]:
-    """``requests`` as they come, failing the call once it idles or exceeds the blob size.
+    """``requests`` as they come, failing the call once it idles, drips (slower than the
+    minimum rate) or exceeds the blob size.
 
-    Only data counts as activity: a stream of empty messages is as idle as a silent one.
+    Only data counts as activity: a stream of empty messages is as idle as a silent one. Only
+    time spent waiting for the client counts: not the time the store takes with what came.
     """
     received = 0
     iterator = aiter(requests)
     loop = asyncio.get_running_loop()
-    idle_deadline = loop.time() + limits.idle_timeout
+    meter = limits.meter()
     while True:
+        meter.wait_started(loop.time())
         try:
             # asyncio.timeout, not wait_for: no extra task, so a cancelled call (the client
             # went away) still raises CancelledError here instead of ending the stream cleanly.
-            async with asyncio.timeout_at(idle_deadline):
+            async with asyncio.timeout_at(meter.deadline()):
                 message = await anext(iterator)
         except StopAsyncIteration:
             return
         except TimeoutError:
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"Put stream idle: no data for {limits.idle_timeout:g} s",
-            )
+            await _stalled(context, "Put", meter.stall(loop.time()))
         if message.data:
-            idle_deadline = loop.time() + limits.idle_timeout
+            await _stalled(context, "Put", meter.wait_ended(loop.time(), len(message.data)))
         received += len(message.data)
         if received > limits.max_blob_size:
             await context.abort(
@@ -115,13 +154,20 @@ async def guarded_put_stream(
         yield message
 
 
-async def write_within(context: Context, message: Any, limits: ServerLimits) -> None:
-    """Send one streamed message; fail the call if the client takes nothing for too long."""
+async def write_within(context: Context, message: bytes, meter: StreamMeter) -> None:
+    """Send one streamed message (encoded already); fail the call if the client takes nothing
+    for too long, or takes it slower than the minimum rate (``meter``: the Read's account)."""
+    loop = asyncio.get_running_loop()
+    meter.wait_started(loop.time())
     try:
-        async with asyncio.timeout(limits.idle_timeout):
+        async with asyncio.timeout_at(meter.deadline()):
             await context.write(message)
     except TimeoutError:
-        await context.abort(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"Read stream idle: the client took no data for {limits.idle_timeout:g} s",
-        )
+        await _stalled(context, "Read", meter.stall(loop.time()))
+    await _stalled(context, "Read", meter.wait_ended(loop.time(), len(message)))
+
+
+async def _stalled(context: Context, method: str, reason: str | None) -> None:
+    """End the call with DEADLINE_EXCEEDED if the stream stalled (``reason`` says how)."""
+    if reason is not None:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} stream {reason}")

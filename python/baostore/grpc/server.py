@@ -13,9 +13,12 @@ shared worker threads to cheap calls (Stats, Reads, Puts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import secrets
 import signal
+import socket
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -29,7 +32,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from baostore.errors import (
-    ErrorKind,
     InvalidDigestError,
     InvalidRequestError,
     NotFoundError,
@@ -42,7 +44,7 @@ from baostore.grpc.convert import (
     stat_to_response,
 )
 from baostore.grpc.decoding import DecodeGuard
-from baostore.grpc.limits import ServerLimits, guarded_put_stream, write_within
+from baostore.grpc.limits import ServerLimits, guarded_put_stream, put_slot, write_within
 from baostore.grpc.messages import encode_blob_chunks, serialize_blob_chunk
 from baostore.grpc.observe import CallObserver
 from baostore.grpc.security import ServerSecurity
@@ -54,7 +56,7 @@ from baostore.grpc.services import (
     Context,
     register_alias_descriptors,
 )
-from baostore.grpc.status import status_of
+from baostore.grpc.status import ERROR_ID_KEY, REQUEST_FAULTS, kind_of_error, status_of
 from baostore.proto import blobstore_pb2
 from baostore.sizes import MiB
 from baostore.store.interface import (
@@ -70,8 +72,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long a Put whose request stream ended waits for a cancellation before it commits the blob
+# (see BlobServicer._put): the two arrive together, a few event-loop turns apart.
+CANCELLATION_SETTLE = 0.002
 # How long in-flight calls may run on after a stop request before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 5.0
+# gRPC binds with SO_REUSEPORT by default: a second server on a port in use would start, and the
+# kernel would split the clients between the two. Off, the second one fails to bind.
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (("grpc.so_reuseport", 0),)
 # A Read reads and encodes this much (or a piece more) per worker-thread hop, at most twice that
 # ahead of the client: few hops, a few MiB of memory per Read.
 READ_BATCH = 2 * MiB
@@ -152,42 +160,60 @@ class BlobServicer:
         pieces = await _store_call(context, self.store.read_views, digest)
         if pieces is None:
             await _not_found(context, digest)
+        meter = self.limits.meter()
         ahead = _ReadAhead(pieces)
         try:
             while messages := await _store_result(context, ahead.next()):
                 for message in messages:
-                    await write_within(context, message, self.limits)
+                    await write_within(context, message, meter)
         finally:
             ahead.close()
 
     async def put(
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
-        async with self._put_slots:
+        async with put_slot(self._put_slots, self.limits, context):
             return await self._put(requests, context)
 
     async def _put(
         self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
         writer = await _store_call(context, self.store.open_write)
-        # One store write runs in a thread while the next ~1 MiB is being received.
-        in_flight: asyncio.Future[int] | None = None
+        # One store call (a write, then the close) runs in a thread while the next ~1 MiB is
+        # received. Awaited shielded: cancelling the call must not abandon a thread that still
+        # uses the writer.
+        running: asyncio.Future[Any] | None = None
         try:
             async for batch in _batches(guarded_put_stream(requests, self.limits, context)):
-                if in_flight is not None:
-                    await in_flight
-                in_flight = asyncio.ensure_future(_store_call(context, writer.write, batch))
-            if in_flight is not None:
-                await in_flight
-            digest = await _store_call(context, writer.close)
+                if running is not None:
+                    await asyncio.shield(running)
+                running = asyncio.ensure_future(_store_call(context, writer.write, batch))
+            if running is not None:
+                await asyncio.shield(running)
+            # A client that cancels ends the request stream as a finished one does (grpc.aio),
+            # and the cancellation follows at once: let it arrive before the blob is committed.
+            await asyncio.sleep(CANCELLATION_SETTLE)
+            running = asyncio.ensure_future(_store_call(context, writer.close))
+            digest: bytes = await asyncio.shield(running)
         except BaseException:
             # Failed, aborted by the client or cancelled at shutdown: nothing may become visible.
-            # A write still running in its thread must end before the writer is aborted.
-            if in_flight is not None and not in_flight.done():
-                await asyncio.wait([in_flight])
-            writer.abort()
+            # The store call still running in its thread ends before the writer is aborted, and
+            # the abort (it removes what the writer stored) runs to its end, in a thread.
+            if running is not None:
+                await _finished(running)
+            await _finished(asyncio.ensure_future(asyncio.to_thread(writer.abort)))
             raise
         return blobstore_pb2.PutBlobResponse(digest=digest)
+
+
+async def _finished(future: asyncio.Future[Any]) -> None:
+    """Wait until ``future`` is done, whatever cancellations arrive meanwhile (the caller is
+    already ending with an error of its own; its result or error is not wanted)."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()  # retrieved: not logged as "never retrieved"
 
 
 class _ReadAhead:
@@ -338,18 +364,27 @@ async def _store_result(context: Context, running: Awaitable[T]) -> T:
     ``_store_call``)."""
     try:
         return await running
-    except StoreError as error:
-        if error.kind not in (ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND):
-            log.warning("store error: %s", error)
-        await _abort(context, error)
     except Exception as error:
-        log.exception("store call failed")
         await _abort(context, error)
 
 
 async def _abort(context: Context, error: Exception) -> NoReturn:
-    """End the call with the status of ``error``'s kind, its text as the details."""
-    await context.abort(status_of(error), str(error) or type(error).__name__)
+    """End the call with the status of ``error``'s kind. A fault of the client's request is told
+    in its own words; of any other failure the client learns the kind and an error id, and the
+    log gets the detail under the same id (see grpc.status.REQUEST_FAULTS)."""
+    kind = kind_of_error(error)
+    if kind in REQUEST_FAULTS:
+        await context.abort(status_of(error), str(error) or type(error).__name__)
+    error_id = secrets.token_hex(8)
+    if isinstance(error, StoreError):
+        log.warning("error id %s: %s: %s", error_id, kind.value, error)
+    else:
+        log.error("error id %s: store call failed", error_id, exc_info=error)
+    await context.abort(
+        status_of(error),
+        f"server error ({kind.value}); the server log has error id {error_id}",
+        trailing_metadata=((ERROR_ID_KEY, error_id),),
+    )
 
 
 def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any, Any]]:
@@ -386,6 +421,25 @@ def _listen_target(listen: str) -> str:
     return listen
 
 
+def _bind_failure(target: str) -> str | None:
+    """Why ``HOST:PORT`` cannot be bound ("Address already in use", ...), asked of the kernel
+    with a socket of our own: gRPC's error says only that binding failed."""
+    if target.startswith("unix:"):
+        return None
+    host, _, port = target.rpartition(":")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except OSError as error:
+        return str(error)
+    for family, kind, protocol, _, address in infos:
+        with socket.socket(family, kind, protocol) as probe:
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return error.strerror or str(error)
+    return None
+
+
 @dataclass
 class RunningServer:
     """A started server: ``address`` is where it listens (the real port when 0 was asked)."""
@@ -419,7 +473,7 @@ async def start_server(
     security.check_listen(target)
     register_alias_descriptors()
     server = aio.server(
-        options=limits.channel_options(),
+        options=(*limits.channel_options(), *SERVER_OPTIONS),
         # Every call is logged and counted (outermost: refused ones too); tokens are checked
         # before anything is decoded; bad bytes get INVALID_ARGUMENT.
         interceptors=[CallObserver(), *security.interceptors(), DecodeGuard()],
@@ -439,7 +493,7 @@ async def start_server(
         else:
             port = server.add_secure_port(target, security.tls.credentials())
     except RuntimeError as error:
-        raise OSError(f"cannot listen on {listen}: {error}") from error
+        raise OSError(f"cannot listen on {listen}: {_bind_failure(target) or error}") from error
     if port == 0 and not target.startswith("unix:"):
         raise OSError(f"cannot listen on {listen}")
     await server.start()

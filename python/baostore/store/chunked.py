@@ -15,20 +15,24 @@ Records of version 1 (the whole pre_order bao and chunk list inside) are still r
 from __future__ import annotations
 
 import io
+import logging
 import threading
+import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import accumulate
 
 from typing_extensions import Buffer
 
 from baostore import bao
-from baostore.errors import DataLossError
+from baostore.errors import DataLossError, StoreError
 from baostore.sizes import KiB, MiB
 from baostore.store.answers import REHASH_LIMIT as REHASH_LIMIT
 from baostore.store.answers import StatAnswers
+from baostore.store.intents import Intents, remove_expired_intents
 from baostore.store.interface import (
     DEFAULT_BAO_SHIFT,
     BlobEntry,
@@ -69,7 +73,11 @@ from baostore.store.record import (
 )
 from baostore.store.seekable import seek_target
 
+log = logging.getLogger(__name__)
+
 READ_BUFFER_SIZE = 64 * KiB
+# A store removes the intents of Puts that ended long ago at most this often (gc does too).
+REAP_INTERVAL = 300.0
 # Uncut data is cut once this much beyond a maximum chunk has gathered: the cutter rescans the
 # unfinished last chunk each time, so the window must be large next to a chunk (<= 25 % rescans
 # at max 2 MiB) yet small next to memory.
@@ -149,6 +157,8 @@ class ChunkedStore(BlobStore):
         self.bao_shift = bao_shift
         self.chunk_sizes = chunk_sizes
         self.rehash_limit = rehash_limit
+        self._intents_reaped_at: float | None = None
+        self._reap_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ChunkedStore({self.backend.description}, bao_shift={self.bao_shift})"
@@ -211,6 +221,7 @@ class ChunkedStore(BlobStore):
         digest = check_digest(digest)
         data = self.backend.get_view(chunk_key(digest))
         if data is not None:
+            _check_chunk(digest, data, None)
             return iter((data,))
         record = self.read_record(digest)
         if record is None:
@@ -263,10 +274,14 @@ class ChunkedStore(BlobStore):
         return True
 
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
-        """The bytes of one chunk object, or None; DataLossError if not ``expected_size`` long."""
-        data = self.backend.get(chunk_key(check_digest(digest)))
-        if data is not None and expected_size is not None:
-            _check_chunk_size(digest, len(data), expected_size)
+        """The bytes of one chunk object, or None; DataLossError if they are damaged: not
+        ``expected_size`` long, or hashing to another digest. Every read is checked (BLAKE3 costs
+        little next to a disk or a wire), so damage on disk is never served as data, also not
+        to clients that verify nothing."""
+        digest = check_digest(digest)
+        data = self.backend.get(chunk_key(digest))
+        if data is not None:
+            _check_chunk(digest, data, expected_size)
         return data
 
     def read_record(self, digest: bytes) -> BlobRecord | PartsRecord | None:
@@ -305,7 +320,7 @@ class ChunkedStore(BlobStore):
         return BlobParts(self.backend, digest, size, self.bao_shift, 0, 1, b"", parts)
 
     def _parts_of(self, digest: bytes, record: BlobRecord | PartsRecord) -> BlobParts:
-        """The parts a record (of either version) names."""
+        """The parts a record names (a version-1 record's rebuilt in memory)."""
         if isinstance(record, PartsRecord):
             return BlobParts(
                 self.backend,
@@ -327,11 +342,11 @@ class ChunkedStore(BlobStore):
 
     def _place_view(self, place: ChunkPlace) -> memoryview:
         """The bytes of the chunk at ``place`` (a view, no copy); DataLossError if it is missing
-        or not as long as the record says."""
+        or damaged (see ``read_chunk``)."""
         data = self.backend.get_view(chunk_key(place.digest))
         if data is None:
             raise _missing(place)
-        _check_chunk_size(place.digest, len(data), place.size)
+        _check_chunk(place.digest, data, place.size)
         return data
 
     def _read_place(self, place: ChunkPlace) -> bytes:
@@ -359,12 +374,18 @@ class ChunkedStore(BlobStore):
         """Hash a chunk and store it under its digest unless it is already there (dedup) or it
         is not the chunk the caller expected."""
         digest = bao.hash(data)
-        if expected_digest is not None and digest != expected_digest:
-            return ChunkMeta(digest, len(data))
-        key = chunk_key(digest)
-        if self.backend.size(key) is None:
-            self.backend.put(key, data)
+        if expected_digest is None or digest == expected_digest:
+            self._store_hashed_chunk(data, digest)
         return ChunkMeta(digest, len(data))
+
+    def _store_hashed_chunk(self, data: bytes, digest: bytes) -> float | None:
+        """Store a chunk under its (known) digest unless it is already there (dedup); when this
+        call wrote it, the time it did (an aborting writer removes what it wrote)."""
+        key = chunk_key(digest)
+        if self.backend.size(key) is not None:
+            return None
+        self.backend.put(key, data)
+        return time.time()
 
     def _store_record(self, digest: bytes, record: PartsRecord) -> bool:
         """Write the record unless the blob has one already; whether it was written."""
@@ -373,6 +394,41 @@ class ChunkedStore(BlobStore):
             return False
         self.backend.put(key, encode_parts_record(record))
         return True
+
+    def _remove_expired_intents(self) -> None:
+        """Remove the intents of Puts that ended long ago, at most once per REAP_INTERVAL (so
+        that a store nobody runs gc on keeps few); best effort."""
+        now = time.monotonic()
+        with self._reap_lock:
+            last = self._intents_reaped_at
+            if last is not None and now - last < REAP_INTERVAL:
+                return
+            self._intents_reaped_at = now
+        try:
+            remove_expired_intents(self.backend, time.time())
+        except StoreError as error:
+            log.warning("%r: expired intents not removed: %s", self, error)
+
+    # -- what garbage collection may remove ------------------------------------------------------
+
+    @property
+    def blob_object_prefixes(self) -> tuple[str, ...]:
+        """Where the objects that exist for records live (chunks, and the parts of big blobs):
+        garbage collection removes those no record names (``record_object_keys``), no Put
+        relies on and older than its grace period. Records themselves are never garbage."""
+        return (CHUNK_PREFIX, PARTS_PREFIX)
+
+    def record_object_keys(self, digest: bytes, record: BlobRecord | PartsRecord) -> set[str]:
+        """The keys of every object the record of blob ``digest`` needs besides itself: its
+        chunks (a blob of one chunk is the chunk named by its own digest) and the parts kept as
+        objects of their own. The one place that says what a record references (for garbage
+        collection); the chunk list of a big blob is read in batches."""
+        parts = self._parts_of(digest, record)
+        keys = set(parts.object_keys)
+        if parts.chunk_count == 0:
+            return keys | ({chunk_key(digest)} if parts.size else set())
+        keys.update(chunk_key(place.digest) for place in parts.all_chunks())
+        return keys
 
 
 class ChunkedWriter(BlobWriter):
@@ -389,8 +445,15 @@ class ChunkedWriter(BlobWriter):
         self._window = store.chunk_sizes.max + CUT_WINDOW
         self._pending = bytearray()
         self._builder = bao.PostOrderBuilder(store.bao_shift)
-        self._parts = PartsWriter(store.backend, index_block=store.chunk_sizes.max)
-        self._in_flight: deque[Future[ChunkMeta]] = deque()
+        # What this Put relies on, announced before it touches it (see intents.py): its chunks,
+        # and its parts before they spill into objects of their own.
+        self._intents = Intents(store.backend)
+        self._parts = PartsWriter(
+            store.backend,
+            index_block=store.chunk_sizes.max,
+            on_spill=lambda key: self._intents.announce([key]),
+        )
+        self._in_flight: deque[tuple[ChunkMeta, Future[float | None]]] = deque()
         self._digest: bytes | None = None
         self._failed: str | None = None
 
@@ -447,14 +510,20 @@ class ChunkedWriter(BlobWriter):
         if not written:
             parts.discard(refs)  # the blob was stored before: its record names other parts
         self._digest = root
+        self._intents.commit()
+        self._store._remove_expired_intents()
         return root
 
     def abort(self) -> None:
-        if self._digest is None:
-            self._failed = self._failed or "aborted"
-            self._parts.abort()
+        """Discard the blob: nothing becomes visible, and the chunks this writer stored that no
+        other Put relies on are removed (best effort: garbage collection removes the rest)."""
+        if self._digest is not None:
+            return
+        self._failed = self._failed or "aborted"
+        self._parts.abort()
         self._pending = bytearray()
         self._drain_quietly()
+        self._intents.abort()
 
     def _check_writable(self) -> None:
         if self._digest is not None:
@@ -465,25 +534,49 @@ class ChunkedWriter(BlobWriter):
     def _cut(self, *, final: bool) -> None:
         sizes = self._sizes
         lengths = bao.cdc_cut_lengths(self._pending, sizes.min, sizes.avg, sizes.max, final)
-        offset = 0
+        if not lengths:
+            return
         pool = upload_pool()
+        ends = list(accumulate(lengths))
+        starts = [0, *ends[:-1]]
         with memoryview(self._pending) as pending:
-            for length in lengths:
-                chunk = bytes(pending[offset : offset + length])
-                self._in_flight.append(pool.submit(self._store._store_chunk, chunk))
-                offset += length
+            views = [pending[start:end] for start, end in zip(starts, ends, strict=True)]
+            try:
+                # Hashed first (in parallel), so the intent names every chunk before any is
+                # checked or written.
+                digests = list(pool.map(bao.hash, views))
+            finally:
+                for view in views:
+                    view.release()
+            try:
+                self._intents.announce([chunk_key(digest) for digest in digests])
+            except BaseException as error:
+                self._mark_failed(error)
+                raise
+            for start, end, digest in zip(starts, ends, digests, strict=True):
+                chunk = bytes(pending[start:end])
+                upload = pool.submit(self._store._store_hashed_chunk, chunk, digest)
+                self._in_flight.append((ChunkMeta(digest, end - start), upload))
                 self._settle(MAX_CHUNKS_IN_FLIGHT)
-        del self._pending[:offset]
+        del self._pending[: ends[-1]]
 
     def _settle(self, keep: int) -> None:
         """Wait for the oldest uploads until at most ``keep`` remain in flight, in order."""
         try:
             while len(self._in_flight) > keep:
-                self._parts.add_chunk(self._in_flight[0].result())
+                meta, upload = self._in_flight[0]
+                self._uploaded(meta, upload)
+                self._parts.add_chunk(meta)
                 self._in_flight.popleft()
         except BaseException as error:
             self._mark_failed(error)
             raise
+
+    def _uploaded(self, meta: ChunkMeta, upload: Future[float | None]) -> None:
+        """Wait for one upload; note the chunk as this writer's when it was the one to store it."""
+        written = upload.result()
+        if written is not None:
+            self._intents.wrote(chunk_key(meta.digest), written)
 
     def _mark_failed(self, error: BaseException) -> None:
         self._failed = f"an earlier write failed: {error!r}"
@@ -492,11 +585,12 @@ class ChunkedWriter(BlobWriter):
         self._drain_quietly()
 
     def _drain_quietly(self) -> None:
-        # Let started uploads finish (each is atomic) so none runs on after the writer is gone.
+        # Let started uploads finish (each is atomic) so none runs on after the writer is gone;
+        # what they stored is noted, for abort to remove.
         while self._in_flight:
-            future = self._in_flight.popleft()
-            if not future.cancel():
-                future.exception()
+            meta, upload = self._in_flight.popleft()
+            if not upload.cancel() and upload.exception() is None:
+                self._uploaded(meta, upload)
 
 
 class ChunkedReader(io.RawIOBase):
@@ -601,9 +695,16 @@ def _missing(place: ChunkPlace) -> DataLossError:
     return DataLossError(f"chunk {place.digest.hex()} at offset {place.start} is missing")
 
 
-def _check_chunk_size(digest: bytes, size: int, expected: int) -> None:
-    if size != expected:
-        raise DataLossError(f"chunk {digest.hex()} holds {size} bytes, the record says {expected}")
+def _check_chunk(digest: bytes, data: Buffer, expected_size: int | None) -> None:
+    """DataLossError unless the bytes of chunk ``digest`` are ``expected_size`` long (when
+    known) and hash to it."""
+    size = len(memoryview(data))
+    if expected_size is not None and size != expected_size:
+        raise DataLossError(
+            f"chunk {digest.hex()} holds {size} bytes, the record says {expected_size}"
+        )
+    if bao.hash(data) != digest:
+        raise DataLossError(f"chunk {digest.hex()} is damaged: its bytes hash differently")
 
 
 def _chunk_count(record: BlobRecord | PartsRecord) -> int:

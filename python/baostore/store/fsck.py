@@ -53,6 +53,7 @@ from baostore.store.chunked import (
     chunk_key,
     record_key,
 )
+from baostore.store.intents import CONDEMNED_PREFIX, PENDING_PREFIX
 from baostore.store.interface import StoreError
 from baostore.store.parts import BlobParts, ChunkPlace
 
@@ -338,10 +339,11 @@ def local_root(description: str) -> Path | None:
 def staging_leftovers(root: Path) -> list[str]:
     """Staging files (``<key>#<n>``) under the store's prefixes, relative to ``root``."""
     found: list[str] = []
-    for prefix in (CHUNK_PREFIX, RECORD_PREFIX, PARTS_PREFIX):
+    for prefix in (CHUNK_PREFIX, RECORD_PREFIX, PARTS_PREFIX, PENDING_PREFIX, CONDEMNED_PREFIX):
+        pattern = "*#*" if prefix == CONDEMNED_PREFIX else "*/*#*"
         found.extend(
             path.relative_to(root).as_posix()
-            for path in (root / prefix).glob("*/*#*")
+            for path in (root / prefix).glob(pattern)
             if path.is_file()
         )
     return sorted(found)

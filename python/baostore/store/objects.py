@@ -18,8 +18,9 @@ import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote
 
 import obstore
@@ -59,6 +60,20 @@ STREAM_PART_SIZE = 8 << 20
 RANGE_COALESCE = 4 << 10
 # Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object as a listing shows it: its key, size and modification time (seconds since the
+    epoch, by the backend's clock)."""
+
+    key: str
+    size: int
+    modified: float
+
+
+def _object_info(meta: Any) -> ObjectInfo:
+    return ObjectInfo(str(meta["path"]), int(meta["size"]), meta["last_modified"].timestamp())
 
 
 class ObjectBackend:
@@ -162,14 +177,33 @@ class ObjectBackend:
         except Exception as error:
             raise self._failure("delete", key, error) from error
 
+    def put_transient(self, key: str, data: Buffer) -> None:
+        """``put`` for an object that only matters while its writer runs (a Put's intents): as
+        atomic and as visible, but a local file is not made durable (no fsync) — a power cut
+        ends its writer too."""
+        self.put(key, data)
+
     def keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix`` (a path prefix such as ``"chunks"``), in no set order."""
+        return (info.key for info in self.objects(prefix))
+
+    def objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix`` with its size and modification time, in no set order."""
         try:
             for page in obstore.list(self._store, prefix, chunk_size=_LIST_PAGE):
                 for meta in page:
-                    yield str(meta["path"])
+                    yield _object_info(meta)
         except Exception as error:
             raise self._failure("list", prefix, error) from error
+
+    def info(self, key: str) -> ObjectInfo | None:
+        """The object's size and modification time, or None when there is no object at ``key``."""
+        try:
+            return _object_info(obstore.head(self._store, key))
+        except FileNotFoundError:
+            return None
+        except Exception as error:
+            raise self._failure("head", key, error) from error
 
     def _failure(self, operation: str, key: str, error: Exception) -> StoreError:
         return StoreError(f"{self.description}: {operation} {key!r} failed: {_brief(error)}")
@@ -241,14 +275,19 @@ class FileObjectBackend(ObjectBackend):
         writer.write(data)
         writer.close()
 
-    def open_writer(self, key: str) -> ObjectWriter:
+    def put_transient(self, key: str, data: Buffer) -> None:
+        writer = self.open_writer(key, durable=False)
+        writer.write(data)
+        writer.close()
+
+    def open_writer(self, key: str, *, durable: bool = True) -> ObjectWriter:
         target = self.root / key
         staging = target.with_name(f"{target.name}#{secrets.randbelow(1 << 62)}")
         try:
             descriptor = self._create(staging)
         except OSError as error:
             raise self._failure("put", key, error) from error
-        return _DurableFileWriter(self, key, target, staging, descriptor)
+        return _DurableFileWriter(self, key, target, staging, descriptor, durable=durable)
 
     def _create(self, staging: Path) -> int:
         """Open a new staging file, making its directory the first time (or if it was removed)."""
@@ -264,16 +303,25 @@ class FileObjectBackend(ObjectBackend):
 
 
 class _DurableFileWriter(ObjectWriter):
-    """A staging file appended to, fsynced, renamed into place and its directory fsynced."""
+    """A staging file appended to, fsynced, renamed into place and its directory fsynced (not
+    ``durable``: renamed only, for objects that matter only while their writer runs)."""
 
     def __init__(
-        self, backend: FileObjectBackend, key: str, target: Path, staging: Path, descriptor: int
+        self,
+        backend: FileObjectBackend,
+        key: str,
+        target: Path,
+        staging: Path,
+        descriptor: int,
+        *,
+        durable: bool = True,
     ) -> None:
         self._backend = backend
         self._key = key
         self._target = target
         self._staging = staging
         self._descriptor: int | None = descriptor
+        self._durable = durable
 
     def write(self, data: Buffer) -> None:
         descriptor = self._open_descriptor()
@@ -289,11 +337,13 @@ class _DurableFileWriter(ObjectWriter):
     def close(self) -> None:
         descriptor = self._open_descriptor()
         try:
-            os.fsync(descriptor)
+            if self._durable:
+                os.fsync(descriptor)
             os.close(descriptor)
             self._descriptor = None
             os.replace(self._staging, self._target)
-            _fsync_directory(self._target.parent)
+            if self._durable:
+                _fsync_directory(self._target.parent)
         except OSError as error:
             self.abort()
             raise self._backend._failure("put", self._key, error) from error

@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 import struct
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -242,11 +242,15 @@ class BlobParts:
 
 class SpillingPart:
     """One part written as a Put streams: kept in memory up to INLINE_PART_LIMIT, then spilled
-    into an object of its own (``key``) that grows with the blob."""
+    into an object of its own (``key``) that grows with the blob; ``on_spill(key)`` is told first
+    (a writer announces the object, see intents.py)."""
 
-    def __init__(self, backend: ObjectBackend, key: str) -> None:
+    def __init__(
+        self, backend: ObjectBackend, key: str, on_spill: Callable[[str], None] | None = None
+    ) -> None:
         self._backend = backend
         self._key = key
+        self._on_spill = on_spill
         self._buffer = bytearray()
         self._writer: ObjectWriter | None = None
         self.length = 0
@@ -260,6 +264,8 @@ class SpillingPart:
             self._buffer += data
             return
         if self._writer is None:
+            if self._on_spill is not None:
+                self._on_spill(self._key)
             self._writer = self._backend.open_writer(self._key)
             self._writer.write(bytes(self._buffer))
             self._buffer = bytearray()
@@ -282,11 +288,18 @@ class PartsWriter:
     """The parts of one blob as its Put streams: the post-order bao from a ``PostOrderBuilder``,
     chunk entries and index entries as chunks are settled in order."""
 
-    def __init__(self, backend: ObjectBackend, index_block: int) -> None:
+    def __init__(
+        self,
+        backend: ObjectBackend,
+        index_block: int,
+        on_spill: Callable[[str], None] | None = None,
+    ) -> None:
         self._backend = backend
         self.upload_id = secrets.token_bytes(UPLOAD_ID_SIZE)
         self.index_block = index_block
-        self._parts = [SpillingPart(backend, part_key(self.upload_id, name)) for name in PART_NAMES]
+        self._parts = [
+            SpillingPart(backend, part_key(self.upload_id, name), on_spill) for name in PART_NAMES
+        ]
         self._chunks: list[ChunkMeta] = []
         self.chunk_count = 0
         self.size = 0

@@ -8,7 +8,17 @@
   verified chunks go;
 * ``reader.py``: ``VerifiedReader``, the seekable file that hands on only verified bytes;
 * ``resume.py``: how much of a partial download verifies;
-* ``pieces.py``: piece streams (read ahead in a thread, cut at chunk boundaries).
+* ``pieces.py``: piece streams (read ahead in a thread, cut at chunk boundaries);
+* ``outboard.py``: outboard files (pre_order, leaves, the bao CLI's) as verifiers of any window;
+* ``local.py``: checking a local file of any shape group by group (``check_file``);
+* ``ranges.py``: byte ranges as a value.
+
+Checking a local file against a digest and an outboard, no server needed::
+
+    from baostore.verify import Outboard, check_file
+    outboard = Outboard.load("big.iso.bao", digest, "bao")   # or "pre_order"/"leaves", size=...
+    report = check_file("big.iso", outboard)
+    report.complete, report.verified, report.damaged, report.missing
 """
 
 from baostore.errors import VerificationError
@@ -22,6 +32,9 @@ from baostore.verify.layout import (
     layout_from_stat,
     window_from_stat,
 )
+from baostore.verify.local import BlobBao, FileCheck, NotAFileError, check_file
+from baostore.verify.outboard import OUTBOARD_FORMATS, Outboard, OutboardError, OutboardFormat
+from baostore.verify.ranges import Ranges
 from baostore.verify.reader import VerifiedReader, VerifiedReads, open_verified
 from baostore.verify.resume import verified_prefix_length
 from baostore.verify.windows import BlobLayout, Windows, fetch_layout
@@ -29,8 +42,16 @@ from baostore.verify.windows import BlobLayout, Windows, fetch_layout
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
     "DEFAULT_PARALLELISM",
+    "OUTBOARD_FORMATS",
+    "BlobBao",
     "BlobLayout",
     "ChunkSpan",
+    "FileCheck",
+    "NotAFileError",
+    "Outboard",
+    "OutboardError",
+    "OutboardFormat",
+    "Ranges",
     "ReadOptions",
     "ReadStats",
     "VerificationError",
@@ -38,6 +59,7 @@ __all__ = [
     "VerifiedReads",
     "Window",
     "Windows",
+    "check_file",
     "fetch_layout",
     "layout_from_stat",
     "open_verified",

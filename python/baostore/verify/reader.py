@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing_extensions import Buffer
 
 from baostore import bao
-from baostore.errors import VerificationError
+from baostore.errors import DataLossError, VerificationError
 from baostore.sizes import MiB
 from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
@@ -208,12 +208,13 @@ class VerifiedReader(io.RawIOBase):
 
     def _read_verified_from_stream(self, size: int, fill: bool) -> list[Piece]:
         """Read through the stream; when what failed to verify came from a damaged cache entry
-        (local rot, not a lie of the source), read again without it. Ends: each retry leaves out
-        at least one more chunk of the finitely many."""
+        (local rot, not a lie of the source; a cache that checks its chunks as it reads them
+        reports it as DataLossError), read again without it. Ends: each retry leaves out at
+        least one more chunk of the finitely many."""
         while True:
             try:
                 return self._read_from_stream(size, fill)
-            except VerificationError:
+            except (VerificationError, DataLossError):
                 stream = self._stream
                 damaged = set() if stream is None else stream.damaged_cached_chunks()
                 if not damaged:

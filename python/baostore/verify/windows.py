@@ -160,11 +160,14 @@ class BlobLayout:
         return bao.group_size(self.bao_shift)
 
 
-def fetch_layout(source: BlobStore, digest: bytes, options: ReadOptions) -> BlobLayout | None:
-    """Ask ``source`` for the window of the blob's first group (and the data inline if it is
-    small) and check it; None if the source lacks the blob."""
+def fetch_layout(
+    source: BlobStore, digest: bytes, options: ReadOptions, *, first_window: int | None = None
+) -> BlobLayout | None:
+    """Ask ``source`` for the window of the blob's first group (``first_window`` bytes: a
+    larger first window, when the caller will need it) and the data inline if it is small, and
+    check it; None if the source lacks the blob."""
     digest = check_digest(digest)
-    asked = ByteRange(0, bao.group_size(options.bao_shift))
+    asked = ByteRange(0, max(first_window or 0, bao.group_size(options.bao_shift)))
     stat = source.stat(
         digest,
         send_chunks=True,
