@@ -34,7 +34,7 @@ from baostore.errors import (
     printable,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
-from baostore.grpc.messages import decode_blob_chunk
+from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks, serialize_blob_chunk
 from baostore.grpc.rate import DEFAULT_CLIENT_MIN_RATE, MinimumRate, StreamMeter
 from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import (
@@ -100,7 +100,13 @@ class GrpcBlobStore(BlobStore):
         self.tls = security.tls
         self._channel = security.channel(target, CHANNEL_OPTIONS)
         self._stub = blobstore_pb2_grpc.BlobServiceStub(self._channel)
-        # Read with BlobChunk messages decoded by hand, as views (the stub's Read copies twice).
+        # Read and Put with BlobChunk messages decoded (as views) and encoded by hand: the stub's
+        # protobuf objects copy each message twice more.
+        self._put = self._channel.stream_unary(
+            method_path(BAOSTORE_SERVICE, "Put"),
+            request_serializer=serialize_blob_chunk,
+            response_deserializer=blobstore_pb2.PutBlobResponse.FromString,
+        )
         self._read = self._channel.unary_stream(
             method_path(BAOSTORE_SERVICE, "Read"),
             request_serializer=blobstore_pb2.ReadBlobRequest.SerializeToString,
@@ -357,9 +363,9 @@ class GrpcBlobWriter(BlobWriter):
         self._meter = store._meter()
         # The server's answer is not trusted: the digest is checked against what was sent.
         self._hasher = bao.Hasher()
-        self._future = store._stub.Put.future(self._messages())
+        self._future = store._put.future(self._messages())
 
-    def _messages(self) -> Iterator[blobstore_pb2.BlobChunk]:
+    def _messages(self) -> Iterator[bytes]:
         """The request stream gRPC consumes in its own thread.
 
         A writer left neither closed nor aborted would keep the call open forever: after
@@ -374,7 +380,7 @@ class GrpcBlobWriter(BlobWriter):
             if data is _END_OF_PUT:
                 return
             self._taken += len(data)
-            yield blobstore_pb2.BlobChunk(data=data)
+            yield data  # an encoded BlobChunk
 
     def write(self, data: Buffer) -> int:
         self._check_writable()
@@ -387,13 +393,10 @@ class GrpcBlobWriter(BlobWriter):
             view = view[fill:]
             if len(self._pending) < DATA_MESSAGE_SIZE:
                 return written
-            self._send(bytes(self._pending))
+            self._send_data(self._pending)
             self._pending = bytearray()
-        if isinstance(data, bytes) and len(view) == DATA_MESSAGE_SIZE == len(data):
-            self._send(data)  # the common case of 1 MiB reads: no copy at all
-            return written
         while len(view) >= DATA_MESSAGE_SIZE:
-            self._send(bytes(view[:DATA_MESSAGE_SIZE]))
+            self._send_data(view[:DATA_MESSAGE_SIZE])
             view = view[DATA_MESSAGE_SIZE:]
         self._pending += view
         return written
@@ -401,7 +404,7 @@ class GrpcBlobWriter(BlobWriter):
     def close(self) -> bytes:
         self._check_writable()
         if self._pending:
-            self._send(bytes(self._pending))
+            self._send_data(self._pending)
             self._pending.clear()
         self._send(_END_OF_PUT)
         self._finished = True
@@ -430,6 +433,11 @@ class GrpcBlobWriter(BlobWriter):
     def _check_writable(self) -> None:
         if self._finished:
             raise ValueError("write to a closed or aborted blob writer")
+
+    def _send_data(self, data: Buffer) -> None:
+        """Queue ``data`` as encoded BlobChunk messages (made with one copy of it)."""
+        for message in encode_blob_chunks(data):
+            self._send(message)
 
     def _send(self, data: bytes | None) -> None:
         """Queue a message; fail if the call ended, or if the server takes nothing for too long

@@ -31,8 +31,8 @@ import grpc
 
 from baostore.grpc.rate import DEFAULT_SERVER_MIN_RATE, MAX_SECONDS, MinimumRate, StreamMeter
 from baostore.grpc.services import DATA_MESSAGE_SIZE, MAX_MESSAGE_SIZE, Context
-from baostore.proto import blobstore_pb2
 from baostore.sizes import GiB, KiB, MiB
+from baostore.store.interface import Piece
 
 DEFAULT_MAX_BLOB_SIZE = 16 * GiB  # its stored bao (shift 4) is 64 MiB, held in memory at close
 DEFAULT_MAX_CONCURRENT_STREAMS = 256
@@ -120,10 +120,10 @@ async def put_slot(
 
 
 async def guarded_put_stream(
-    requests: AsyncIterator[blobstore_pb2.BlobChunk], limits: ServerLimits, context: Context
-) -> AsyncIterator[blobstore_pb2.BlobChunk]:
-    """``requests`` as they come, failing the call once it idles, drips (slower than the
-    minimum rate) or exceeds the blob size.
+    requests: AsyncIterator[Piece], limits: ServerLimits, context: Context
+) -> AsyncIterator[Piece]:
+    """``requests`` (the data of each BlobChunk) as they come, failing the call once it idles,
+    drips (slower than the minimum rate) or exceeds the blob size.
 
     Only data counts as activity: a stream of empty messages is as idle as a silent one. Only
     time spent waiting for the client counts: not the time the store takes with what came.
@@ -138,20 +138,20 @@ async def guarded_put_stream(
             # asyncio.timeout, not wait_for: no extra task, so a cancelled call (the client
             # went away) still raises CancelledError here instead of ending the stream cleanly.
             async with asyncio.timeout_at(meter.deadline()):
-                message = await anext(iterator)
+                data = await anext(iterator)
         except StopAsyncIteration:
             return
         except TimeoutError:
             await _stalled(context, "Put", meter.stall(loop.time()))
-        if message.data:
-            await _stalled(context, "Put", meter.wait_ended(loop.time(), len(message.data)))
-        received += len(message.data)
+        if data:
+            await _stalled(context, "Put", meter.wait_ended(loop.time(), len(data)))
+        received += len(data)
         if received > limits.max_blob_size:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"blob larger than this server's limit of {limits.max_blob_size} bytes",
             )
-        yield message
+        yield data
 
 
 async def write_within(context: Context, message: bytes, meter: StreamMeter) -> None:

@@ -45,7 +45,7 @@ from baostore.grpc.convert import (
 )
 from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, put_slot, write_within
-from baostore.grpc.messages import encode_blob_chunks, serialize_blob_chunk
+from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks, serialize_blob_chunk
 from baostore.grpc.observe import CallObserver
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
@@ -170,13 +170,13 @@ class BlobServicer:
             ahead.close()
 
     async def put(
-        self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
+        self, requests: AsyncIterator[Piece], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
         async with put_slot(self._put_slots, self.limits, context):
             return await self._put(requests, context)
 
     async def _put(
-        self, requests: AsyncIterator[blobstore_pb2.BlobChunk], context: Context
+        self, requests: AsyncIterator[Piece], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
         writer = await _store_call(context, self.store.open_write)
         # One store call (a write, then the close) runs in a thread while the next ~1 MiB is
@@ -310,15 +310,14 @@ class _ReadAhead:
         self._arrived.set()
 
 
-async def _batches(requests: AsyncIterator[blobstore_pb2.BlobChunk]) -> AsyncIterator[bytes]:
+async def _batches(requests: AsyncIterator[Piece]) -> AsyncIterator[Piece]:
     """The received bytes in pieces of at least ~1 MiB (the last may be smaller).
 
     Small messages are gathered so the store sees few, large writes (one thread hop each);
     messages that are big enough already pass through without a copy.
     """
     pending = bytearray()
-    async for message in requests:
-        data = message.data
+    async for data in requests:
         if not pending and len(data) >= DATA_MESSAGE_SIZE:
             yield data
             continue
@@ -402,7 +401,7 @@ def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any,
         ),
         "Put": grpc.stream_unary_rpc_method_handler(
             servicer.put,
-            request_deserializer=blobstore_pb2.BlobChunk.FromString,
+            request_deserializer=decode_blob_chunk,
             response_serializer=blobstore_pb2.PutBlobResponse.SerializeToString,
         ),
     }

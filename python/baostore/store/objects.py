@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote
 
@@ -262,13 +263,33 @@ class _ObstoreWriter(ObjectWriter):
 
 
 class FileObjectBackend(ObjectBackend):
-    """Local files: obstore for reads, our own durable writes (see the module docstring)."""
+    """Local files: whole reads and sizes by plain system calls (obstore's cost ~30x a stat and
+    twice a read, on its runtime's threads), ranges, listing and deletes through obstore, our
+    own durable writes (see the module docstring)."""
 
     def __init__(self, store: ObjectStore, root: Path) -> None:
         super().__init__(store, root.as_uri())
         self.root = root
         # Directories known to exist: a mkdir per object would cost as much as its fsync.
         self._directories: set[Path] = set()
+
+    def size(self, key: str) -> int | None:
+        try:
+            info = os.stat(self.root / key)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as error:
+            raise self._failure("head", key, error) from error
+        return info.st_size if S_ISREG(info.st_mode) else None
+
+    def _get(self, key: str) -> memoryview | None:
+        try:
+            with open(self.root / key, "rb") as file:
+                return memoryview(file.read())
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as error:
+            raise self._failure("get", key, error) from error
 
     def put(self, key: str, data: Buffer) -> None:
         writer = self.open_writer(key)
