@@ -2,6 +2,7 @@
 
     python benches/bench_datapath.py                      # 1 GiB, 3 rounds, plain and TLS
     python benches/bench_datapath.py --size 256M --runs 5 --no-tls --rss-size 0
+    python benches/bench_datapath.py --dir /dev/shm        # file store and get output in memory
 
 Every measurement runs in a child process of its own and times only its work (imports and
 interpreter start-up excluded), so the ratios compare the data paths, not start-up costs:
@@ -13,7 +14,9 @@ interpreter start-up excluded), so the ratios compare the data paths, not start-
 * get -o FILE: ``baostore get DIGEST -o FILE --no-cache`` (its ``main``), verified;
 * Put: ``baostore put FILE`` (its ``main``) into ``baostore serve`` over a file store, against a
   trivial Put sink (the ceiling server's Put: it counts the bytes and answers);
-* TLS (``--tls``, the default): ceiling, raw Read and verified open_read over TLS.
+* TLS (``--tls``, the default): ceiling, raw Read and verified open_read over TLS;
+* durable write: the blob written and fsynced where the file store and get's output are
+  (``--dir``): what the disk allows (a get and a Put are durable).
 
 Each round runs every measurement once, in turns (A, B, A, B, ...); a ratio is taken inside a
 round (neighbouring measurements see the same machine load) and reported as the median of the
@@ -176,6 +179,18 @@ def child_put(address: str, source: str) -> int:
     return os.path.getsize(source)
 
 
+def child_durable(source: str, target: str) -> int:
+    """Write the blob's bytes to ``target`` and fsync it: what the disk allows a get or a Put."""
+    with open(source, "rb") as data, open(target, "wb") as out:
+        while piece := data.read(PIECE):
+            out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+    size = os.path.getsize(target)
+    os.unlink(target)
+    return size
+
+
 def child(argv: list[str]) -> None:
     """Run one measurement; print ``SECONDS BYTES PEAK_RSS``."""
     kind, address, *rest = argv
@@ -191,6 +206,8 @@ def child(argv: list[str]) -> None:
         count = child_put_sink(address, rest[0])
     elif kind == "put":
         count = child_put(address, rest[0])
+    elif kind == "durable":
+        count = child_durable(address, rest[0])
     else:
         raise SystemExit(f"unknown measurement {kind}")
     seconds = time.perf_counter() - started
@@ -301,6 +318,7 @@ def orchestrate(args: argparse.Namespace, work: Path) -> None:
             ("get -o FILE", ["get", memory.address, digest, output], None),
             ("Put sink", ["put_sink", top.address, str(source)], None),
             ("put (CLI, file store)", ["put", files.address, str(source)], None),
+            ("durable write", ["durable", str(source), output], None),
         ]
         if tls_servers is not None:
             tls_top, tls_memory, tls_ca = tls_servers
@@ -345,6 +363,7 @@ def report(args: argparse.Namespace, series: dict[str, Series]) -> None:
         ("get -o FILE", "verified open_read", ">= 0.90x"),
         ("Put sink", None, ""),
         ("put (CLI, file store)", "Put sink", ">= 0.50x"),
+        ("durable write", None, ""),
         ("TLS ceiling", None, ""),
         ("TLS raw Read", "TLS ceiling", ""),
         ("TLS verified open_read", "TLS raw Read", ""),
@@ -358,6 +377,8 @@ def report(args: argparse.Namespace, series: dict[str, Series]) -> None:
     print()
     print("MiB/s: median of the rounds; ratio: baseline time / time, median of the rounds")
     print("(each round measures every row once, in turns), with its smallest and largest value")
+    print(f"durable write: the blob written and fsynced in {args.dir} (where the file store and")
+    print("get's output are): a get or a Put there goes no faster than that")
 
 
 def main() -> None:
@@ -371,6 +392,12 @@ def main() -> None:
         default=2 * GiB,
         help="blob for the peak RSS rows (default 2GiB; 0: skip)",
     )
+    parser.add_argument(
+        "--dir",
+        default=tempfile.gettempdir(),
+        help="where the file store and get's output go (default the temporary directory; "
+        "/dev/shm takes the disk out of the figures)",
+    )
     parser.add_argument("--ceiling-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ceiling-tls", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -380,7 +407,7 @@ def main() -> None:
     elif args.child:
         child(args.child)
     else:
-        with tempfile.TemporaryDirectory(prefix="bench-datapath-") as work:
+        with tempfile.TemporaryDirectory(prefix="bench-datapath-", dir=args.dir) as work:
             orchestrate(args, Path(work))
 
 

@@ -221,7 +221,7 @@ class ChunkedStore(BlobStore):
         digest = check_digest(digest)
         data = self.backend.get_view(chunk_key(digest))
         if data is not None:
-            _check_chunk(digest, data, None)
+            self._check_chunk(digest, data, None)
             return iter((data,))
         record = self.read_record(digest)
         if record is None:
@@ -275,13 +275,13 @@ class ChunkedStore(BlobStore):
 
     def read_chunk(self, digest: bytes, expected_size: int | None = None) -> bytes | None:
         """The bytes of one chunk object, or None; DataLossError if they are damaged: not
-        ``expected_size`` long, or hashing to another digest. Every read is checked (BLAKE3 costs
-        little next to a disk or a wire), so damage on disk is never served as data, also not
-        to clients that verify nothing."""
+        ``expected_size`` long, or hashing to another digest. Every read of objects at rest is
+        checked (BLAKE3 costs little next to a disk or a wire), so damage on disk is never served
+        as data, also not to clients that verify nothing."""
         digest = check_digest(digest)
         data = self.backend.get(chunk_key(digest))
         if data is not None:
-            _check_chunk(digest, data, expected_size)
+            self._check_chunk(digest, data, expected_size)
         return data
 
     def read_record(self, digest: bytes) -> BlobRecord | PartsRecord | None:
@@ -346,8 +346,19 @@ class ChunkedStore(BlobStore):
         data = self.backend.get_view(chunk_key(place.digest))
         if data is None:
             raise _missing(place)
-        _check_chunk(place.digest, data, place.size)
+        self._check_chunk(place.digest, data, place.size)
         return data
+
+    def _check_chunk(self, digest: bytes, data: Buffer, expected_size: int | None) -> None:
+        """DataLossError unless the bytes of chunk ``digest`` are ``expected_size`` long (when
+        known) and, if the backend's objects lie at rest (files, S3), hash to it."""
+        size = len(memoryview(data))
+        if expected_size is not None and size != expected_size:
+            raise DataLossError(
+                f"chunk {digest.hex()} holds {size} bytes, the record says {expected_size}"
+            )
+        if self.backend.at_rest and bao.hash(data) != digest:
+            raise DataLossError(f"chunk {digest.hex()} is damaged: its bytes hash differently")
 
     def _read_place(self, place: ChunkPlace) -> bytes:
         data = self.read_chunk(place.digest, place.size)
@@ -693,18 +704,6 @@ class ChunkedReader(io.RawIOBase):
 
 def _missing(place: ChunkPlace) -> DataLossError:
     return DataLossError(f"chunk {place.digest.hex()} at offset {place.start} is missing")
-
-
-def _check_chunk(digest: bytes, data: Buffer, expected_size: int | None) -> None:
-    """DataLossError unless the bytes of chunk ``digest`` are ``expected_size`` long (when
-    known) and hash to it."""
-    size = len(memoryview(data))
-    if expected_size is not None and size != expected_size:
-        raise DataLossError(
-            f"chunk {digest.hex()} holds {size} bytes, the record says {expected_size}"
-        )
-    if bao.hash(data) != digest:
-        raise DataLossError(f"chunk {digest.hex()} is damaged: its bytes hash differently")
 
 
 def _chunk_count(record: BlobRecord | PartsRecord) -> int:

@@ -85,9 +85,13 @@ class ObjectBackend:
     Safe to share between threads (obstore stores are).
     """
 
-    def __init__(self, store: ObjectStore, description: str) -> None:
+    def __init__(self, store: ObjectStore, description: str, *, at_rest: bool = True) -> None:
         self._store = store
         self.description = description
+        # Whether objects lie at rest where they can change behind the store's back (a disk that
+        # rots, a bucket others write to): reads of them are checked against their digests. A
+        # memory backend's objects never leave the process that hashed them as it wrote them.
+        self.at_rest = at_rest
 
     def __repr__(self) -> str:
         return f"ObjectBackend({self.description})"
@@ -393,7 +397,7 @@ def _fsync_directory(directory: Path) -> None:
 
 def memory_backend() -> ObjectBackend:
     """A backend that lives in this process only."""
-    return ObjectBackend(MemoryStore(), "memory://")
+    return ObjectBackend(MemoryStore(), "memory://", at_rest=False)
 
 
 def file_backend(directory: str | Path, *, create: bool = True) -> ObjectBackend:
