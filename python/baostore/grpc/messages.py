@@ -9,6 +9,8 @@ twice, an empty message) is decoded by protobuf itself, so the meaning stays the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing_extensions import Buffer
 
 from baostore.grpc.services import DATA_MESSAGE_SIZE
@@ -45,6 +47,14 @@ def encode_blob_chunks(piece: Buffer) -> list[bytes]:
         header = _FULL_HEADER if len(data) == DATA_MESSAGE_SIZE else _header(len(data))
         messages.append(b"".join((header, data)))
     return messages
+
+
+def encode_blob_chunk(data: Sequence[Buffer]) -> bytes:
+    """One encoded ``BlobChunk`` whose data is the pieces ``data`` one after another (at most
+    DATA_MESSAGE_SIZE bytes), made with one join, the only copy of their bytes."""
+    size = sum(len(memoryview(piece)) for piece in data)
+    header = _FULL_HEADER if size == DATA_MESSAGE_SIZE else _header(size)
+    return b"".join((header, *data))
 
 
 def serialize_blob_chunk(message: bytes | blobstore_pb2.BlobChunk) -> bytes:

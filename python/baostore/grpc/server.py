@@ -45,7 +45,7 @@ from baostore.grpc.convert import (
 )
 from baostore.grpc.decoding import DecodeGuard
 from baostore.grpc.limits import ServerLimits, guarded_put_stream, put_slot, write_within
-from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks, serialize_blob_chunk
+from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunk, serialize_blob_chunk
 from baostore.grpc.observe import CallObserver
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
@@ -58,7 +58,7 @@ from baostore.grpc.services import (
 )
 from baostore.grpc.status import ERROR_ID_KEY, REQUEST_FAULTS, kind_of_error, status_of
 from baostore.proto import blobstore_pb2
-from baostore.sizes import MiB
+from baostore.sizes import KiB, MiB
 from baostore.store.interface import (
     BlobStore,
     Piece,
@@ -83,6 +83,9 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (("grpc.so_reuseport", 0),)
 # A Read reads and encodes this much (or a piece more) per worker-thread hop, at most twice that
 # ahead of the client: few hops, a few MiB of memory per Read.
 READ_BATCH = 2 * MiB
+# Pieces at least this big (chunks) share messages; smaller ones go alone (a store that cuts its
+# stream finely, as a test's lying server does, is sent as it cut it).
+SHARED_MESSAGE_PIECE = 64 * KiB
 
 
 class BlobServicer:
@@ -163,9 +166,8 @@ class BlobServicer:
         meter = self.limits.meter()
         ahead = _ReadAhead(pieces)
         try:
-            while messages := await _store_result(context, ahead.next()):
-                for message in messages:
-                    await write_within(context, message, meter)
+            while (message := await _store_result(context, ahead.next())) is not None:
+                await write_within(context, message, meter)
         finally:
             ahead.close()
 
@@ -217,45 +219,70 @@ async def _finished(future: asyncio.Future[Any]) -> None:
 
 
 class _ReadAhead:
-    """A Read's pieces, read and encoded in worker threads ahead of the event loop.
+    """A Read's pieces, read in worker threads ahead of the event loop, sent as messages.
 
     A thread hop reads up to READ_BATCH bytes (a hop per piece costs the loop about as much CPU
-    as the data itself) and hands each piece's messages over as soon as it is read (a store that
-    stalls holds back nothing it gave), waking the loop only when it waits for them. A new hop
-    starts while less than READ_BATCH bytes wait, so a Read holds at most twice that. A store
-    failure is raised after every message before it.
+    as the data itself) and hands each piece over as soon as it is read (a store that stalls
+    holds back nothing it gave), waking the loop only when it waits for them. A new hop starts
+    while less than READ_BATCH bytes wait, so a Read holds at most twice that. A store failure
+    is raised after every message before it.
+
+    Messages follow the pieces, except that big ones (chunks of a blob) share messages of up to
+    DATA_MESSAGE_SIZE: half as many messages as chunks of ~512 KiB, each made with one join, the
+    only copy. A message is never held back for more: what is ready is sent when the loop is.
     """
 
     def __init__(self, pieces: Iterator[Piece]) -> None:
         self._pieces = pieces
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()  # guards _ready, _waiting, _done and _hungry
-        self._ready: deque[list[bytes]] = deque()
-        self._waiting = 0  # bytes of data in _ready
+        self._ready: deque[Piece] = deque()
+        self._waiting = 0  # bytes in _ready
         self._done: Exception | bool = False  # True: the pieces ended; an exception: failed
         self._hungry = False  # the loop waits for _arrived
         self._arrived = asyncio.Event()
         self._reading = False
         self._closed = False
 
-    async def next(self) -> list[bytes]:
-        """The messages of the next piece; none once the pieces ended."""
+    async def next(self) -> bytes | None:
+        """The next message; None once the pieces ended."""
         while True:
             with self._lock:
                 if self._ready:
-                    messages = self._ready.popleft()
-                    self._waiting -= sum(len(message) for message in messages)
+                    data = self._take()
                     break
                 if isinstance(self._done, Exception):
                     raise self._done
                 if self._done:
-                    return []
+                    return None
                 self._hungry = True
                 self._arrived.clear()
             self._read_more()
             await self._arrived.wait()
         self._read_more()
-        return messages
+        return encode_blob_chunk(data)
+
+    def _take(self) -> list[Piece]:
+        """(Under the lock.) The data of the next message: a small piece alone, or big pieces
+        up to DATA_MESSAGE_SIZE (the last one cut if it does not fit)."""
+        ready = self._ready
+        if len(ready[0]) < SHARED_MESSAGE_PIECE:
+            data = [ready.popleft()]
+        else:
+            data = []
+            room = DATA_MESSAGE_SIZE
+            while ready and room and len(ready[0]) >= SHARED_MESSAGE_PIECE:
+                piece = ready[0]
+                if len(piece) <= room:
+                    data.append(ready.popleft())
+                    room -= len(piece)
+                else:
+                    view = memoryview(piece)
+                    data.append(view[:room])
+                    ready[0] = view[room:]
+                    room = 0
+        self._waiting -= sum(len(piece) for piece in data)
+        return data
 
     def close(self) -> None:
         """Stop reading: a hop in flight stops after its piece and closes the pieces."""
@@ -272,7 +299,7 @@ class _ReadAhead:
         hop.add_done_callback(self._hop_done)
 
     def _read_batch(self) -> None:
-        """In a worker thread: read and encode READ_BATCH bytes of pieces or to their end."""
+        """In a worker thread: read READ_BATCH bytes of pieces or to their end."""
         gathered = 0
         while gathered < READ_BATCH and not self._closed:
             try:
@@ -283,16 +310,17 @@ class _ReadAhead:
             if piece is None:
                 self._hand_over(None, True)
                 return
-            self._hand_over(encode_blob_chunks(piece), False)
+            if piece:
+                self._hand_over(piece, False)
             gathered += len(piece)
 
-    def _hand_over(self, messages: list[bytes] | None, done: Exception | bool) -> None:
-        """(In the worker thread.) Messages ready, or the end of the pieces; the loop is woken
+    def _hand_over(self, piece: Piece | None, done: Exception | bool) -> None:
+        """(In the worker thread.) A piece ready, or the end of the pieces; the loop is woken
         only if it waits."""
         with self._lock:
-            if messages is not None:
-                self._ready.append(messages)
-                self._waiting += sum(len(message) for message in messages)
+            if piece is not None:
+                self._ready.append(piece)
+                self._waiting += len(piece)
             self._done = done
             wake, self._hungry = self._hungry, False
         if wake:
