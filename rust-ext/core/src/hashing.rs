@@ -2,7 +2,7 @@
 
 use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, HasherExt, Mode};
 
-use crate::format::Hash;
+use crate::format::{Hash, CHUNK_LEN};
 
 /// A non-root chaining value of a subtree (a group or a parent above groups).
 pub(crate) type Cv = blake3::hazmat::ChainingValue;
@@ -15,6 +15,60 @@ pub(crate) fn subtree_cv(data: &[u8], offset: u64) -> Cv {
         .set_input_offset(offset)
         .update(data)
         .finalize_non_root()
+}
+
+/// BLAKE3's initial chaining value (its key when hashing without one).
+const IV: [u32; 8] = [
+    0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
+];
+/// Block flags of a chunk's first and last block.
+const CHUNK_START: u8 = 1 << 0;
+const CHUNK_END: u8 = 1 << 1;
+
+/// Chaining values of the groups of `data`, which starts at blob byte `offset` (a group
+/// boundary): one per `group_len` bytes, the last perhaps shorter. None of them may be the root.
+///
+/// Groups of one chunk (shift 0) are hashed many at once with SIMD: the public API hashes a
+/// chunk per call, one block after another, ~8x slower. That path is BLAKE3's own `hash_many`
+/// (`blake3::platform`, unstable: the crate is pinned to 1.8.x for it), checked against the
+/// one-call-per-group path by the tests below and the bao vectors.
+pub(crate) fn cvs_of_groups(data: &[u8], offset: u64, group_len: u64) -> Vec<Cv> {
+    const CHUNK: usize = CHUNK_LEN as usize;
+    let group_len = group_len as usize;
+    if group_len != CHUNK {
+        return data
+            .chunks(group_len)
+            .enumerate()
+            .map(|(index, group)| subtree_cv(group, offset + (index * group_len) as u64))
+            .collect();
+    }
+    let whole: Vec<&[u8; CHUNK]> = data
+        .chunks_exact(CHUNK)
+        .map(|chunk| chunk.try_into().expect("chunks_exact gives whole chunks"))
+        .collect();
+    let mut bytes = vec![0u8; whole.len() * 32];
+    blake3::platform::Platform::detect().hash_many(
+        &whole,
+        &IV,
+        offset / CHUNK_LEN,
+        blake3::IncrementCounter::Yes,
+        0,
+        CHUNK_START,
+        CHUNK_END,
+        &mut bytes,
+    );
+    let mut cvs: Vec<Cv> = bytes
+        .chunks_exact(32)
+        .map(|cv| {
+            cv.try_into()
+                .expect("chunks_exact gives whole chaining values")
+        })
+        .collect();
+    let rest = &data[whole.len() * CHUNK..];
+    if !rest.is_empty() {
+        cvs.push(subtree_cv(rest, offset + (whole.len() * CHUNK) as u64));
+    }
+    cvs
 }
 
 /// Chaining value of a parent node, root-finalized when it is the root of the blob.
@@ -132,6 +186,25 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cvs_of_groups_are_the_cvs_of_each_group() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i % 249) as u8).collect();
+        for group_len in [CHUNK_LEN, 2 * CHUNK_LEN, 16 * CHUNK_LEN] {
+            for (start, end) in [(0, data.len()), (3 * 16 * 1024, data.len()), (0, 1024)] {
+                let offset = start as u64;
+                let expected: Vec<Cv> = data[start..end]
+                    .chunks(group_len as usize)
+                    .enumerate()
+                    .map(|(index, group)| subtree_cv(group, offset + index as u64 * group_len))
+                    .collect();
+                assert_eq!(
+                    cvs_of_groups(&data[start..end], offset, group_len),
+                    expected
+                );
+            }
+        }
+    }
 
     #[test]
     fn hasher_in_pieces_equals_hash() {

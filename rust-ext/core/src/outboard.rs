@@ -1,19 +1,18 @@
 //! Computing a bao: in one call over data in memory, or streamed through [`OutboardBuilder`].
 //!
 //! Every chunk group is hashed with a single hazmat hasher call, so BLAKE3 hashes the chunks
-//! of a group side by side with SIMD. That is why small shifts are slower than plain BLAKE3:
-//! at shift 0 a group is one 1 KiB chunk, so each call hashes a single chunk serially (no
-//! multi-chunk SIMD; plain BLAKE3 hashes 8-16 chunks at once) and every chunk also pays for a
-//! parent node computed on its own. From shift 4 on (16 chunks per group) a call fills the SIMD
-//! lanes and there is one parent per 16+ chunks: roughly 0.2x of `blake3::hash` at shift 0,
-//! 0.45x at shift 2, 0.9-1.0x from shift 4 (single thread, release build).
+//! of a group side by side with SIMD; groups of one chunk (shift 0) are hashed many at once
+//! (`hashing::cvs_of_groups`, BLAKE3's own `hash_many`). Small shifts still pay for a parent
+//! node per group computed on its own: about 0.6x of `blake3::hash` at shift 0 (0.1x with a
+//! call per chunk), 0.45x at shift 2 (a group of 4 chunks fills part of the SIMD lanes),
+//! 0.9-1.0x from shift 4 (single thread, release build).
 
 use blake3::hazmat::left_subtree_len;
 
 use crate::codec::encode;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash, CHUNK_LEN};
-use crate::hashing::{parent_cv, subtree_cv, Cv, GroupHasher, LastGroup};
+use crate::hashing::{cvs_of_groups, parent_cv, subtree_cv, Cv, GroupHasher, LastGroup};
 use crate::tree::Geometry;
 
 /// Below this many bytes per thread, spawning threads costs more than it saves.
@@ -100,10 +99,9 @@ fn group_bounds(index: u64, data_len: usize, group_len: u64) -> (usize, usize) {
 }
 
 fn fill_group_cvs(cvs: &mut [Cv], first_group: u64, data: &[u8], group_len: u64) {
-    for (index, cv) in (first_group..).zip(cvs.iter_mut()) {
-        let (start, end) = group_bounds(index, data.len(), group_len);
-        *cv = subtree_cv(&data[start..end], start as u64);
-    }
+    let (start, _) = group_bounds(first_group, data.len(), group_len);
+    let (_, end) = group_bounds(first_group + cvs.len() as u64 - 1, data.len(), group_len);
+    cvs.copy_from_slice(&cvs_of_groups(&data[start..end], start as u64, group_len));
 }
 
 /// Chaining value (or root hash, if `is_root`) of the aligned subtree `data` at `offset`,

@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::codec::decode;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash, Layout};
-use crate::hashing::{subtree_cv, Cv};
+use crate::hashing::{cvs_of_groups, Cv};
 use crate::levels::Levels;
 use crate::tree::{for_each_parent_overlapping, Geometry, GroupRange, Parent, PAIR_LEN};
 use crate::window::{
@@ -298,11 +298,7 @@ impl ProofPlan {
         let geometry = &self.geometry;
         let first = offset / geometry.group_len;
         let end = (offset + data.len() as u64).div_ceil(geometry.group_len);
-        let cvs: Vec<Cv> = data
-            .chunks(geometry.group_len as usize)
-            .zip(first..)
-            .map(|(group, index)| subtree_cv(group, geometry.group_start(index)))
-            .collect();
+        let cvs = cvs_of_groups(data, geometry.group_start(first), geometry.group_len);
         Levels::from_window_groups(geometry.groups, GroupRange::new(first, end), &cvs)
     }
 }
