@@ -41,6 +41,10 @@ class CountingBackend(ObjectBackend):
         self._count("get")
         return super().get_view(key)
 
+    def read_into(self, key: str, offset: int, target: memoryview) -> int | None:
+        self._count("get")
+        return super().read_into(key, offset, target)
+
     def size(self, key: str) -> int | None:
         self._count("size")
         return super().size(key)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from baostore.errors import DataLossError
 from baostore.grpc.services import SERVICE_NAMES, TVIX_SERVICE, method_path
 from baostore.open import open_store
 from baostore.proto import blobstore_pb2
 from baostore.store.chunked import ChunkedStore, chunk_key
+from baostore.store.interface import ByteRange
 
 from tests.support.serve_process import serve_process
 
@@ -82,3 +84,20 @@ def test_the_intact_chunks_of_a_damaged_blob_still_read(
     with serve_process(url) as (_, address):
         received, error = read_raw(address, TVIX_SERVICE, first.digest)
     assert error is None and received == BLOB[: first.size]
+
+
+@pytest.mark.parametrize("ranged", [True, False])
+def test_a_finer_stat_over_a_damaged_chunk_is_data_loss(
+    damaged_store: tuple[str, bytes, int, bytes], ranged: bool
+) -> None:
+    # A Stat finer than the stored shift rehashes the chunks without checking each against its
+    # digest first: the rehash itself is checked against the blob's digest.
+    url, digest, offset, chunk = damaged_store
+    with open_store(url) as store:
+        size = next(meta.size for meta in store.chunks(digest) or () if meta.digest == chunk)
+        flipped = offset + size // 2
+        window = ByteRange(flipped, flipped + 1) if ranged else None
+        with pytest.raises(DataLossError, match=digest.hex()):
+            store.stat(digest, bao_shift=0, range=window)
+        intact = store.stat(digest, bao_shift=0, range=ByteRange(0, 1024))
+    assert intact is not None and intact.window == (0, 1024)

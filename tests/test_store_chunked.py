@@ -49,6 +49,10 @@ class InstrumentedBackend(ObjectBackend):
         self._count("get")
         return super().get(key)
 
+    def read_into(self, key: str, offset: int, target: memoryview) -> int | None:
+        self._count("get")
+        return super().read_into(key, offset, target)
+
     def put(self, key: str, data: Buffer) -> None:
         self._count(f"put {key.split('/')[0]}")
         if self._count("put") == self.fail_put_number:

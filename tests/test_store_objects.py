@@ -1,4 +1,5 @@
-"""The file backend's own writes: durable (file and directory fsynced) and atomic."""
+"""The file backend's own writes (durable: file and directory fsynced; atomic) and reads into a
+caller's buffer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from baostore.store.interface import StoreError
-from baostore.store.objects import file_backend
+from baostore.store.objects import file_backend, memory_backend
 
 
 def test_put_fsyncs_the_object_and_its_directory(
@@ -58,3 +59,17 @@ def test_put_recreates_a_directory_removed_behind_its_back(tmp_path: Path) -> No
     backend.put("chunks/ef/ef02", b"two")
     assert backend.get("chunks/ef/ef02") == b"two"
     assert backend.get("chunks/ef/ef01") is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_read_into_fills_a_buffer_from_an_offset(tmp_path: Path, kind: str) -> None:
+    backend = memory_backend() if kind == "memory" else file_backend(tmp_path)
+    backend.put("chunks/ab/abcd", b"0123456789")
+    target = bytearray(b"." * 6)
+    view = memoryview(target)
+    assert backend.read_into("chunks/ab/abcd", 2, view[1:5]) == 4
+    assert target == b".2345."
+    assert backend.read_into("chunks/ab/abcd", 7, view) == 3  # the object ends first
+    assert target == b"78945."
+    assert backend.read_into("chunks/ab/abcd", 10, view) == 0
+    assert backend.read_into("chunks/ab/none", 0, view) is None

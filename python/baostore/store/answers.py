@@ -36,12 +36,16 @@ REHASH_LIMIT = 256 * 1024 * 1024
 REHASH_SLOTS = 2
 _rehash_slots = threading.BoundedSemaphore(REHASH_SLOTS)
 
-ReadChunk = Callable[[ChunkPlace], bytes]
+# Fills a buffer with the bytes of a chunk from an offset in it, for a rehash, unchecked: a
+# rehash checks what it hashes against the blob's digest (``ProofPlan.build``, the root after
+# ``OutboardBuilder``), so hashing each chunk against its own digest first would hash the data
+# twice. Gathering into one buffer spares an allocation per chunk and a join.
+ReadChunk = Callable[[ChunkPlace, int, memoryview], None]
 
 
 class StatAnswers:
     """Answers ``Stat`` requests for one stored blob (``parts``), reading chunks with
-    ``read_chunk`` when data must be rehashed."""
+    ``read_chunk`` (see ``ReadChunk``) when data must be rehashed."""
 
     def __init__(
         self,
@@ -175,7 +179,7 @@ class StatAnswers:
                 return self._build(plan, pieces, data)
         return self._build(plan, pieces, data)
 
-    def _build(self, plan: bao.ProofPlan, pieces: list[bytes], data: bytes | None) -> bytes:
+    def _build(self, plan: bao.ProofPlan, pieces: list[bytes], data: bytearray | None) -> bytes:
         try:
             return plan.build(self.parts.digest, pieces, data)
         except bao.BaoError as error:
@@ -183,13 +187,14 @@ class StatAnswers:
                 f"blob {self.parts.digest.hex()} is damaged in the store: {error}"
             ) from error
 
-    def _data(self, start: int, end: int) -> bytes:
-        """The blob's bytes ``[start, end)``, from the chunks that hold them."""
-        pieces = []
+    def _data(self, start: int, end: int) -> bytearray:
+        """The blob's bytes ``[start, end)``, gathered from the chunks that hold them."""
+        data = bytearray(end - start)
+        view = memoryview(data)
         for place in self.parts.chunks_overlapping(start, end):
-            chunk = memoryview(self.read_chunk(place))
-            pieces.append(chunk[max(0, start - place.start) : end - place.start])
-        return b"".join(pieces)  # one copy: the slices are views
+            first, last = max(start, place.start), min(end, place.start + place.size)
+            self.read_chunk(place, first - place.start, view[first - start : last - start])
+        return data
 
     # -- the whole blob -------------------------------------------------------------------
 
@@ -231,8 +236,13 @@ class StatAnswers:
         metrics.STAT_REHASHES.inc()
         with _rehash_slots:
             builder = bao.OutboardBuilder(shift, bao_format)
+            buffer = memoryview(b"")
             for place in parts.all_chunks():
-                builder.update(self.read_chunk(place))
+                if len(buffer) < place.size:
+                    buffer = memoryview(bytearray(place.size))
+                chunk = buffer[: place.size]
+                self.read_chunk(place, 0, chunk)
+                builder.update(chunk)
             root, outboard = builder.finalize()
         if root != parts.digest:
             raise DataLossError(

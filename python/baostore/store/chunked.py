@@ -192,7 +192,7 @@ class ChunkedStore(BlobStore):
         if parts is None:
             return None
         shift = self.bao_shift if request.bao_shift is None else request.bao_shift
-        answers = StatAnswers(parts, self._read_place, self.chunk_sizes, self.rehash_limit)
+        answers = StatAnswers(parts, self._place_for_rehash, self.chunk_sizes, self.rehash_limit)
         return answers.answer(request, shift, lambda: self._read_all(parts))
 
     def expensive(self, request: StatRequest) -> bool:
@@ -348,6 +348,19 @@ class ChunkedStore(BlobStore):
             raise _missing(place)
         self._check_chunk(place.digest, data, place.size)
         return data
+
+    def _place_for_rehash(self, place: ChunkPlace, offset: int, target: memoryview) -> None:
+        """Fill ``target`` with the bytes of the chunk at ``place`` from ``offset``, for a rehash,
+        which checks them against the blob's digest (see ``answers.ReadChunk``): their hash is
+        not checked here. DataLossError if the chunk is missing or too short."""
+        count = self.backend.read_into(chunk_key(place.digest), offset, target)
+        if count is None:
+            raise _missing(place)
+        if count != len(target):
+            raise DataLossError(
+                f"chunk {place.digest.hex()} ends at byte {offset + count}, "
+                f"the record says it holds {place.size}"
+            )
 
     def _check_chunk(self, digest: bytes, data: Buffer, expected_size: int | None) -> None:
         """DataLossError unless the bytes of chunk ``digest`` are ``expected_size`` long (when
