@@ -4,7 +4,7 @@
 use crate::codec::for_each_pair;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
-use crate::hashing::{parent_cv, Cv};
+use crate::hashing::{parent_cv, parent_cvs, Cv, CHECK_BATCH};
 use crate::tree::{ceil_log2, Geometry, GroupRange, PAIR_LEN};
 
 /// One pairing round: node `i` of the next level covers nodes `2i` and `2i + 1` of this one.
@@ -112,12 +112,25 @@ impl Levels {
         let mut expected: Vec<Cv> = vec![*root];
         let mut pair_index = 0u64;
         let mut failure = None;
+        // The pairs lie side by side in the bao: hashed a batch at a time (SIMD), ahead of use.
+        let mut hashes = vec![[0u8; 32]; CHECK_BATCH];
         for_each_pair(geometry, outboard, |parent, left, right| {
             if failure.is_some() {
                 return;
             }
+            let in_batch = pair_index as usize % CHECK_BATCH;
+            if in_batch == 0 {
+                let at = pair_index as usize * PAIR_LEN as usize;
+                let batch = &outboard[at..outboard.len().min(at + CHECK_BATCH * PAIR_LEN as usize)];
+                parent_cvs(batch, &mut hashes[..batch.len() / PAIR_LEN as usize]);
+            }
+            let hash = if pair_index == 0 {
+                parent_cv(left, right, true)
+            } else {
+                hashes[in_batch]
+            };
             let want = expected.pop().expect("one expected value per parent");
-            if parent_cv(left, right, pair_index == 0) != want {
+            if hash != want {
                 let offset = pair_index * PAIR_LEN;
                 failure = Some(BaoError::mismatch(format!(
                     "pre_order bao node {pair_index} (bao bytes {offset}..{}, groups {}..{}, blob bytes {}..{}) does not match {}",
@@ -187,19 +200,27 @@ impl Levels {
         }
     }
 
-    /// Computes every entry above level 0 from the entries below it.
+    /// Computes every entry above level 0 from the entries below it, a level's parents hashed
+    /// all at once (their children lie side by side in the level below).
     fn fill_up(&mut self) {
         for level in 1..self.root_level() {
             let (low, high) = self.index_bounds(level);
+            let (below_low, _) = self.index_bounds(level - 1);
             let groups_below = self.groups.div_ceil(1u64 << (level - 1));
-            for index in low..high {
-                let left = *self.cv(level - 1, 2 * index);
-                let cv = if 2 * index + 1 < groups_below {
-                    parent_cv(&left, self.cv(level - 1, 2 * index + 1), false)
-                } else {
-                    left
-                };
-                self.levels[level as usize][(index - low) as usize] = cv;
+            // Entries below `paired` have two children; one after them moves up unchanged.
+            let paired = high.min(groups_below / 2).max(low);
+            let (lower, upper) = self.levels.split_at_mut(level as usize);
+            let (below, here) = (&lower[level as usize - 1], &mut upper[0]);
+            let pairs = (paired - low) as usize;
+            if pairs > 0 {
+                let first_child = (2 * low - below_low) as usize;
+                parent_cvs(
+                    below[first_child..first_child + 2 * pairs].as_flattened(),
+                    &mut here[..pairs],
+                );
+            }
+            for index in paired..high {
+                here[(index - low) as usize] = below[(2 * index - below_low) as usize];
             }
         }
     }

@@ -17,7 +17,7 @@
 
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
-use crate::hashing::{parent_cv, Cv};
+use crate::hashing::{parent_cv, parent_cvs, Cv, CHECK_BATCH};
 use crate::levels::Levels;
 use crate::tree::{
     for_each_parent_overlapping, left_groups, parents_overlapping, Geometry, GroupRange, Parent,
@@ -148,68 +148,142 @@ pub(crate) fn walk_pruned_tree(
     what: &str,
 ) -> Result<(), BaoError> {
     debug_assert!(geometry.groups >= 2);
-    // Values vouched for by checked parents, popped in visiting order (right pushed first).
-    let mut expected: Vec<Cv> = root.into_iter().copied().collect();
-    // Frontier nodes right of a subtree wait until the subtree is done.
-    let mut pending_frontier: Vec<(u64, u64, Cv)> = Vec::new();
-    let mut visited = 0u64;
+    let mut walk = Walk {
+        geometry,
+        window,
+        root,
+        what,
+        sink,
+        expected: root.into_iter().copied().collect(),
+        pending_frontier: Vec::new(),
+        visited: 0,
+        batch: Vec::with_capacity(CHECK_BATCH),
+        pairs: Vec::with_capacity(CHECK_BATCH * PAIR_LEN as usize),
+        hashes: vec![[0u8; 32]; CHECK_BATCH],
+    };
     let mut failure = None;
     for_each_parent_overlapping(geometry.groups, window, |parent, pre_index| {
         if failure.is_some() {
             return;
         }
-        // Hand on the closing nodes of subtrees that this parent lies to the right of.
-        while let Some(&(start, count, cv)) = pending_frontier
-            .last()
-            .filter(|(start, ..)| *start <= parent.start)
-        {
-            sink.frontier(start, count, &cv);
-            pending_frontier.pop();
-        }
         let result = source.pair(&parent, pre_index).and_then(|(left, right)| {
-            if root.is_some() {
-                let want = expected
-                    .pop()
-                    .expect("one vouched value per checked parent");
-                if parent_cv(&left, &right, parent.count == geometry.groups) != want {
-                    return Err(node_mismatch(geometry, &parent, visited, what));
-                }
+            walk.batch.push(parent);
+            walk.pairs.extend_from_slice(&left);
+            walk.pairs.extend_from_slice(&right);
+            if walk.batch.len() == CHECK_BATCH {
+                walk.flush()?;
             }
-            Ok((left, right))
+            Ok(())
         });
-        let (left, right) = match result {
-            Ok(pair) => pair,
-            Err(error) => {
-                failure = Some(error);
-                return;
-            }
-        };
-        sink.parent(&parent, &left, &right);
-        visited += 1;
-        let right_start = parent.start + parent.left;
-        let inner = |start: u64, count: u64| count >= 2 && window.overlaps(start, count);
-        if inner(right_start, parent.right()) {
-            if root.is_some() {
-                expected.push(right);
-            }
-        } else {
-            pending_frontier.push((right_start, parent.right(), right));
-        }
-        if inner(parent.start, parent.left) {
-            if root.is_some() {
-                expected.push(left);
-            }
-        } else {
-            sink.frontier(parent.start, parent.left, &left);
+        if let Err(error) = result {
+            failure = Some(error);
         }
     });
+    // A pair the source could not give comes after those taken: they are checked first.
+    walk.flush()?;
     if let Some(error) = failure {
         return Err(error);
     }
-    while let Some((start, count, cv)) = pending_frontier.pop() {
-        sink.frontier(start, count, &cv);
+    while let Some((start, count, cv)) = walk.pending_frontier.pop() {
+        walk.sink.frontier(start, count, &cv);
     }
     Ok(())
+}
+
+/// The state of [`walk_pruned_tree`] between batches of pairs.
+struct Walk<'a, S> {
+    geometry: &'a Geometry,
+    window: GroupRange,
+    root: Option<&'a Hash>,
+    what: &'a str,
+    sink: &'a mut S,
+    /// Values vouched for by checked parents, popped in visiting order (right pushed first).
+    expected: Vec<Cv>,
+    /// Frontier nodes right of a subtree wait until the subtree is done.
+    pending_frontier: Vec<(u64, u64, Cv)>,
+    visited: u64,
+    /// Parents taken and not yet checked, and their pairs, side by side.
+    batch: Vec<Parent>,
+    pairs: Vec<u8>,
+    hashes: Vec<Cv>,
+}
+
+impl<S: NodeSink> Walk<'_, S> {
+    /// Checks the pairs taken so far (with a root) and hands them and the frontier nodes they
+    /// show on to the sink, in visiting order.
+    fn flush(&mut self) -> Result<(), BaoError> {
+        let count = self.batch.len();
+        if self.root.is_some() {
+            parent_cvs(&self.pairs, &mut self.hashes[..count]);
+        }
+        let mut result = Ok(());
+        for index in 0..count {
+            let (parent, hash) = (self.batch[index], self.hashes[index]);
+            let at = index * PAIR_LEN as usize;
+            let (left, right) = split_pair(&self.pairs[at..at + PAIR_LEN as usize]);
+            result = self.visit(&parent, &left, &right, &hash);
+            if result.is_err() {
+                break;
+            }
+        }
+        // Checked or refused, a batch is done: the pairs after a refused one are never used.
+        self.batch.clear();
+        self.pairs.clear();
+        result
+    }
+
+    fn visit(&mut self, parent: &Parent, left: &Cv, right: &Cv, hash: &Cv) -> Result<(), BaoError> {
+        // Hand on the closing nodes of subtrees that this parent lies to the right of.
+        while let Some(&(start, count, cv)) = self
+            .pending_frontier
+            .last()
+            .filter(|(start, ..)| *start <= parent.start)
+        {
+            self.sink.frontier(start, count, &cv);
+            self.pending_frontier.pop();
+        }
+        if self.root.is_some() {
+            let want = self
+                .expected
+                .pop()
+                .expect("one vouched value per checked parent");
+            let is_root = parent.count == self.geometry.groups;
+            let got = if is_root {
+                parent_cv(left, right, true)
+            } else {
+                *hash
+            };
+            if got != want {
+                return Err(node_mismatch(
+                    self.geometry,
+                    parent,
+                    self.visited,
+                    self.what,
+                ));
+            }
+        }
+        self.sink.parent(parent, left, right);
+        self.visited += 1;
+        let right_start = parent.start + parent.left;
+        let window = self.window;
+        let inner = |start: u64, count: u64| count >= 2 && window.overlaps(start, count);
+        if inner(right_start, parent.right()) {
+            if self.root.is_some() {
+                self.expected.push(*right);
+            }
+        } else {
+            self.pending_frontier
+                .push((right_start, parent.right(), *right));
+        }
+        if inner(parent.start, parent.left) {
+            if self.root.is_some() {
+                self.expected.push(*left);
+            }
+        } else {
+            self.sink.frontier(parent.start, parent.left, left);
+        }
+        Ok(())
+    }
 }
 
 fn node_mismatch(geometry: &Geometry, parent: &Parent, visited: u64, what: &str) -> BaoError {
