@@ -132,8 +132,12 @@ class BlobServicer:
             stat = await _store_call(context, self.store.stat_request, digest, asked)
         if stat is None:
             await _not_found(context, digest)
-        fitted = await _store_call(context, fit_stat, stat, self.stat_limit)
-        return stat_to_response(fitted)
+        response = stat_to_response(stat)
+        if response.ByteSize() >= self.stat_limit:
+            # Only a Stat without a range (a store answering for the whole blob) may not fit.
+            fitted = await _store_call(context, fit_stat, stat, self.stat_limit)
+            response = stat_to_response(fitted)
+        return response
 
     async def _expensive_stat(
         self, context: Context, digest: bytes, asked: StatRequest
