@@ -1,50 +1,26 @@
 //! Converting between the chunk-group chaining values of a blob and its bao bytes.
 
 use crate::format::{BaoFormat, Hash};
-use crate::hashing::{parent_cv, Cv};
-use crate::tree::{for_each_parent_pre_order, left_groups, Geometry, Parent, CV_LEN, PAIR_LEN};
+use crate::hashing::Cv;
+use crate::levels::Levels;
+use crate::tree::{for_each_parent_pre_order, Geometry, Parent, CV_LEN, PAIR_LEN};
 
-/// Root and bao of a blob of `cvs.len() >= 2` groups, in `format`.
+/// Root and bao of a blob of `cvs.len() >= 2` groups, in `format`. Every level of the tree is
+/// built first (a level's parents hashed at once, with SIMD), then written out.
 pub(crate) fn encode(cvs: &[Cv], format: BaoFormat) -> (Hash, Vec<u8>) {
     debug_assert!(cvs.len() >= 2);
+    let (levels, root) = Levels::build(cvs);
     match format {
         BaoFormat::PreOrder => {
-            let mut out = vec![0u8; (cvs.len() - 1) * PAIR_LEN as usize];
-            let mut next_pair = 0;
-            let root = encode_pre_order(cvs, true, &mut out, &mut next_pair);
+            let mut out = Vec::with_capacity((cvs.len() - 1) * PAIR_LEN as usize);
+            for_each_parent_pre_order(cvs.len() as u64, |parent| {
+                out.extend_from_slice(levels.node_cv(parent.start, parent.left));
+                out.extend_from_slice(levels.node_cv(parent.start + parent.left, parent.right()));
+            });
             (root, out)
         }
-        BaoFormat::Leaves => (root_of(cvs, true), cvs.concat()),
+        BaoFormat::Leaves => (root, cvs.concat()),
     }
-}
-
-/// Chaining value of the subtree over `cvs` (root-finalized if `is_root`), writing its parents
-/// in pre-order into `out` starting at pair index `*next_pair`.
-fn encode_pre_order(cvs: &[Cv], is_root: bool, out: &mut [u8], next_pair: &mut usize) -> Cv {
-    if cvs.len() == 1 {
-        return cvs[0];
-    }
-    let slot = *next_pair * PAIR_LEN as usize;
-    *next_pair += 1;
-    let (left_cvs, right_cvs) = cvs.split_at(left_groups(cvs.len() as u64) as usize);
-    let left = encode_pre_order(left_cvs, false, out, next_pair);
-    let right = encode_pre_order(right_cvs, false, out, next_pair);
-    out[slot..slot + 32].copy_from_slice(&left);
-    out[slot + 32..slot + 64].copy_from_slice(&right);
-    parent_cv(&left, &right, is_root)
-}
-
-/// Chaining value of the subtree over `cvs` (root-finalized if `is_root`).
-pub(crate) fn root_of(cvs: &[Cv], is_root: bool) -> Cv {
-    if cvs.len() == 1 {
-        return cvs[0];
-    }
-    let (left_cvs, right_cvs) = cvs.split_at(left_groups(cvs.len() as u64) as usize);
-    parent_cv(
-        &root_of(left_cvs, false),
-        &root_of(right_cvs, false),
-        is_root,
-    )
 }
 
 /// The group chaining values held in a bao of a blob of `geometry.groups >= 2` groups whose

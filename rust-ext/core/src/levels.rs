@@ -240,7 +240,22 @@ impl Levels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{encode, root_of};
+    use crate::codec::encode;
+    use crate::tree::left_groups;
+
+    /// Chaining value of the subtree over `cvs` (root-finalized if `is_root`), recursively: what
+    /// the tests check the level-by-level tree against.
+    fn root_of(cvs: &[Cv], is_root: bool) -> Cv {
+        if cvs.len() == 1 {
+            return cvs[0];
+        }
+        let (left_cvs, right_cvs) = cvs.split_at(left_groups(cvs.len() as u64) as usize);
+        parent_cv(
+            &root_of(left_cvs, false),
+            &root_of(right_cvs, false),
+            is_root,
+        )
+    }
 
     fn cvs(groups: u8) -> Vec<Cv> {
         (0..groups).map(|i| [i; 32]).collect()

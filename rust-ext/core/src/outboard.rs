@@ -1,18 +1,15 @@
 //! Computing a bao: in one call over data in memory, or streamed through [`OutboardBuilder`].
 //!
-//! Every chunk group is hashed with a single hazmat hasher call, so BLAKE3 hashes the chunks
-//! of a group side by side with SIMD; groups of one chunk (shift 0) are hashed many at once
-//! (`hashing::cvs_of_groups`, BLAKE3's own `hash_many`). Small shifts still pay for a parent
-//! node per group computed on its own: about 0.6x of `blake3::hash` at shift 0 (0.1x with a
-//! call per chunk), 0.45x at shift 2 (a group of 4 chunks fills part of the SIMD lanes),
-//! 0.9-1.0x from shift 4 (single thread, release build).
+//! The chunks of all groups are hashed many at once and their parents a level at a time, with
+//! SIMD (`hashing::cvs_of_groups`, BLAKE3's own `hash_many`): ~1.2x of `blake3::hash` on one
+//! thread from shift 2 up, ~0.9x at shift 0 (a parent per KiB to write out as well).
 
 use blake3::hazmat::left_subtree_len;
 
 use crate::codec::encode;
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash, CHUNK_LEN};
-use crate::hashing::{cvs_of_groups, parent_cv, subtree_cv, Cv, GroupHasher, LastGroup};
+use crate::hashing::{cvs_of_groups, parent_cv, subtree_cv_wide, Cv, GroupHasher, LastGroup};
 use crate::tree::Geometry;
 
 /// Below this many bytes per thread, spawning threads costs more than it saves.
@@ -114,7 +111,7 @@ fn hash_subtree(data: &[u8], offset: u64, is_root: bool, split: Split) -> Cv {
         return if is_root {
             *blake3::hash(data).as_bytes()
         } else {
-            subtree_cv(data, offset)
+            subtree_cv_wide(data, offset)
         };
     }
     let left_len = left_subtree_len(data.len() as u64);

@@ -2,7 +2,7 @@
 
 use crate::error::BaoError;
 use crate::format::{BaoFormat, Hash};
-use crate::hashing::{hash, subtree_cv};
+use crate::hashing::{hash, subtree_cv_wide};
 use crate::levels::Levels;
 use crate::tree::Geometry;
 use crate::window::levels_from_proof;
@@ -276,7 +276,7 @@ impl Verifier {
         match &self.levels {
             Some(levels) if level < levels.root_level() => {
                 let offset = self.geometry.group_start(first);
-                subtree_cv(bytes, offset) == *levels.cv(level, first >> level)
+                subtree_cv_wide(bytes, offset) == *levels.cv(level, first >> level)
             }
             _ => hash(bytes) == self.root,
         }
