@@ -113,7 +113,7 @@ impl Levels {
         let mut pair_index = 0u64;
         let mut failure = None;
         // The pairs lie side by side in the bao: hashed a batch at a time (SIMD), ahead of use.
-        let mut hashes = vec![[0u8; 32]; CHECK_BATCH];
+        let mut hashes = vec![[0u8; 32]; CHECK_BATCH.min(outboard.len() / PAIR_LEN as usize)];
         for_each_pair(geometry, outboard, |parent, left, right| {
             if failure.is_some() {
                 return;

@@ -148,6 +148,8 @@ pub(crate) fn walk_pruned_tree(
     what: &str,
 ) -> Result<(), BaoError> {
     debug_assert!(geometry.groups >= 2);
+    // A small window's walk (most of them) allocates for its few pairs only.
+    let batch = (parents_overlapping(geometry.groups, window) as usize).min(CHECK_BATCH);
     let mut walk = Walk {
         geometry,
         window,
@@ -157,9 +159,9 @@ pub(crate) fn walk_pruned_tree(
         expected: root.into_iter().copied().collect(),
         pending_frontier: Vec::new(),
         visited: 0,
-        batch: Vec::with_capacity(CHECK_BATCH),
-        pairs: Vec::with_capacity(CHECK_BATCH * PAIR_LEN as usize),
-        hashes: vec![[0u8; 32]; CHECK_BATCH],
+        batch: Vec::with_capacity(batch),
+        pairs: Vec::with_capacity(batch * PAIR_LEN as usize),
+        hashes: vec![[0u8; 32]; batch],
     };
     let mut failure = None;
     for_each_parent_overlapping(geometry.groups, window, |parent, pre_index| {
@@ -170,7 +172,7 @@ pub(crate) fn walk_pruned_tree(
             walk.batch.push(parent);
             walk.pairs.extend_from_slice(&left);
             walk.pairs.extend_from_slice(&right);
-            if walk.batch.len() == CHECK_BATCH {
+            if walk.batch.len() == batch {
                 walk.flush()?;
             }
             Ok(())
