@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 from baostore.cli import main
+from baostore.cli.bars import transfer_columns
 from baostore.cli.failures import EXIT_ERROR, EXIT_OK
-from baostore.cli.progress import format_duration, format_rate, transfer_columns
+from baostore.cli.progress import format_duration
 from baostore.cli.transfer import shift_note
-from baostore.sizes import MiB
+from baostore.sizes import MiB, format_rate
 from baostore.store.interface import Stat
 from baostore.version import __version__
 from blake3 import blake3

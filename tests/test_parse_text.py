@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import pytest
 from baostore.cli.arguments import range_argument, rate_argument
-from baostore.cli.transfer import ByteRange
+from baostore.cli.ranges import ByteRange
 from baostore.digests import format_digest, parse_digest
 from baostore.durations import UNITS as DURATION_UNITS
 from baostore.durations import parse_duration

@@ -41,15 +41,16 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
-from baostore.compose.cache import WRITE_TARGETS, CacheStore, WriteTarget
-from baostore.compose.substituters import SubstitutersStore
 from baostore.grpc.rate import MAX_SECONDS, MinimumRate
 from baostore.open import CHUNK_OPTIONS, open_store
 from baostore.store.interface import BlobStore
 from baostore.store.urls import UrlOptions
+
+if TYPE_CHECKING:
+    from baostore.compose.cache import WriteTarget
 
 CONFIG_ENV = "BAOSTORE_CONFIG"
 DEFAULT_ROOT = "root"
@@ -146,6 +147,10 @@ def _open(
 ) -> BlobStore:
     if spec.name in opened:
         return opened[spec.name]
+    # The compositions load only when a config composes stores.
+    from baostore.compose.cache import CacheStore
+    from baostore.compose.substituters import SubstitutersStore
+
     parts = [_open(specs[name], specs, opened, source) for name in spec.references]
     store: BlobStore
     if spec.type == "cache":
@@ -217,6 +222,8 @@ def _name_value(where: str, table: dict[str, Any], key: str) -> str:
 
 
 def _write_target(where: str, table: dict[str, Any]) -> WriteTarget:
+    from baostore.compose.cache import WRITE_TARGETS
+
     value = table.get("write_to", "near")
     for target in WRITE_TARGETS:
         if value == target:

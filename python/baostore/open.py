@@ -12,10 +12,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from baostore.store.chunked import DEFAULT_CHUNK_SIZES, ChunkedStore
 from baostore.store.interface import DEFAULT_BAO_SHIFT, BlobStore, ChunkSizes
-from baostore.store.objects import OBJECT_SCHEMES, S3_OPTIONS, backend_from_url
-from baostore.store.urls import UrlOptions
+from baostore.store.urls import OBJECT_SCHEMES, S3_OPTIONS, UrlOptions
 
 if TYPE_CHECKING:
     from baostore.grpc.rate import MinimumRate
@@ -69,6 +67,10 @@ def open_store(
             f"{url!r}: timeout, idle_timeout and min_rate apply to grpc+http://, grpc+https:// "
             "and grpc+unix:// stores only"
         )
+    # Imported here too: the object-store stack (obstore) loads only when a store is opened.
+    from baostore.store.chunked import ChunkedStore
+    from baostore.store.objects import backend_from_url
+
     options = UrlOptions(url)
     # Everything is checked before the backend exists, so a bad URL creates no directory.
     options.refuse_unknown((*STORE_OPTIONS, *(S3_OPTIONS if scheme == "s3" else ())))
@@ -85,6 +87,8 @@ def open_store(
 def _chunk_sizes(url: str, options: UrlOptions) -> ChunkSizes:
     """The chunking a URL's ``chunk_avg``/``chunk_min``/``chunk_max`` ask for (the default
     chunking without them); ValueError naming the URL for sizes that do not make a chunking."""
+    from baostore.store.chunked import DEFAULT_CHUNK_SIZES
+
     avg, low, high = (options.take_size(key) for key in CHUNK_OPTIONS)
     if avg is None:
         if low is not None or high is not None:

@@ -64,3 +64,8 @@ def format_size(size: float) -> str:
         return f"{int(value)} B"
     # Below 999.5 three figures stay digits; from there .3g would write 1e+03.
     return f"{value:.3g} {unit}" if abs(value) < 999.5 else f"{value:.0f} {unit}"
+
+
+def format_rate(nbytes: float, seconds: float) -> str:
+    """``nbytes`` over ``seconds`` as a rate: ``12.5 MiB/s``."""
+    return f"{format_size(nbytes / max(seconds, 1e-9))}/s"

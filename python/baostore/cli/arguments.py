@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
-from baostore.cli.transfer import ByteRange
+from baostore.cli.ranges import ByteRange
 from baostore.digests import parse_digest
 from baostore.durations import parse_duration
 from baostore.grpc.rate import MinimumRate

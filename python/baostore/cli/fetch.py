@@ -38,7 +38,8 @@ from baostore.cli.partial import (
     restore,
 )
 from baostore.cli.progress import Advance, bar_wanted, metered, summary, transfer_progress
-from baostore.cli.transfer import BlobNotFoundError, ByteRange, is_special_file, output_file
+from baostore.cli.ranges import ByteRange
+from baostore.cli.transfer import BlobNotFoundError, is_special_file, output_file
 from baostore.digests import format_digest
 from baostore.open import open_store
 from baostore.sizes import format_size

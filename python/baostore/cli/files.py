@@ -18,7 +18,8 @@ from baostore import bao
 from baostore.cli.arguments import digest_argument, range_argument, shift_argument, size_argument
 from baostore.cli.failures import EXIT_DAMAGED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, fail
 from baostore.cli.progress import bar_wanted, transfer_progress
-from baostore.cli.transfer import BlobNotFoundError, ByteRange, output_file
+from baostore.cli.ranges import ByteRange
+from baostore.cli.transfer import BlobNotFoundError, output_file
 from baostore.digests import format_digest
 from baostore.sizes import format_size
 from baostore.store.interface import DEFAULT_BAO_SHIFT, BlobStore

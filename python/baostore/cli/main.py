@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -22,17 +23,10 @@ from baostore.cli.failures import (
     fail,
     os_error_message,
 )
-from baostore.cli.fetch import add_cache_options, run_get
-from baostore.cli.files import add_file_commands, run_verify, storeless_command
-from baostore.cli.fsck import add_fsck_command, run_fsck
-from baostore.cli.gc import add_gc_command, run_gc
-from baostore.cli.listing import add_listing_commands, run_ls, run_rm
 from baostore.cli.progress import bar_wanted, metered, summary, transfer_progress
-from baostore.cli.serve import add_serve_command, run_serve
-from baostore.cli.shift_report import add_shift_report_command, run_shift_report
+from baostore.cli.ranges import ByteRange
 from baostore.cli.transfer import (
     BlobNotFoundError,
-    ByteRange,
     put_stream,
     shift_note,
     stat_lines,
@@ -48,6 +42,37 @@ from baostore.store.interface import (
     BlobStore,
     StoreError,
 )
+
+# Every command, in the order the overview lists them. The modules behind a command (its parser
+# and what it runs) are imported only when the command line names it, or asks for the
+# overview: a command loads what it runs and no other command's stack (gRPC, rich, obstore).
+COMMAND_NAMES = (
+    "serve",
+    "put",
+    "get",
+    "stat",
+    "fsck",
+    "gc",
+    "ls",
+    "rm",
+    "shift-report",
+    "hash",
+    "outboard",
+    "verify",
+)
+# Where the commands that open a store are run: module and function.
+STORE_COMMANDS = {
+    "serve": ("baostore.cli.serve", "run_serve"),
+    "put": ("baostore.cli.main", "run_put"),
+    "get": ("baostore.cli.fetch", "run_get"),
+    "stat": ("baostore.cli.main", "run_stat"),
+    "fsck": ("baostore.cli.fsck", "run_fsck"),
+    "gc": ("baostore.cli.gc", "run_gc"),
+    "verify": ("baostore.cli.files", "run_verify"),
+    "ls": ("baostore.cli.listing", "run_ls"),
+    "rm": ("baostore.cli.listing", "run_rm"),
+}
+FILE_COMMANDS = frozenset({"hash", "outboard", "verify"})
 
 STORE_ENV = "BAOSTORE_URL"
 # Only these commands create a store that does not exist yet; the others only read (or remove)
@@ -114,7 +139,14 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser: of every command (None), or only of ``command`` (one of
+    COMMAND_NAMES), which parses that command's lines exactly as the whole parser does, or of
+    none ("": enough for ``--version``)."""
+
+    def wanted(*names: str) -> bool:
+        return command is None or command in names
+
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="baostore",
@@ -149,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="never draw a progress bar (bars only appear on a terminal, for big transfers)",
     )
 
-    add_serve_command(commands, [store_options])
+    if wanted("serve"):
+        from baostore.cli.serve import add_serve_command
+
+        add_serve_command(commands, [store_options])
 
     summary_options = argparse.ArgumentParser(add_help=False)
     summary_options.add_argument(
@@ -159,9 +194,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="no summary line on stderr (size, time, rate, digest) and no progress bar",
     )
 
+    if wanted("put"):
+        _add_put_command(commands, [store_options, progress_options, summary_options])
+    if wanted("get"):
+        _add_get_command(commands, [store_options, progress_options, summary_options])
+    if wanted("stat"):
+        _add_stat_command(commands, [store_options])
+    if wanted("fsck"):
+        from baostore.cli.fsck import add_fsck_command
+
+        add_fsck_command(commands, [store_options, progress_options])
+    if wanted("gc"):
+        from baostore.cli.gc import add_gc_command
+
+        add_gc_command(commands, [store_options])
+    if wanted("ls", "rm"):
+        from baostore.cli.listing import add_listing_commands
+
+        add_listing_commands(commands, [store_options])
+    if wanted("shift-report"):
+        from baostore.cli.shift_report import add_shift_report_command
+
+        add_shift_report_command(commands)
+    if wanted(*FILE_COMMANDS):
+        from baostore.cli.files import add_file_commands
+
+        add_file_commands(commands, store_options, progress_options)
+    return parser
+
+
+def _add_put_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
     put = commands.add_parser(
         "put",
-        parents=[store_options, progress_options, summary_options],
+        parents=parents,
         formatter_class=formatter,
         help="store files, print their digests",
         description=(
@@ -177,9 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     put.add_argument("paths", metavar="PATH", nargs="+", help="the files to store; - reads stdin")
 
+
+def _add_get_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    from baostore.cli.fetch import add_cache_options
+
+    formatter = argparse.RawDescriptionHelpFormatter
     get = commands.add_parser(
         "get",
-        parents=[store_options, progress_options, summary_options],
+        parents=parents,
         formatter_class=formatter,
         help="fetch a blob into a file",
         description=(
@@ -224,9 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bao_options(get, "the bao to verify remote reads with")
     add_cache_options(get)
 
+
+def _add_stat_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
     stat = commands.add_parser(
         "stat",
-        parents=[store_options],
+        parents=parents,
         formatter_class=formatter,
         help="describe a blob: size, chunks, bao",
         description=(
@@ -241,12 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--json", action="store_true", help="print one JSON object")
     stat.add_argument("--with-bao", action="store_true", help="include the bao (hex) in --json")
     _add_bao_options(stat, "the bao to describe")
-    add_fsck_command(commands, [store_options, progress_options])
-    add_gc_command(commands, [store_options])
-    add_listing_commands(commands, [store_options])
-    add_shift_report_command(commands)
-    add_file_commands(commands, store_options, progress_options)
-    return parser
 
 
 def _add_bao_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -341,29 +418,24 @@ def run_stat(args: argparse.Namespace, store: BlobStore, url: str) -> int:
     return EXIT_OK
 
 
-COMMANDS = {
-    "serve": run_serve,
-    "put": run_put,
-    "get": run_get,
-    "stat": run_stat,
-    "fsck": run_fsck,
-    "gc": run_gc,
-    "verify": run_verify,
-    "ls": run_ls,
-    "rm": run_rm,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    line = sys.argv[1:] if argv is None else list(argv)
+    named = line[0] if line and line[0] in COMMAND_NAMES else None
+    if line == ["--version"]:
+        named = ""
+    args = build_parser(named).parse_args(line)
     args.created_store = False
     if args.command == "shift-report":  # measures on its own loopback server by default
+        from baostore.cli.shift_report import run_shift_report
+
         return run_shift_report(args)
-    local = storeless_command(args)
-    if local is not None:
-        return reported(local)
+    if args.command in FILE_COMMANDS:
+        from baostore.cli.files import storeless_command
+
+        local = storeless_command(args)
+        if local is not None:
+            return reported(local)
     try:
         store, url = open_selected_store(args)
     except ConfigError as error:
@@ -375,9 +447,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, StoreError) as error:
         return fail(f"cannot open the store: {error}", EXIT_ERROR)
 
+    module, function = STORE_COMMANDS[args.command]
+    runner: Callable[[argparse.Namespace, BlobStore, str], int] = getattr(
+        importlib.import_module(module), function
+    )
+
     def run() -> int:
         with store:
-            return COMMANDS[args.command](args, store, url)
+            return runner(args, store, url)
 
     return reported(run)
 

@@ -1,5 +1,6 @@
-"""Progress of long transfers: rich bars on stderr (only on a terminal), and the meter every
-transfer counts its bytes into, which the one-line summary after a put or get reads.
+"""Progress of long transfers: rich bars on stderr (only on a terminal; ``bars.py``, loaded only
+then), and the meter every transfer counts its bytes into, which the one-line summary after a put
+or get reads.
 
 Every size shown is in binary units written by ``baostore.sizes.format_size`` (KiB, MiB/s), in
 bars and summaries alike.
@@ -14,18 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
-from baostore.sizes import MiB, format_size
+from baostore.sizes import MiB, format_rate, format_size
 
 # Transfers smaller than this finish too fast for a bar to help.
 MIN_SIZE_FOR_BAR = 8 * MiB
@@ -78,7 +68,9 @@ def transfer_progress(description: str, total: int | None, *, enabled: bool) -> 
 
         yield count
         return
-    with Progress(*transfer_columns(), console=Console(stderr=True), transient=True) as progress:
+    from baostore.cli.bars import transfer_bar  # rich loads only when a bar is drawn
+
+    with transfer_bar() as progress:
         task = progress.add_task(description, total=total)
 
         def advance(nbytes: int) -> None:
@@ -86,22 +78,6 @@ def transfer_progress(description: str, total: int | None, *, enabled: bool) -> 
             progress.advance(task, nbytes)
 
         yield advance
-
-
-def transfer_columns() -> tuple[ProgressColumn, ...]:
-    """What a transfer bar shows: what moves, the bar, bytes done and total, rate, time left."""
-    return (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        _BytesColumn(),
-        _RateColumn(),
-        TimeRemainingColumn(),
-    )
-
-
-def format_rate(nbytes: float, seconds: float) -> str:
-    """``nbytes`` over ``seconds`` as a rate: ``12.5 MiB/s``."""
-    return f"{format_size(nbytes / max(seconds, 1e-9))}/s"
 
 
 def format_duration(seconds: float) -> str:
@@ -122,21 +98,3 @@ def summary(what: str, meter: Meter, digest_hex: str) -> str:
         f"baostore: {what}: {format_size(meter.transferred)} in {format_duration(seconds)} "
         f"({format_rate(meter.transferred, seconds)}), blob {digest_hex}"
     )
-
-
-class _BytesColumn(ProgressColumn):
-    """``12.5 MiB / 1.2 GiB`` (or just the first when the total is unknown)."""
-
-    def render(self, task: Task) -> Text:
-        done = format_size(task.completed)
-        if task.total is None:
-            return Text(done, style="progress.download")
-        return Text(f"{done} / {format_size(task.total)}", style="progress.download")
-
-
-class _RateColumn(ProgressColumn):
-    """The recent transfer rate, in the same units as the sizes."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else format_rate(speed, 1.0), style="progress.data.speed")

@@ -7,7 +7,6 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 from typing import Any, BinaryIO
@@ -17,10 +16,8 @@ from baostore.cli.partial import new_file_mode
 from baostore.cli.progress import Advance
 from baostore.digests import format_digest
 from baostore.errors import DataLossError, NotFoundError
-from baostore.sizes import format_size, parse_size
-from baostore.store.chunked import REHASH_LIMIT
+from baostore.sizes import format_size
 from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Stat
-from baostore.verify.layout import MAX_MESSAGE_SIZE
 
 # The human-readable stat lists this many chunks; --json lists every one.
 MAX_CHUNKS_SHOWN = 8
@@ -33,47 +30,6 @@ class BlobNotFoundError(NotFoundError):
 
     def __init__(self, digest: bytes, store_url: str) -> None:
         super().__init__(f"blob {format_digest(digest)} not found in {store_url}")
-
-
-@dataclass(frozen=True)
-class ByteRange:
-    """``A:B`` on the command line: bytes ``[start, end)``; either side may be left out."""
-
-    start: int = 0
-    end: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ByteRange:
-        """``A:B``, the offsets in any unit ``parse_size`` reads (``1MiB:2MiB``, ``0:4096``)."""
-        start_text, sep, end_text = text.partition(":")
-        if not sep:
-            raise ValueError(
-                f"range {text!r} is not START:END (for example 0:4096, 1MiB:2MiB or 1024:)"
-            )
-        try:
-            start = parse_size(start_text) if start_text else 0
-            end = parse_size(end_text) if end_text else None
-        except ValueError:
-            raise ValueError(
-                f"range {text!r}: START and END must be byte offsets (4096, 16KiB, 1MB)"
-            ) from None
-        if start < 0 or (end is not None and end < start):
-            raise ValueError(f"range {text!r}: need 0 <= START <= END")
-        if end == start:
-            raise ValueError(f"range {text!r} is empty: END must be greater than START")
-        return cls(start, end)
-
-    def within(self, size: int) -> tuple[int, int]:
-        """``(start, end)`` for a blob of ``size`` bytes; ValueError if the range lies outside or
-        holds no byte (only the whole of the empty blob, ``0:``, is empty)."""
-        end = size if self.end is None else self.end
-        if end > size:
-            raise ValueError(f"range {self.start}:{end} reaches past the end of the blob ({size})")
-        if self.start >= end and self.start > 0:
-            raise ValueError(
-                f"range {self.start}: starts past the last byte of the blob ({size} bytes)"
-            )
-        return self.start, end
 
 
 def put_stream(store: BlobStore, source: BinaryIO, advance: Advance) -> bytes:
@@ -184,6 +140,10 @@ def stat_record(digest: bytes, stat: Stat, *, with_bao: bool) -> dict[str, Any]:
 
 def shift_note(asked: int, stat: Stat) -> str | None:
     """Why the answer's shift is not ``asked`` (None when it is)."""
+    # Only stat asks for the note: the store and reader modules load only then.
+    from baostore.store.answers import REHASH_LIMIT
+    from baostore.verify.layout import MAX_MESSAGE_SIZE
+
     if stat.bao_shift == asked:
         return None
     reasons = []

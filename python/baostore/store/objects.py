@@ -30,13 +30,11 @@ from typing_extensions import Buffer
 
 from baostore.errors import MissingStoreError
 from baostore.store.interface import StoreError
-from baostore.store.urls import UrlOptions
+from baostore.store.urls import OBJECT_SCHEMES, UrlOptions
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore, S3Config
 
-OBJECT_SCHEMES = ("memory", "file", "s3")
-S3_OPTIONS = ("endpoint", "region")
 # obstore's errors end with the Rust error's Debug formatting after this line.
 _RUST_DEBUG_DUMP = "\n\nDebug source:"
 # Where S3 settings come from besides the URL (obstore reads these from the environment).

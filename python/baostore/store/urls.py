@@ -15,6 +15,11 @@ from urllib.parse import parse_qsl, urlsplit
 from baostore.sizes import parse_size
 from baostore.store.interface import BaoFormat, check_format, parse_shift
 
+# The object-store URL schemes (store/objects.py opens them) and the options an s3:// URL takes
+# besides every store's.
+OBJECT_SCHEMES = ("memory", "file", "s3")
+S3_OPTIONS = ("endpoint", "region")
+
 T = TypeVar("T")
 
 
