@@ -1,6 +1,6 @@
 """A command loads what it runs: the parser is built for the command named (the full one only for
 the overview), and its modules come in only then, so local commands start without the gRPC,
-object-store, rich and Prometheus stacks."""
+object-store, rich and Prometheus stacks. A receiving command keeps freed memory for reuse."""
 
 from __future__ import annotations
 
@@ -84,3 +84,13 @@ def test_local_file_commands_load_no_network_or_ui_stack(tmp_path: Path) -> None
     assert _modules_loaded_by(["hash", str(data)]) == []
     assert _modules_loaded_by(["verify", str(data), digest, "--outboard", str(outboard)]) == []
     assert _modules_loaded_by(["--version"]) == []
+
+
+def test_the_allocator_is_tuned_unless_the_environment_says_otherwise() -> None:
+    from baostore.cli.environment import tune_allocator
+
+    assert tune_allocator({"MALLOC_TRIM_THRESHOLD_": "131072"}) is False
+    assert tune_allocator({"MALLOC_MMAP_THRESHOLD_": "131072"}) is False
+    if sys.platform != "linux":
+        pytest.skip("mallopt is glibc's")
+    assert tune_allocator({}) is True
