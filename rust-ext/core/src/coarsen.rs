@@ -3,7 +3,7 @@
 use crate::codec::{decode, encode, for_each_pair};
 use crate::error::BaoError;
 use crate::format::BaoFormat;
-use crate::levels::pair_up;
+use crate::hashing::pair_up;
 use crate::tree::Geometry;
 
 /// The bao of the same blob at the coarser `to_shift`: groups pair up into parents, so no data

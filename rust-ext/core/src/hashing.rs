@@ -33,17 +33,23 @@ pub(crate) fn subtree_cv_wide(data: &[u8], offset: u64) -> Cv {
     merge_down_to(level, 1)[0]
 }
 
-/// Merges neighbours level by level (a last node without a partner moves up, as in BLAKE3's
-/// left-balanced tree) until at most `nodes` are left.
+/// One pairing round, its parents hashed at once (SIMD): node `i` of the next level covers
+/// nodes `2i` and `2i + 1` of this one, and a last node without a partner moves up unchanged,
+/// which is exactly how BLAKE3's left-balanced tree treats its right edge.
+pub(crate) fn pair_up(level: &[Cv]) -> Vec<Cv> {
+    let pairs = level.len() / 2;
+    let mut parents = vec![[0u8; 32]; level.len().div_ceil(2)];
+    parent_cvs(level[..2 * pairs].as_flattened(), &mut parents[..pairs]);
+    if level.len() % 2 == 1 {
+        parents[pairs] = level[level.len() - 1];
+    }
+    parents
+}
+
+/// Pairing rounds (see [`pair_up`]) until at most `nodes` are left.
 fn merge_down_to(mut level: Vec<Cv>, nodes: usize) -> Vec<Cv> {
     while level.len() > nodes {
-        let pairs = level.len() / 2;
-        let mut parents = vec![[0u8; 32]; level.len().div_ceil(2)];
-        parent_cvs(level[..2 * pairs].as_flattened(), &mut parents[..pairs]);
-        if level.len() % 2 == 1 {
-            parents[pairs] = level[level.len() - 1];
-        }
-        level = parents;
+        level = pair_up(&level);
     }
     level
 }
@@ -78,9 +84,7 @@ pub(crate) fn cvs_of_groups(data: &[u8], offset: u64, group_len: u64) -> Vec<Cv>
         // every level: merging neighbours level by level never crosses a group.
         let mut span = CHUNK_LEN;
         while span < group_len {
-            let mut parents = vec![[0u8; 32]; level.len() / 2];
-            parent_cvs(level.as_flattened(), &mut parents);
-            level = parents;
+            level = pair_up(&level);
             span *= 2;
         }
         cvs.extend_from_slice(&level);

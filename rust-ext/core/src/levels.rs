@@ -7,20 +7,6 @@ use crate::format::{BaoFormat, Hash};
 use crate::hashing::{parent_cv, parent_cvs, Cv, CHECK_BATCH};
 use crate::tree::{ceil_log2, Geometry, GroupRange, PAIR_LEN};
 
-/// One pairing round: node `i` of the next level covers nodes `2i` and `2i + 1` of this one.
-/// A last node without a partner moves up unchanged, which is exactly how a left-balanced tree
-/// treats its right edge.
-pub(crate) fn pair_up(level: &[Cv]) -> Vec<Cv> {
-    level
-        .chunks(2)
-        .map(|pair| match pair {
-            [left, right] => parent_cv(left, right, false),
-            [single] => *single,
-            _ => unreachable!("chunks(2) yields one or two items"),
-        })
-        .collect()
-}
-
 /// The nodes of a tree of `groups >= 2` groups that lie inside the window of groups
 /// `[first, end)`: entry `(k, i)` is the chaining value of the node over groups
 /// `[i << k, min((i + 1) << k, groups))`, for every level `k` below the root. A node at the right
