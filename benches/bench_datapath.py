@@ -46,7 +46,7 @@ from baostore.sizes import GiB, MiB, format_size, parse_size
 from grpc import aio
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_grpc import Server
+from bench_grpc import Server, serve_store
 
 PIECE = MiB
 READ_METHOD = "/baostore.v1.BlobService/Read"
@@ -271,11 +271,7 @@ def ratio_cell(series: Series, baseline: Series) -> str:
 
 
 def serve(store: str, tls: tuple[str, str] | None = None) -> Server:
-    argv = [sys.executable, "-m", "baostore.cli", "serve", "--store", store, "--listen"]
-    argv.append("127.0.0.1:0")
-    if tls is not None:
-        argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
-    return Server(argv)
+    return serve_store(store, *(() if tls is None else ("--tls-cert", tls[0], "--tls-key", tls[1])))
 
 
 def ceiling(size: int, tls: tuple[str, str] | None = None) -> Server:

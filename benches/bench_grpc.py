@@ -130,6 +130,23 @@ class Server:
         return usage.ru_maxrss * 1024
 
 
+def serve_store(store_url: str, *options: str) -> Server:
+    """``baostore serve`` of ``store_url`` on a free loopback port, a process of its own."""
+    return Server(
+        [
+            sys.executable,
+            "-m",
+            "baostore.cli",
+            "serve",
+            "--store",
+            store_url,
+            "--listen",
+            "127.0.0.1:0",
+            *options,
+        ]
+    )
+
+
 def make_file(path: Path, size: int) -> None:
     with path.open("wb") as out:
         remaining = size
@@ -159,9 +176,7 @@ def orchestrate(size: int, work: Path) -> None:
     raw_copy.unlink()
 
     cli = [python, "-m", "baostore.cli"]
-    server = Server(
-        [*cli, "serve", "--store", (work / "store").as_uri(), "--listen", "127.0.0.1:0"]
-    )
+    server = serve_store((work / "store").as_uri())
     url = f"grpc+http://{server.address}"
     put_started = time.perf_counter()
     put_process = subprocess.Popen(

@@ -49,7 +49,7 @@ from baostore.verify.seeds import cut_points
 from baostore.verify.windowed import open_checking
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_grpc import Server
+from bench_grpc import serve_store
 
 PARTS = ("hash", "verify", "repair", "seed")
 
@@ -156,18 +156,7 @@ def _runner(command: list[str]) -> Callable[[], object]:
 
 @contextlib.contextmanager
 def memory_server() -> Iterator[GrpcBlobStore]:
-    server = Server(
-        [
-            sys.executable,
-            "-m",
-            "baostore.cli",
-            "serve",
-            "--store",
-            "memory://",
-            "--listen",
-            "127.0.0.1:0",
-        ]
-    )
+    server = serve_store("memory://")
     try:
         with GrpcBlobStore.from_url(f"grpc+http://{server.address}") as client:
             yield client

@@ -44,7 +44,7 @@ from baostore.store.interface import ByteRange
 from baostore.verify import ReadOptions, VerifiedReader, open_verified
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_grpc import Server
+from bench_grpc import serve_store
 from bench_verified import drain_raw, first_byte_seconds, put_random, timed
 
 PIECE = MiB
@@ -53,21 +53,6 @@ RANGE = 4 * KiB
 
 def sizes_argument(text: str) -> list[int]:
     return [parse_size(part) for part in text.split(",") if part]
-
-
-def start_server(store_url: str) -> Server:
-    return Server(
-        [
-            sys.executable,
-            "-m",
-            "baostore.cli",
-            "serve",
-            "--store",
-            store_url,
-            "--listen",
-            "127.0.0.1:0",
-        ]
-    )
 
 
 def peak_rss(pid: int) -> int:
@@ -250,11 +235,11 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.tmp))
-    small = start_server(f"{(work / 'small').as_uri()}?chunk_avg=4KiB")
+    small = serve_store(f"{(work / 'small').as_uri()}?chunk_avg=4KiB")
     default_url = (work / "default").as_uri()
     if args.store_shift is not None:
         default_url += f"?bao_shift={args.store_shift}"
-    default = start_server(default_url)
+    default = serve_store(default_url)
     try:
         if args.range_sizes:
             with GrpcBlobStore.from_url(f"grpc+http://{small.address}", timeout=600) as client:

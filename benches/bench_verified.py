@@ -28,7 +28,7 @@ from baostore.store.interface import BAO_FORMATS, BaoFormat, close_pieces
 from baostore.verify import DEFAULT_PARALLELISM, ReadOptions, VerifiedReader
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_grpc import Server
+from bench_grpc import serve_store
 
 PIECE = MiB
 
@@ -130,18 +130,7 @@ def child(url: str, digest_hex: str, mode: str, parallelism: int) -> None:
 
 
 def measure(args: argparse.Namespace) -> None:
-    server = Server(
-        [
-            sys.executable,
-            "-m",
-            "baostore.cli",
-            "serve",
-            "--store",
-            "memory://",
-            "--listen",
-            "127.0.0.1:0",
-        ]
-    )
+    server = serve_store("memory://")
     url = f"grpc+http://{server.address}"
     try:
         with GrpcBlobStore.from_url(url) as client:

@@ -269,21 +269,24 @@ def complete_target(
             if seeds.paths:
                 seed_chunks = seeds.chunks_for(blob, check.unverified)
                 blob.use_cache(seed_chunks)
+
+            def complete(check: FileCheck, advance: Advance) -> None:
+                complete_file(
+                    file.fileno(),
+                    blob.bao,
+                    blob.chunk_extent,
+                    blob,
+                    start=start,
+                    end=end,
+                    check=check,
+                    advance=advance,
+                )
+
             with transfer_progress(
                 "get (verified)", total, enabled=bar_wanted(total, enabled=show_bar)
             ) as bar:
-                counted = done.counting(advance or bar)
                 try:
-                    complete_file(
-                        file.fileno(),
-                        blob.bao,
-                        blob.chunk_extent,
-                        blob,
-                        start=start,
-                        end=end,
-                        check=check,
-                        advance=counted,
-                    )
+                    complete(check, done.counting(advance or bar))
                 except VerificationError:
                     if seed_chunks is None:
                         raise
@@ -292,16 +295,7 @@ def complete_target(
                     blob.use_cache(seed_chunks.behind)
                     check = _check_partial(blob, file, start, end, show_bar=False)
                     done.total = check.verified.total
-                    complete_file(
-                        file.fileno(),
-                        blob.bao,
-                        blob.chunk_extent,
-                        blob,
-                        start=start,
-                        end=end,
-                        check=check,
-                        advance=done.counting(None),
-                    )
+                    complete(check, done.counting(None))
         except VerificationError:
             if not (adopted and restore(partial, target)):
                 partial.unlink(missing_ok=True)
