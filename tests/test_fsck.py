@@ -13,7 +13,6 @@ from baostore import bao
 from baostore.cli.main import main
 from baostore.store.chunked import ChunkedStore, chunk_key, record_key
 from baostore.store.fsck import FsckOptions, check_store
-from baostore.store.interface import ChunkMeta
 from baostore.store.objects import file_backend
 from baostore.store.record import BlobRecord, encode_record
 
@@ -35,7 +34,7 @@ def v1_record(store: ChunkedStore, digest: bytes) -> BlobRecord:
     assert parts is not None
     (post_order,) = parts.read("bao", [(0, parts.parts["bao"].length)])
     pre_order = bao.post_order_to_pre_order(post_order, parts.size, parts.bao_shift)
-    chunks = tuple(ChunkMeta(place.digest, place.size) for place in parts.all_chunks())
+    chunks = tuple(place.meta for place in parts.all_chunks())
     return BlobRecord(parts.size, parts.bao_shift, chunks if len(chunks) > 1 else (), pre_order)
 
 

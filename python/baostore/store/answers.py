@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from baostore import bao, metrics
 from baostore.errors import DataLossError, StoreError
-from baostore.store.interface import BaoFormat, ChunkMeta, ChunkSizes, Stat, StatRequest
+from baostore.sizes import MiB
+from baostore.store.interface import BaoFormat, ChunkSizes, Stat, StatRequest
 from baostore.store.parts import BlobParts, ChunkPlace
 
 # What one chunk of the list costs in an answer at most: its ChunkMeta message (digest field 34,
@@ -30,7 +32,7 @@ ANSWER_OVERHEAD = 160
 # Finer bao than the stored one needs the data again: a Stat without a range rehashes blobs up to
 # this size, above it answers with the stored shift (Stat.bao_shift says so). A ranged Stat
 # rehashes only its window, which the answer limit bounds.
-REHASH_LIMIT = 256 * 1024 * 1024
+REHASH_LIMIT = 256 * MiB
 # A rehash costs CPU and holds the data it hashes; the shift is the caller's choice: few at a
 # time per process (a server also queues them before they take a worker: grpc/server.py).
 REHASH_SLOTS = 2
@@ -76,17 +78,7 @@ class StatAnswers:
             stat = self._whole(request, shift, budget)
         else:
             stat = self._window(request, shift, budget)
-        return Stat(
-            size=stat.size,
-            chunks=stat.chunks,
-            bao=stat.bao,
-            bao_shift=stat.bao_shift,
-            bao_format=stat.bao_format,
-            inline=data,
-            window=stat.window,
-            chunks_offset=stat.chunks_offset,
-            chunking=self.chunking,
-        )
+        return replace(stat, inline=data, chunking=self.chunking)
 
     # -- a window -------------------------------------------------------------------------
 
@@ -106,7 +98,7 @@ class StatAnswers:
         places = parts.chunks_overlapping(start, end, numbers) if send_chunks else []
         return Stat(
             size=parts.size,
-            chunks=tuple(ChunkMeta(place.digest, place.size) for place in places),
+            chunks=tuple(place.meta for place in places),
             bao=proof,
             bao_shift=shift,
             bao_format=bao_format,
@@ -171,13 +163,11 @@ class StatAnswers:
         parts = self.parts
         plan = bao.ProofPlan(parts.size, parts.bao_shift, shift, bao_format, start, end)
         pieces = parts.read("bao", plan.outboard_ranges)
-        data = None
-        if plan.data_range is not None:
-            metrics.STAT_REHASHES.inc()
-            with _rehash_slots:
-                data = self._data(*plan.data_range)
-                return self._build(plan, pieces, data)
-        return self._build(plan, pieces, data)
+        if plan.data_range is None:
+            return self._build(plan, pieces, None)
+        metrics.STAT_REHASHES.inc()
+        with _rehash_slots:
+            return self._build(plan, pieces, self._data(*plan.data_range))
 
     def _build(self, plan: bao.ProofPlan, pieces: list[bytes], data: bytearray | None) -> bytes:
         try:
@@ -222,11 +212,7 @@ class StatAnswers:
                 if shift < parts.bao_shift
                 else self._proof(shift, bao_format, 0, parts.size)
             )
-        chunks = (
-            tuple(ChunkMeta(place.digest, place.size) for place in parts.all_chunks())
-            if chunked
-            else ()
-        )
+        chunks = tuple(place.meta for place in parts.all_chunks()) if chunked else ()
         return Stat(
             size=parts.size, chunks=chunks, bao=outboard, bao_shift=shift, bao_format=bao_format
         )

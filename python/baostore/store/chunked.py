@@ -185,7 +185,7 @@ class ChunkedStore(BlobStore):
             return None
         if parts.chunk_count == 0:
             return ()
-        return tuple(ChunkMeta(place.digest, place.size) for place in parts.all_chunks())
+        return tuple(place.meta for place in parts.all_chunks())
 
     def stat_request(self, digest: bytes, request: StatRequest) -> Stat | None:
         parts = self.blob_parts(digest, with_bao=request.send_bao)
@@ -204,7 +204,7 @@ class ChunkedStore(BlobStore):
         )
 
     def open_read(self, digest: bytes) -> BlobReader | None:
-        parts = self.blob_parts(check_digest(digest), with_bao=False)
+        parts = self.blob_parts(check_digest(digest))
         if parts is None:
             return None
         return io.BufferedReader(ChunkedReader(self, parts), buffer_size=READ_BUFFER_SIZE)
@@ -265,7 +265,7 @@ class ChunkedStore(BlobStore):
         if self.backend.size(key) is None:
             return False
         try:
-            parts = self.blob_parts(digest, with_bao=False)
+            parts = self.blob_parts(digest)
         except DataLossError:
             parts = None  # a damaged record: its parts are found by gc/fsck as unreferenced
         self.backend.delete(key)
@@ -296,7 +296,7 @@ class ChunkedStore(BlobStore):
         except RecordError as error:
             raise DataLossError(f"corrupt record for blob {digest.hex()}: {error}") from error
 
-    def blob_parts(self, digest: bytes, *, with_bao: bool = True) -> BlobParts | None:
+    def blob_parts(self, digest: bytes, *, with_bao: bool = False) -> BlobParts | None:
         """The blob's parts, read by range (a bare chunk: its bao is computed, if ``with_bao``),
         or None if the store lacks it."""
         record = self.read_record(digest)
@@ -308,8 +308,10 @@ class ChunkedStore(BlobStore):
         post_order = b""
         if with_bao and bao.outboard_size(size, self.bao_shift):
             # A chunk stored on its own (a cache's) has no record: its bao is computed here,
-            # from at most one maximum chunk.
-            data = self.read_chunk(digest, size) or b""
+            # from at most one maximum chunk, and its root checked (no hash of it before).
+            data = self.backend.get_view(chunk_key(digest))
+            if data is None or len(data) != size:
+                raise DataLossError(f"chunk {digest.hex()} changed while it was read")
             builder = bao.PostOrderBuilder(self.bao_shift)
             pairs = builder.update(data)
             root, rest = builder.finalize()
@@ -373,14 +375,8 @@ class ChunkedStore(BlobStore):
         if self.backend.at_rest and bao.hash(data) != digest:
             raise DataLossError(f"chunk {digest.hex()} is damaged: its bytes hash differently")
 
-    def _read_place(self, place: ChunkPlace) -> bytes:
-        data = self.read_chunk(place.digest, place.size)
-        if data is None:
-            raise _missing(place)
-        return data
-
     def _read_all(self, parts: BlobParts) -> bytes:
-        return b"".join(self._read_place(place) for place in parts.all_chunks())
+        return b"".join(self._place_view(place) for place in parts.all_chunks())
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -631,7 +627,7 @@ class ChunkedReader(io.RawIOBase):
         self._batch_ends: list[int] = []
         self._batch_next = 0  # the number of the chunk after the batch
         self._loaded: ChunkPlace | None = None
-        self._data = b""
+        self._data = memoryview(b"")
 
     @property
     def size(self) -> int:
@@ -675,7 +671,7 @@ class ChunkedReader(io.RawIOBase):
         return b"".join(parts)
 
     def close(self) -> None:
-        self._data = b""
+        self._data = memoryview(b"")
         self._loaded = None
         super().close()
 
@@ -683,11 +679,11 @@ class ChunkedReader(io.RawIOBase):
         if self.closed:
             raise ValueError("I/O operation on closed file")
 
-    def _chunk_at(self, position: int) -> tuple[ChunkPlace, bytes]:
+    def _chunk_at(self, position: int) -> tuple[ChunkPlace, memoryview]:
         loaded = self._loaded
         if loaded is None or not loaded.start <= position < loaded.end:
             place = self._place_at(position)
-            self._data = self._store._read_place(place)
+            self._data = self._store._place_view(place)
             self._loaded = place
             loaded = place
         return loaded, self._data

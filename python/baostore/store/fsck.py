@@ -44,6 +44,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from baostore import bao
+from baostore.sizes import MiB
 from baostore.store.chunked import (
     CHUNK_PREFIX,
     MAX_CHUNK_SIZE_LIMIT,
@@ -58,7 +59,7 @@ from baostore.store.interface import StoreError
 from baostore.store.parts import BlobParts, ChunkPlace
 
 # Bytes of rebuilt bao compared with the stored one at a time.
-BAO_COMPARE_PIECE = 1 << 20
+BAO_COMPARE_PIECE = MiB
 
 ObjectKind = Literal["chunk", "record"]
 
@@ -221,7 +222,7 @@ class StoreChecker:
     def _check_record(self, digest: bytes) -> None:
         self.report.records_checked += 1
         try:
-            parts = self._store.blob_parts(digest)
+            parts = self._store.blob_parts(digest, with_bao=True)
         except StoreError as error:
             self._broken(digest, str(error))
             return

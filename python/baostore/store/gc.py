@@ -33,7 +33,6 @@ from baostore.store.intents import (
     live_intent_keys,
     new_id,
     remove_expired_intents,
-    scan_intents,
 )
 from baostore.store.objects import ObjectInfo
 
@@ -107,7 +106,7 @@ class _Collection:
         self.report = GcReport(grace=grace, dry_run=dry_run)
 
     def run(self) -> GcReport:
-        pending = scan_intents(self._backend, self._started).live_keys
+        pending = live_intent_keys(self._backend, self._started)
         self._read_new_records()
         self.report.records = len(self._known_records)
         candidates = list(self._candidates(pending))

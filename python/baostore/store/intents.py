@@ -41,7 +41,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 from baostore.errors import UnavailableError
 from baostore.store.objects import ObjectBackend, ObjectInfo
@@ -130,33 +129,30 @@ class Intents:
         """The record is written: stop the heartbeat; the intents expire on their own."""
         self._open = False
 
-    def abort(self) -> list[str]:
+    def abort(self) -> None:
         """Remove the chunks this Put wrote in the last ABORT_WINDOW seconds that no other Put
-        relies on, then its intents; return the keys removed. Best effort: a failure leaves the
-        rest to garbage collection."""
+        relies on, then its intents. Best effort: a failure leaves the rest to garbage
+        collection."""
         self._open = False
-        removed: list[str] = []
         if not self._batches:
-            return removed
+            return
         try:
             now = self._clock()
             recent = [key for key, when in self._written if now - when < ABORT_WINDOW]
             if recent:
-                removed = self._remove_unshared(recent)
+                self._remove_unshared(recent)
         except Exception as error:  # cleanup is best effort: gc does the rest
             log.warning("aborted Put %s left its chunks to gc: %s", self.put_id, error)
         with contextlib.suppress(Exception):
             for key in list(self.backend.keys(self.prefix)):
                 self.backend.delete(key)
-        return removed
 
-    def _remove_unshared(self, keys: list[str]) -> list[str]:
+    def _remove_unshared(self, keys: list[str]) -> None:
         marker = f"{CONDEMNED_PREFIX}/{self.put_id}"
         # Empty: "the keys of my intents". It needs no room for data, so a Put that failed on a
         # full disk can still mark what it is about to delete.
         self.backend.put_transient(marker, b"")
         marked = time.monotonic()
-        removed: list[str] = []
         try:
             shared = live_intent_keys(self.backend, self._clock(), exclude=self.put_id)
             for key in keys:
@@ -165,36 +161,8 @@ class Intents:
                 if time.monotonic() - marked > MARKER_LIFETIME / 2:
                     break
                 self.backend.delete(key)
-                removed.append(key)
         finally:
             self.backend.delete(marker)
-        return removed
-
-
-@dataclass
-class IntentScan:
-    """What ``scan_intents`` found: the keys live intents protect, and the Puts whose intents
-    expired (garbage themselves)."""
-
-    live_keys: set[str] = field(default_factory=set)
-    expired: list[str] = field(default_factory=list)  # put ids
-
-
-def scan_intents(backend: ObjectBackend, now: float, *, exclude: str | None = None) -> IntentScan:
-    """Read every intent: the keys named by Puts whose last write is younger than
-    INTENT_LIFETIME (``exclude``: one Put's own), and the ids of the others."""
-    scan = IntentScan()
-    for put_id, objects in _intents_by_put(backend).items():
-        if put_id == exclude:
-            continue
-        if _expired(objects, now):
-            scan.expired.append(put_id)
-            continue
-        for info in objects:
-            if not info.key.endswith(f"/{ALIVE_NAME}"):
-                data = backend.get(info.key)
-                scan.live_keys |= decode_keys(data or b"")
-    return scan
 
 
 def remove_expired_intents(backend: ObjectBackend, now: float) -> int:
@@ -223,7 +191,16 @@ def _expired(objects: list[ObjectInfo], now: float) -> bool:
 
 
 def live_intent_keys(backend: ObjectBackend, now: float, *, exclude: str | None = None) -> set[str]:
-    return scan_intents(backend, now, exclude=exclude).live_keys
+    """The keys named by the intents of Puts whose last write is younger than INTENT_LIFETIME
+    (``exclude``: one Put's own)."""
+    live: set[str] = set()
+    for put_id, objects in _intents_by_put(backend).items():
+        if put_id == exclude or _expired(objects, now):
+            continue
+        for info in objects:
+            if not info.key.endswith(f"/{ALIVE_NAME}"):
+                live |= decode_keys(backend.get(info.key) or b"")
+    return live
 
 
 def condemned_lists(

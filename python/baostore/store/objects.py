@@ -29,6 +29,7 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 from typing_extensions import Buffer
 
 from baostore.errors import MissingStoreError
+from baostore.sizes import KiB, MiB
 from baostore.store.interface import StoreError
 from baostore.store.urls import OBJECT_SCHEMES, UrlOptions
 
@@ -53,10 +54,10 @@ S3_CREDENTIAL_ENV = (
 )
 _LIST_PAGE = 1000
 # A streamed object is uploaded in parts of this size (S3 multipart); smaller ones in one put.
-STREAM_PART_SIZE = 8 << 20
+STREAM_PART_SIZE = 8 * MiB
 # Ranges of one object closer than this are fetched with one request (a proof's pairs lie
 # scattered over a post-order bao: merging them further would read far more than the proof).
-RANGE_COALESCE = 4 << 10
+RANGE_COALESCE = 4 * KiB
 # Bucket names as S3 defines them: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -122,14 +123,10 @@ class ObjectBackend:
         target[: len(piece)] = piece
         return len(piece)
 
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        """The bytes ``[start, end)`` of an object. A missing object, or one shorter than ``end``,
-        is a StoreError: ranges are read from objects a record says exist."""
-        return self.get_ranges(key, [(start, end)])[0]
-
     def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """The bytes of each ``[start, end)`` of an object, in as few requests as ranges close
-        to each other allow. StoreError for a missing or short object, as ``get_range``."""
+        to each other allow. StoreError for a missing object, or one shorter than a range's end:
+        ranges are read from objects a record says exist."""
         wanted = [(start, end) for start, end in ranges if end > start]
         try:
             found = (
@@ -209,15 +206,6 @@ class ObjectBackend:
                     yield _object_info(meta)
         except Exception as error:
             raise self._failure("list", prefix, error) from error
-
-    def info(self, key: str) -> ObjectInfo | None:
-        """The object's size and modification time, or None when there is no object at ``key``."""
-        try:
-            return _object_info(obstore.head(self._store, key))
-        except FileNotFoundError:
-            return None
-        except Exception as error:
-            raise self._failure("head", key, error) from error
 
     def _failure(self, operation: str, key: str, error: Exception) -> StoreError:
         return StoreError(f"{self.description}: {operation} {key!r} failed: {_brief(error)}")

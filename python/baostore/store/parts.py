@@ -27,6 +27,7 @@ from itertools import accumulate
 
 from baostore import bao
 from baostore.errors import DataLossError
+from baostore.sizes import KiB
 from baostore.store.interface import DIGEST_SIZE, ChunkMeta, StoreError
 from baostore.store.objects import ObjectBackend, ObjectWriter
 
@@ -37,7 +38,7 @@ INDEX_ENTRY = struct.Struct("<Q")
 UPLOAD_ID_SIZE = 16
 # A part up to this size stays inline in the record (one object per blob for most blobs); a
 # bigger one spills into an object of its own as it grows.
-INLINE_PART_LIMIT = 64 * 1024
+INLINE_PART_LIMIT = 64 * KiB
 # Chunk entries read at a time when walking a whole chunk list (fsck, whole-blob reads).
 ENTRY_BATCH = 4096
 
@@ -65,6 +66,17 @@ class ChunkPlace:
     @property
     def size(self) -> int:
         return self.end - self.start
+
+    @property
+    def meta(self) -> ChunkMeta:
+        """The chunk as a chunk list names it (digest and size)."""
+        return ChunkMeta(self.digest, self.size)
+
+
+def index_blocks(size: int, index_block: int, chunk_count: int) -> int:
+    """How many chunk-index entries a blob of ``size`` bytes in ``chunk_count`` chunks has: one
+    per ``index_block`` bytes, none for a blob without a chunk list."""
+    return -(-size // index_block) if chunk_count else 0
 
 
 class BlobParts:
@@ -169,7 +181,7 @@ class BlobParts:
     @property
     def index_blocks(self) -> int:
         """How many chunk-index entries the blob has."""
-        return -(-self.size // self.index_block) if self.chunk_count else 0
+        return index_blocks(self.size, self.index_block, self.chunk_count)
 
     def index_entries(self, first: int, stop: int) -> list[int]:
         """Chunk-index entries ``first`` up to ``stop`` (exclusive): for each block, the number

@@ -41,7 +41,14 @@ from dataclasses import dataclass
 
 from baostore import bao
 from baostore.store.interface import DIGEST_SIZE, ChunkMeta, ChunkSizes, check_shift
-from baostore.store.parts import CHUNK_ENTRY, INDEX_ENTRY, UPLOAD_ID_SIZE, PartRef
+from baostore.store.parts import (
+    CHUNK_ENTRY,
+    INDEX_ENTRY,
+    PART_NAMES,
+    UPLOAD_ID_SIZE,
+    PartRef,
+    index_blocks,
+)
 
 RECORD_MAGIC = b"BAOREC"
 RECORD_VERSION = 1
@@ -93,15 +100,12 @@ class PartsRecord:
             raise RecordError(f"index block of {self.index_block} bytes")
         if len(self.upload_id) != UPLOAD_ID_SIZE:
             raise RecordError(f"upload id of {len(self.upload_id)} bytes")
-        blocks = -(-self.size // self.index_block) if self.chunk_count else 0
         expected = (
             _pre_order_size(self.size, self.bao_shift),
             self.chunk_count * CHUNK_ENTRY.size,
-            blocks * INDEX_ENTRY.size,
+            index_blocks(self.size, self.index_block, self.chunk_count) * INDEX_ENTRY.size,
         )
-        for name, part, length in zip(
-            ("bao", "chunks", "index"), self.parts, expected, strict=True
-        ):
+        for name, part, length in zip(PART_NAMES, self.parts, expected, strict=True):
             if part.length != length or (part.inline is not None and len(part.inline) != length):
                 raise RecordError(f"{name} part of {part.length} bytes, expected {length}")
 
