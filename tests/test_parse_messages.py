@@ -4,7 +4,7 @@ any bytes decode to protobuf's data or fail as protobuf does; what is encoded de
 from __future__ import annotations
 
 import pytest
-from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks, serialize_blob_chunk
+from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks
 from baostore.grpc.services import DATA_MESSAGE_SIZE
 from baostore.proto import blobstore_pb2
 from baostore.verify.pieces import MIN_PIECE, ChunkPieces
@@ -77,12 +77,6 @@ def test_encoded_messages_carry_the_data_in_order(size: int, step: int) -> None:
     decoded = [blobstore_pb2.BlobChunk.FromString(message).data for message in messages]
     assert all(len(part) <= DATA_MESSAGE_SIZE for part in decoded)
     assert b"".join(decoded) == data
-    assert [serialize_blob_chunk(message) for message in messages] == messages
-
-
-def test_a_protobuf_object_is_serialized_as_it_is() -> None:
-    message = blobstore_pb2.BlobChunk(data=b"abc")
-    assert serialize_blob_chunk(message) == message.SerializeToString()
 
 
 @PROPERTIES

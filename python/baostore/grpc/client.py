@@ -34,7 +34,7 @@ from baostore.errors import (
     printable,
 )
 from baostore.grpc.convert import response_to_stat, stat_request_message
-from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks, serialize_blob_chunk
+from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunks
 from baostore.grpc.rate import DEFAULT_CLIENT_MIN_RATE, MinimumRate, StreamMeter
 from baostore.grpc.security import ClientSecurity
 from baostore.grpc.services import (
@@ -104,7 +104,7 @@ class GrpcBlobStore(BlobStore):
         # protobuf objects copy each message twice more.
         self._put = self._channel.stream_unary(
             method_path(BAOSTORE_SERVICE, "Put"),
-            request_serializer=serialize_blob_chunk,
+            request_serializer=None,  # encoded BlobChunks already (encode_blob_chunks)
             response_deserializer=blobstore_pb2.PutBlobResponse.FromString,
         )
         self._read = self._channel.unary_stream(

@@ -99,20 +99,16 @@ class ServerLimits:
 
 
 @contextlib.asynccontextmanager
-async def put_slot(
-    slots: asyncio.Semaphore, limits: ServerLimits, context: Context
+async def bounded_slot(
+    slots: asyncio.Semaphore, seconds: float, context: Context, busy: str
 ) -> AsyncIterator[None]:
-    """Hold one of the server's Put slots; fail the call with RESOURCE_EXHAUSTED when none
-    came free within ``put_slot_timeout`` seconds (a waiting Put must not wait forever)."""
+    """Hold one of ``slots``; fail the call with RESOURCE_EXHAUSTED, saying ``busy``, when none
+    came free within ``seconds`` (a waiting call must not wait forever, nor hold a thread)."""
     try:
-        async with asyncio.timeout(limits.put_slot_timeout):
+        async with asyncio.timeout(seconds):
             await slots.acquire()
     except TimeoutError:
-        await context.abort(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"server busy: no Put slot came free within {limits.put_slot_timeout:g} s; "
-            "try again later",
-        )
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
     try:
         yield
     finally:

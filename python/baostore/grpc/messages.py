@@ -41,12 +41,10 @@ def encode_blob_chunks(piece: Buffer) -> list[bytes]:
     view of the piece, the only copy of its bytes. Messages follow the pieces (a chunk of a
     blob starts a message), so a reader sees the stream as the store cut it."""
     view = memoryview(piece).cast("B")
-    messages = []
-    for start in range(0, len(view), DATA_MESSAGE_SIZE):
-        data = view[start : start + DATA_MESSAGE_SIZE]
-        header = _FULL_HEADER if len(data) == DATA_MESSAGE_SIZE else _header(len(data))
-        messages.append(b"".join((header, data)))
-    return messages
+    return [
+        encode_blob_chunk((view[start : start + DATA_MESSAGE_SIZE],))
+        for start in range(0, len(view), DATA_MESSAGE_SIZE)
+    ]
 
 
 def encode_blob_chunk(data: Sequence[Buffer]) -> bytes:
@@ -55,14 +53,6 @@ def encode_blob_chunk(data: Sequence[Buffer]) -> bytes:
     size = sum(len(memoryview(piece)) for piece in data)
     header = _FULL_HEADER if size == DATA_MESSAGE_SIZE else _header(size)
     return b"".join((header, *data))
-
-
-def serialize_blob_chunk(message: bytes | blobstore_pb2.BlobChunk) -> bytes:
-    """A Read response as it goes on the wire: bytes made by ``encode_blob_chunks`` as they are
-    (a protobuf ``BlobChunk`` serialized, for any other code path)."""
-    if isinstance(message, bytes):
-        return message
-    return message.SerializeToString()
 
 
 def decode_blob_chunk(raw: bytes) -> bytes | memoryview:

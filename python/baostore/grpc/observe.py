@@ -12,7 +12,6 @@ also travel with the log record (``record.access``), for a JSON formatter.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -49,15 +48,12 @@ class CallRecord:
     received: int = 0
     sent: int = 0
 
-    def request(self, request: Any) -> None:
-        """Count a request message (raw bytes when the decoding happens further in)."""
-        if isinstance(request, bytes):
-            self.received += len(request)
-            if not self.digest and self.method in _DIGEST_REQUESTS:
-                self.digest = _digest_in(_DIGEST_REQUESTS[self.method], request)
-        elif isinstance(request, Message):
-            self.received += request.ByteSize()
-            self.digest = self.digest or bytes(getattr(request, "digest", b""))
+    def request(self, request: bytes) -> None:
+        """Count a request message: raw bytes, as the decoding happens further in (DecodeGuard
+        is the innermost interceptor)."""
+        self.received += len(request)
+        if not self.digest and self.method in _DIGEST_REQUESTS:
+            self.digest = _digest_in(_DIGEST_REQUESTS[self.method], request)
 
     def response(self, response: Any) -> None:
         if isinstance(response, bytes):  # a message encoded already (Read's BlobChunks)
@@ -118,16 +114,9 @@ def _start(method: str, service: str, context: Context) -> CallRecord:
 
 
 async def _streamed(behavior: Any, request: Any, call: CallRecord, context: Context) -> None:
-    """Run a response-streaming handler, counting what it sends: through ``context.write`` (a
-    counting stand-in for the context) or by yielding (an async generator handler)."""
-    counting = _CountingContext(context, call)
-    result = behavior(request, counting)
-    if inspect.isasyncgen(result):
-        async for response in result:
-            call.response(response)
-            await context.write(response)
-    elif inspect.isawaitable(result):
-        await result
+    """Run a response-streaming handler (a coroutine writing through ``context.write``, as the
+    servicer's are), counting what it sends through a counting stand-in for the context."""
+    await behavior(request, _CountingContext(context, call))
 
 
 async def _observed(call: CallRecord, context: Context, running: Any) -> Any:

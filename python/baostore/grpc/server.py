@@ -44,8 +44,8 @@ from baostore.grpc.convert import (
     stat_to_response,
 )
 from baostore.grpc.decoding import DecodeGuard
-from baostore.grpc.limits import ServerLimits, guarded_put_stream, put_slot, write_within
-from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunk, serialize_blob_chunk
+from baostore.grpc.limits import ServerLimits, bounded_slot, guarded_put_stream, write_within
+from baostore.grpc.messages import decode_blob_chunk, encode_blob_chunk
 from baostore.grpc.observe import CallObserver
 from baostore.grpc.security import ServerSecurity
 from baostore.grpc.services import (
@@ -144,21 +144,15 @@ class BlobServicer:
     ) -> Stat | None:
         """A Stat that may rehash data: it waits for a slot without a thread, at most
         ``limits.expensive_wait`` seconds, and runs in the expensive pool."""
-        try:
-            async with asyncio.timeout(self.limits.expensive_wait):
-                await self._expensive_slots.acquire()
-        except TimeoutError:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"too many Stats that rehash data are running; none became free within "
-                f"{self.limits.expensive_wait:g} s (try again, or ask for a coarser shift)",
-            )
-        try:
+        wait = self.limits.expensive_wait
+        busy = (
+            f"too many Stats that rehash data are running; none became free within {wait:g} s "
+            "(try again, or ask for a coarser shift)"
+        )
+        async with bounded_slot(self._expensive_slots, wait, context, busy):
             return await _store_call(
                 context, self.store.stat_request, digest, asked, executor=self._expensive_pool
             )
-        finally:
-            self._expensive_slots.release()
 
     async def read(self, request: blobstore_pb2.ReadBlobRequest, context: Context) -> None:
         """The blob's (or chunk's) stored bytes as BlobChunk messages encoded by hand around the
@@ -178,7 +172,9 @@ class BlobServicer:
     async def put(
         self, requests: AsyncIterator[Piece], context: Context
     ) -> blobstore_pb2.PutBlobResponse:
-        async with put_slot(self._put_slots, self.limits, context):
+        wait = self.limits.put_slot_timeout
+        busy = f"server busy: no Put slot came free within {wait:g} s; try again later"
+        async with bounded_slot(self._put_slots, wait, context, busy):
             return await self._put(requests, context)
 
     async def _put(
@@ -429,7 +425,7 @@ def generic_handlers(servicer: BlobServicer) -> list[grpc.GenericRpcHandler[Any,
         "Read": grpc.unary_stream_rpc_method_handler(
             servicer.read,
             request_deserializer=blobstore_pb2.ReadBlobRequest.FromString,
-            response_serializer=serialize_blob_chunk,
+            response_serializer=None,  # messages are encoded BlobChunks already (encode_blob_chunk)
         ),
         "Put": grpc.stream_unary_rpc_method_handler(
             servicer.put,
