@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("verify",),
     ("digests",),
     ("store",),
-    ("errors", "sizes", "durations", "metrics", "version"),
+    ("errors", "sizes", "durations", "fitting", "metrics", "version"),
     ("bao",),
     ("_bao",),  # the Rust extension
 )

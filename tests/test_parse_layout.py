@@ -66,7 +66,7 @@ def assert_tiles(layout_size: int, spans: Sequence[ChunkSpan]) -> None:
 
 def assert_well_formed(layout: Window, stat: Stat, options: ReadOptions) -> None:
     assert layout.size == stat.size and layout.bao_format == options.bao_format
-    assert len(layout.bao) == bao.outboard_size(layout.size, layout.bao_shift, layout.bao_format)
+    assert len(layout.proof) == bao.outboard_size(layout.size, layout.bao_shift, layout.bao_format)
     assert_tiles(layout.size, layout.spans)
 
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from baostore import bao, metrics
 from baostore.errors import DataLossError, StoreError
+from baostore.fitting import largest
 from baostore.sizes import MiB
 from baostore.store.interface import BaoFormat, ChunkSizes, Stat, StatRequest
 from baostore.store.parts import BlobParts, ChunkPlace
@@ -125,7 +126,7 @@ class StatAnswers:
             return bao.proof_size(size, shift, request.bao_format, start, window_end)
 
         groups = -(-(end - start) // group)
-        groups = _largest(groups, lambda count: proof_cost(end_of(count)) <= budget)
+        groups = largest(groups, lambda count: proof_cost(end_of(count)) <= budget)
         if groups == 0:
             raise StoreError(f"no window of blob {parts.digest.hex()} fits {budget} bytes")
         if not (request.send_chunks and parts.chunk_count > 0):
@@ -151,7 +152,7 @@ class StatAnswers:
             chunk_cost = (chunk_stop(window_end) - first_chunk) * CHUNK_ANSWER_BOUND
             return proof_cost(window_end) + chunk_cost <= budget
 
-        with_chunks = _largest(groups, fits)
+        with_chunks = largest(groups, fits)
         if with_chunks == 0:
             # One group's chunks do not fit (huge groups of tiny chunks): the window goes
             # without its chunk list, which means "read the blob as one stream".
@@ -243,16 +244,3 @@ def _finest_fitting(size: int, shift: int, bao_format: BaoFormat, budget: int) -
         if bao.outboard_size(size, candidate, bao_format) <= budget:
             return candidate
     return None
-
-
-def _largest(high: int, fits: Callable[[int], bool]) -> int:
-    """The largest count in ``1..high`` for which ``fits`` holds (it holds for every smaller
-    one), or 0 if it holds for none."""
-    low = 0
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low

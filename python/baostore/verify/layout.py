@@ -97,11 +97,6 @@ class Window:
     _spare: list[Verifier] = field(default_factory=list, compare=False, repr=False)
 
     @property
-    def bao(self) -> bytes:
-        """The proof; for a whole-blob window, the blob's bao."""
-        return self.proof
-
-    @property
     def whole(self) -> bool:
         return self.start == 0 and self.end == self.size
 

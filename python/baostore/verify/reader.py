@@ -27,6 +27,7 @@ from typing_extensions import Buffer
 
 from baostore import bao
 from baostore.errors import DataLossError, VerificationError
+from baostore.fitting import largest
 from baostore.sizes import MiB
 from baostore.store.interface import BlobStore, Piece, ReadStats, StoreError, close_pieces
 from baostore.store.seekable import seek_target
@@ -246,7 +247,7 @@ class VerifiedReader(io.RawIOBase):
         window = self.layout.first
         plan = _WindowPlan(self.layout.windows, self._readahead_end)
         if not window.can_start_at(start):
-            window = plan.window_at(start, max(position + size, start + plan.next_size))
+            window = plan.window_at(start, position + size)
             # A whole-blob answer (a server without ranged Stat) may come at a coarser shift.
             start = position - position % window.group_size
             if not window.can_start_at(start):
@@ -322,13 +323,8 @@ class _WindowPlan:
 
         groups = -(-(end - start) // group)
         if groups > 1 and proof(groups) > WINDOW_PROOF_BUDGET:
-            low, high = 1, groups
-            while low < high:
-                middle = (low + high + 1) // 2
-                low, high = (
-                    (middle, high) if proof(middle) <= WINDOW_PROOF_BUDGET else (low, middle - 1)
-                )
-            end = min(start + low * group, windows.size)
+            fitting = max(1, largest(groups, lambda count: proof(count) <= WINDOW_PROOF_BUDGET))
+            end = min(start + fitting * group, windows.size)
         return None if end >= windows.size else end
 
 
@@ -536,7 +532,6 @@ class _VerifiedStream:
         elif skip < len(piece):
             self._feed(memoryview(piece)[skip:])
         if self._span_received == span.size:
-            # The span is complete: anything more the source sends for it is a lie.
             # The span is complete: the Read ends here (a server that never ends it holds up
             # nothing); anything more it sends for the span is a lie.
             if end_of(self._pieces) is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from typing_extensions import Buffer
@@ -22,7 +22,7 @@ from typing_extensions import Buffer
 from baostore import bao
 from baostore.errors import DataLossError
 from baostore.store.interface import PIECE_SIZE, BlobReader, BlobStore, Piece, ReadStats
-from baostore.verify.layout import DEFAULT_FIRST_WINDOW_GROUPS, ChunkSpan, ReadOptions
+from baostore.verify.layout import ChunkSpan, ReadOptions
 from baostore.verify.local import Advance, BlobBao, FileCheck, check_file
 from baostore.verify.ranges import Ranges, Span
 from baostore.verify.reader import VerifiedReader
@@ -194,10 +194,9 @@ class StoreBlob:
         self.store = store
         self.bao = StoreBao(layout)
         # The reader asks for its windows as reads do (small after a seek: a repair run costs
-        # little), sharing the first window, however large the opening asked for it.
-        options = read_options or replace(
-            layout.windows.options, first_window_groups=DEFAULT_FIRST_WINDOW_GROUPS
-        )
+        # little), sharing the first window, however large the opening asked for it (the
+        # opening's large first window is an argument of fetch_layout, not an option).
+        options = read_options or layout.windows.options
         self.layout = for_reading(layout, options)
         self.cache = cache
         self.parallelism = options.parallelism

@@ -124,10 +124,10 @@ class StoreBao:
     def _chunk_at(self, offset: int) -> ChunkSpan:
         group = self.layout.group_size
         window = self._window_at(offset // group * group, offset // group * group + group)
-        for span in window.spans:
-            if span.offset <= offset < span.end:
-                return span
-        raise VerificationError(f"the window's chunks do not cover byte {offset}")
+        span = window.spans[window.span_index(offset)] if window.spans else None
+        if span is None or not span.offset <= offset < span.end:
+            raise VerificationError(f"the window's chunks do not cover byte {offset}")
+        return span
 
     def _window_at(self, start: int, end: int) -> Window:
         """A window holding byte ``start`` (the first, the last one fetched for chunk spans),

@@ -46,11 +46,6 @@ class Windows:
         # ChunkSource, which shares this object.
         self.stats = ReadStats()
 
-    @property
-    def ranged(self) -> bool:
-        """Whether the source answers windows (else one whole-blob window serves all)."""
-        return self._whole is None or not self._whole.whole
-
     def at(self, start: int, end: int | None) -> Window:
         """The window from group boundary ``start`` towards ``end`` (None: as far as the source
         answers), checked: a window fetched ahead for the same range, or a new Stat."""
