@@ -10,14 +10,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from baostore.store.chunked import ChunkedStore, ChunkSizes
+from baostore.store.chunked import ChunkedStore
 from baostore.store.forwarding import ForwardingStore
 from baostore.store.interface import Stat, StatRequest
 from baostore.store.objects import ObjectBackend
 from baostore.verify import open_verified
 from obstore.store import MemoryStore
 
-CHUNKS = ChunkSizes(min=16 << 10, avg=32 << 10, max=64 << 10)
+from tests.support.stores import SMALL_CHUNKS
+
 BLOB = os.urandom(4 << 20)
 
 
@@ -81,7 +82,7 @@ def test_has_of_a_chunk_is_one_backend_call() -> None:
 
 
 def test_has_and_read_of_a_blob_still_find_its_record() -> None:
-    store = ChunkedStore(CountingBackend(), chunk_sizes=CHUNKS)
+    store = ChunkedStore(CountingBackend(), chunk_sizes=SMALL_CHUNKS)
     digest = store.put(BLOB)
     assert store.has(digest)
     pieces = store.read_raw(digest)
@@ -97,7 +98,7 @@ class WholeAnswers(ForwardingStore):
 
 
 def test_a_whole_read_asks_the_cache_about_its_first_chunks_only() -> None:
-    source = ChunkedStore(CountingBackend(), chunk_sizes=CHUNKS)
+    source = ChunkedStore(CountingBackend(), chunk_sizes=SMALL_CHUNKS)
     digest = source.put(BLOB)
     chunks = source.chunks(digest) or ()
     assert len(chunks) > 50

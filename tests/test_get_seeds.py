@@ -142,14 +142,16 @@ def test_a_seed_that_changes_after_it_was_cut_costs_time_not_correctness(
 def test_a_lying_seed_index_costs_time_not_correctness(
     server: tuple[str, ReadRecorder, set[bytes]], tmp_path: Path
 ) -> None:
-    url, _, _ = server
+    url, store, _ = server
     seed = written(tmp_path / "old.img", OLD)
     target = tmp_path / "new.img"
     with GrpcBlobStore.from_url(url) as client:
         layout = fetch_layout(client, DIGEST, ReadOptions())
         assert layout is not None
         with StoreBlob(client, layout) as blob:
-            honest = SeedChunks.index([seed], DEFAULT_CHUNK_SIZES, blob.spans(0, blob.size))
+            spans = blob.spans(0, blob.size)
+            honest = SeedChunks.index([seed], DEFAULT_CHUNK_SIZES, spans)
+            assert honest.found  # the lie is about chunks the seed does hold
             # Every found chunk points one byte off: the right size, the wrong bytes.
             lying = SeedChunks(
                 {
@@ -160,6 +162,7 @@ def test_a_lying_seed_index_costs_time_not_correctness(
             blob.use_cache(lying)
             complete_target(blob, target, 0, len(NEW), resume=True, note=lambda _: None)
     assert target.read_bytes() == NEW
+    assert set(store.reads) == {span.digest for span in spans}  # every chunk from the store
 
 
 def test_seeds_with_a_trusted_store_are_not_needed(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from baostore.compose.cache import CacheStore
+from baostore.compose.cache import CacheStore, FillingReader
 from baostore.compose.substituters import SubstitutersStore
 from baostore.grpc.client import GrpcBlobStore
 from baostore.open import open_store
@@ -103,12 +103,13 @@ def test_a_cache_tier_fills_window_by_window(
     near = open_store("memory://?chunk_avg=64KiB")
     tier = CacheStore(near, client)
     reader = tier.open_read(stored[1])
-    assert reader is not None
+    assert isinstance(reader, FillingReader)
     with reader:
         reader.seek(1 << 20)
         assert reader.read(100_000) == BLOB[1 << 20 : (1 << 20) + 100_000]
         reader.seek(0)
         assert reader.read() == BLOB
+        assert reader.verified.stats.windows_fetched >= ANSWERS
     assert near.has(stored[1])  # recorded after the complete read
     again = tier.open_read(stored[1])
     assert again is not None and again.read() == BLOB

@@ -12,6 +12,8 @@ from baostore.store.objects import memory_backend
 from baostore.verify import open_verified
 from baostore.verify.source import MIN_CACHED_CHUNK
 
+from tests.support.stores import small_chunk_memory_store
+
 BLOB = os.urandom(320_000)
 # The smallest chunks FastCDC cuts: a store may really be configured so.
 TINY_CHUNKS = ChunkSizes(min=64, avg=256, max=1024)
@@ -36,7 +38,7 @@ def test_tiny_chunks_are_not_cached_one_file_each(start: int) -> None:
 
 
 def test_chunks_of_a_usual_size_are_still_cached() -> None:
-    source = ChunkedStore(memory_backend(), chunk_sizes=ChunkSizes(16 << 10, 32 << 10, 64 << 10))
+    source = small_chunk_memory_store()
     digest = source.put(BLOB)
     cache = ChunkedStore(memory_backend())
     reader = open_verified(source, digest, cache=cache)

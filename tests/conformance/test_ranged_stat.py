@@ -8,7 +8,7 @@ from baostore import bao
 from baostore.store.interface import BAO_FORMATS, BaoFormat, ByteRange, Stat
 
 from tests.conformance.blobs import LARGE, LARGE_SIZE, MEDIUM
-from tests.conformance.conftest import StoreUnderTest
+from tests.conformance.conftest import TEST_CHUNK_SIZES, StoreUnderTest
 
 RANGES = [
     ByteRange(0, 1),
@@ -32,6 +32,9 @@ def check_window(digest: bytes, data: bytes, stat: Stat, asked: ByteRange, shift
         digest, len(data), stat.bao, shift=shift, format=stat.bao_format, start=start, end=end
     )
     assert verifier.update(data[start:end]) + verifier.finalize() == data[start:end]
+    # A blob of several chunks is answered with the chunks that cover the window (a blob of one
+    # chunk has no chunk list).
+    assert stat.chunks or len(data) <= TEST_CHUNK_SIZES.max
     if stat.chunks:
         covered = sum(chunk.size for chunk in stat.chunks)
         assert stat.chunks_offset <= start and stat.chunks_offset + covered >= end
